@@ -1,0 +1,52 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+GEN := gen/python
+STAMP := $(VENV)/.installed-stamp
+SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
+
+.PHONY: venv gen lint fmt test test-fast run bench demo clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Python code for the protos is generated, never committed or hand-edited;
+# a .pth file puts it on the venv's path as the `jericommerce` package.
+gen: $(GEN)/.stamp
+
+$(GEN)/.stamp: $(STAMP) $(PROTOS) scripts/gen_proto.sh
+	rm -rf $(GEN) && mkdir -p $(GEN)
+	PYTHON=$(PY) bash scripts/gen_proto.sh $(GEN)
+	echo "$(CURDIR)/$(GEN)" > "$(SITE)/jericommerce-gen.pth"
+	touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/buf lint
+	@if git rev-parse --verify --quiet origin/main >/dev/null 2>&1 || git rev-parse --verify --quiet main >/dev/null 2>&1; then \
+		$(VENV)/bin/buf breaking --against '.git#branch=main' || exit 1; \
+	fi
+
+fmt: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: gen lint
+	$(PY) -m pytest -q
+
+test-fast: gen
+	$(PY) -m pytest -q -m "not slow"
+
+run: gen
+	$(PY) -m service run
+
+clean:
+	rm -rf $(VENV) $(GEN) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Pure read-model folds over stored events, the catch-up worker and its stores."""

@@ -1,0 +1,1 @@
+"""The JeriCommerce loyalty service: webhook ingress, event store, gRPC API."""

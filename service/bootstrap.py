@@ -1,0 +1,43 @@
+"""The one composition root: builds every part from Settings.
+
+Entrypoints (the CLI, tests) call `build`; nothing is built at import time.
+Tests may pass their own parts instead of the real ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from service.config import Settings
+from service.eventstore import EventStore
+from service.metrics import Metrics
+from service.quarantine import Quarantine
+
+
+@dataclass
+class Container:
+    settings: Settings
+    events: EventStore
+    quarantine: Quarantine
+    metrics: Metrics = field(default_factory=Metrics)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            close()
+        self.closers.clear()
+
+
+def build(settings: Settings) -> Container:
+    if settings.database_url:
+        from service.postgres_store import open_postgres
+
+        events, quarantine, factory = open_postgres(settings.database_url)
+    else:
+        from service.sqlite_store import open_sqlite
+
+        events, quarantine, factory = open_sqlite(settings.data_dir)
+    container = Container(settings=settings, events=events, quarantine=quarantine)
+    container.closers.append(factory.close)
+    return container

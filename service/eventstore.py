@@ -1,0 +1,214 @@
+"""The event store: webhooks appended exactly once, read back in global order.
+
+Built on the `eventsourcing` library's application recorders (SQLite or
+PostgreSQL). Each webhook is one stored event whose originator id is
+uuid5(event id), so a second copy of an id collides on the recorder's primary
+key wherever it comes from (another batch, another process). The library's
+notification id is the global position.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import psycopg
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    Notification,
+    PersistenceError,
+    StoredEvent,
+)
+
+from projections.events import EventType, RecordedEvent
+from service.ingest import Envelope, loads
+
+# Fixed forever: changing it would let old ids be stored again.
+ID_NAMESPACE = uuid.UUID("6f1c3c55-3f0e-5d57-9a55-4f2f6c0b7a11")
+TOPIC_PREFIX = "jericommerce:"
+UNKNOWN_TOPIC = TOPIC_PREFIX + "UNKNOWN"
+
+# What a dead or unreachable database raises through the library or drivers.
+STORE_ERRORS = (PersistenceError, sqlite3.Error, psycopg.Error, OSError)
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be read or written right now; callers answer 503."""
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """The outcome of one append: accepted at `position`, or a duplicate of
+    the copy already stored at `position`."""
+
+    status: Literal["accepted", "duplicate"]
+    position: int
+
+
+def originator_id(event_id: str) -> uuid.UUID:
+    return uuid.uuid5(ID_NAMESPACE, event_id)
+
+
+def topic_for(event_type: EventType | None) -> str:
+    return UNKNOWN_TOPIC if event_type is None else TOPIC_PREFIX + event_type.name
+
+
+def encode(envelope: Envelope, received_at: datetime) -> StoredEvent:
+    """A small JSON header line, then the request body byte for byte."""
+    header = json.dumps(
+        [
+            envelope.id,
+            envelope.customer_id,
+            envelope.type_name,
+            envelope.created_at.isoformat(),
+            received_at.isoformat(),
+        ],
+        separators=(",", ":"),
+    ).encode()
+    return StoredEvent(
+        originator_id=originator_id(envelope.id),
+        originator_version=1,
+        topic=topic_for(envelope.type),
+        state=header + b"\n" + envelope.raw,
+    )
+
+
+def decode(position: int, topic: str, state: bytes) -> RecordedEvent:
+    header, _, raw = state.partition(b"\n")
+    event_id, customer_id, type_name, created_at, received_at = json.loads(header)
+    name = topic[len(TOPIC_PREFIX) :]
+    return RecordedEvent(
+        position=position,
+        id=event_id,
+        type=EventType[name] if name in EventType.__members__ else None,
+        type_name=type_name,
+        customer_id=customer_id,
+        created_at=datetime.fromisoformat(created_at),
+        received_at=datetime.fromisoformat(received_at),
+        body=loads(raw),
+        raw=raw,
+    )
+
+
+def decode_notification(n: Notification) -> RecordedEvent:
+    return decode(n.id, n.topic, n.state)
+
+
+class PositionIndex:
+    """Backend SQL the library's recorder does not offer: positions by id."""
+
+    def positions(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+        raise NotImplementedError
+
+    def read_positions(self, positions: Sequence[int]) -> list[RecordedEvent]:
+        raise NotImplementedError
+
+
+class EventStore:
+    """Appends batches of webhooks, one transaction per batch (group commit)."""
+
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        index: PositionIndex,
+        *,
+        clock: type[datetime] = datetime,
+    ) -> None:
+        self.recorder = recorder
+        self.index = index
+        self._clock = clock
+
+    def append(self, envelopes: Sequence[Envelope]) -> list[Appended]:
+        """Store every new id once; answer each envelope in order.
+
+        Duplicates inside the batch and of already-stored ids are answered
+        with the first copy's position. If another writer stores one of our
+        ids between the look-up and the insert, the insert fails as a whole
+        and we look again, so no id is ever stored twice.
+        """
+        try:
+            return self._append(envelopes)
+        except STORE_ERRORS as e:
+            raise StoreUnavailable(str(e)) from e
+
+    def _append(self, envelopes: Sequence[Envelope]) -> list[Appended]:
+        first: dict[uuid.UUID, Envelope] = {}
+        for env in envelopes:
+            first.setdefault(originator_id(env.id), env)
+        for _attempt in range(5):
+            known = self.index.positions(list(first))
+            fresh = [oid for oid in first if oid not in known]
+            received_at = self._clock.now(UTC)
+            try:
+                ids = (
+                    self.recorder.insert_events(
+                        [encode(first[oid], received_at) for oid in fresh]
+                    )
+                    if fresh
+                    else []
+                )
+            except IntegrityError:
+                continue
+            assert ids is not None and len(ids) == len(fresh)
+            accepted = dict(zip(fresh, ids, strict=True))
+            return self._answers(envelopes, known, accepted)
+        raise StoreUnavailable("could not settle concurrent appends of the same ids")
+
+    @staticmethod
+    def _answers(
+        envelopes: Sequence[Envelope],
+        known: dict[uuid.UUID, int],
+        accepted: dict[uuid.UUID, int],
+    ) -> list[Appended]:
+        answers = []
+        for env in envelopes:
+            oid = originator_id(env.id)
+            if oid in accepted:
+                # Only the first copy in the batch is the accepted one.
+                answers.append(Appended("accepted", accepted.pop(oid)))
+                known[oid] = answers[-1].position
+            else:
+                answers.append(Appended("duplicate", known[oid]))
+        return answers
+
+    def read(
+        self,
+        after: int,
+        limit: int,
+        *,
+        types: Iterable[EventType | None] = (),
+        until: int | None = None,
+    ) -> list[RecordedEvent]:
+        """Up to `limit` events with position > `after` (and <= `until`), in
+        global order, optionally only of some types."""
+        topics = [topic_for(t) for t in types]
+        try:
+            notifications = self.recorder.select_notifications(
+                start=after,
+                limit=limit,
+                stop=until,
+                topics=topics,
+                inclusive_of_start=False,
+            )
+        except STORE_ERRORS as e:
+            raise StoreUnavailable(str(e)) from e
+        return [decode_notification(n) for n in notifications]
+
+    def read_positions(self, positions: Sequence[int]) -> list[RecordedEvent]:
+        try:
+            return self.index.read_positions(positions)
+        except STORE_ERRORS as e:
+            raise StoreUnavailable(str(e)) from e
+
+    def head(self) -> int:
+        """The highest position stored, 0 for an empty store."""
+        try:
+            return self.recorder.max_notification_id() or 0
+        except STORE_ERRORS as e:
+            raise StoreUnavailable(str(e)) from e

@@ -1,0 +1,133 @@
+"""Pure webhook checks: the signature, the event name and the envelope.
+
+Nothing here does I/O, so every rule of CONTRACT section 3 is unit-testable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from projections.events import EventType, parse_event_type
+
+SIGNATURE_HEADER = "x-jericommerce-hmac-sha256"
+EVENT_TYPE_HEADER = "x-jericommerce-event-type"
+
+
+class InvalidWebhook(ValueError):
+    """A correctly signed request we cannot store as an event; str() is the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A verified, parsed webhook, ready to append."""
+
+    id: str
+    customer_id: str
+    created_at: datetime
+    type: EventType | None
+    type_name: str
+    body: dict[str, Any] = field(repr=False)
+    raw: bytes = field(repr=False)
+
+
+def _decode_signature(header: str) -> bytes | None:
+    value = header.strip()
+    if value[:7].lower() == "sha256=":
+        value = value[7:].strip()
+    if len(value) == 64:
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            return None
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return digest if len(digest) == 32 else None
+
+
+def verify_signature(body: bytes, header: str | None, secrets: Sequence[bytes]) -> bool:
+    """True when `header` is HMAC-SHA256(secret, body) for any of `secrets`,
+    given as hex (either case) or base64, optionally behind `sha256=`."""
+    if not header or not secrets:
+        return False
+    provided = _decode_signature(header)
+    if provided is None:
+        return False
+    ok = False
+    # Check every secret, so the time taken does not say which one matched.
+    for secret in secrets:
+        expected = hmac.new(secret, body, hashlib.sha256).digest()
+        ok |= hmac.compare_digest(expected, provided)
+    return ok
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidWebhook(f"body is not standard JSON ({name} is not allowed)")
+
+
+def loads(raw: bytes | str) -> Any:
+    """Standard JSON only; fractions become Decimal so points stay exact."""
+    return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def parse_created_at(value: object) -> datetime:
+    """ISO-8601 to an aware UTC datetime; a value with no offset is UTC."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidWebhook("createdAt must be an ISO-8601 string")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidWebhook("createdAt is not ISO-8601") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _required_string(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidWebhook(f"{key} must be a non-empty string")
+    return value
+
+
+def parse_envelope(raw: bytes, event_type_header: str | None) -> Envelope:
+    """The envelope of a signed webhook, or InvalidWebhook with a short reason."""
+    type_name = (event_type_header or "").strip()
+    if not type_name:
+        raise InvalidWebhook(f"missing or blank {EVENT_TYPE_HEADER} header")
+    try:
+        body = loads(raw)
+    except InvalidWebhook:
+        raise
+    except RecursionError:
+        raise InvalidWebhook("body is nested too deeply") from None
+    except ValueError:  # includes UnicodeDecodeError and JSONDecodeError
+        raise InvalidWebhook("body is not valid UTF-8 JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidWebhook("body must be a JSON object")
+    event_id = _required_string(body, "id")
+    customer_id = _required_string(body, "customerId")
+    if "createdAt" not in body:
+        raise InvalidWebhook("createdAt is missing")
+    created_at = parse_created_at(body["createdAt"])
+    if "properties" in body and not isinstance(body["properties"], dict):
+        raise InvalidWebhook("properties must be a JSON object")
+    return Envelope(
+        id=event_id,
+        customer_id=customer_id,
+        created_at=created_at,
+        type=parse_event_type(type_name),
+        type_name=type_name,
+        body=body,
+        raw=raw,
+    )

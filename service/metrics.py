@@ -1,0 +1,66 @@
+"""Prometheus metrics, one registry per running service (no global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.webhooks = Counter(
+            "loyalty_webhooks",
+            "Webhook requests by event type and outcome.",
+            ["event_type", "outcome"],
+            registry=r,
+        )
+        self.append_seconds = Histogram(
+            "loyalty_append_seconds",
+            "Time from a webhook being queued to its batch being committed.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5),
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "loyalty_append_batch_size",
+            "Webhooks committed per store transaction (group commit).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            registry=r,
+        )
+        self.applied_position = Gauge(
+            "loyalty_projection_applied_position",
+            "Highest global position the projections have applied.",
+            registry=r,
+        )
+        self.head_position = Gauge(
+            "loyalty_event_store_head_position",
+            "Highest global position in the event store.",
+            registry=r,
+        )
+        self.lag_events = Gauge(
+            "loyalty_projection_lag_events",
+            "Events stored but not yet applied to the read models.",
+            registry=r,
+        )
+        self.dead_letters = Gauge(
+            "loyalty_projection_dead_letters",
+            "Events the folds could not apply (see the dead-letters command).",
+            registry=r,
+        )
+        self.quarantined = Counter(
+            "loyalty_quarantined_requests",
+            "Signed but invalid webhooks kept in the quarantine.",
+            registry=r,
+        )
+        self.grpc_requests = Counter(
+            "loyalty_grpc_requests",
+            "gRPC calls by method and status code.",
+            ["method", "code"],
+            registry=r,
+        )
+        self.grpc_seconds = Histogram(
+            "loyalty_grpc_seconds",
+            "gRPC call latency by method.",
+            ["method"],
+            registry=r,
+        )

@@ -1,0 +1,116 @@
+"""PostgreSQL (production): the event store and quarantine in one schema."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import psycopg
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from psycopg import sql
+
+from projections.events import RecordedEvent
+from service.eventstore import EventStore, PositionIndex, decode
+from service.quarantine import Quarantine
+
+
+def quarantine_ddl(schema: str) -> str:
+    return (
+        f'CREATE TABLE IF NOT EXISTS "{schema}".quarantine ('
+        "id BIGSERIAL PRIMARY KEY, received_at TEXT NOT NULL, "
+        "reason TEXT NOT NULL, headers TEXT NOT NULL, body BYTEA NOT NULL)"
+    )
+
+
+def library_env(database_url: str, pool_size: int = 5) -> dict[str, str]:
+    """The eventsourcing library's settings for a postgresql:// URL.
+
+    A `schema` query parameter puts every table in that schema (tests use a
+    fresh schema each, so runs never collide)."""
+    url = urlsplit(database_url)
+    query = parse_qs(url.query)
+    return {
+        "POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or "postgres",
+        "POSTGRES_HOST": url.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": unquote(url.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(url.password or ""),
+        "POSTGRES_SCHEMA": query.get("schema", ["public"])[0],
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_PRE_PING": "y",
+        # Fail fast instead of queueing forever behind a dead server: the
+        # ingress answers 503 and the sender retries.
+        "POSTGRES_MAX_WAITING": "0",
+        "POSTGRES_LOCK_TIMEOUT": "10",
+    }
+
+
+def conninfo(env: dict[str, str]) -> str:
+    return psycopg.conninfo.make_conninfo(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        connect_timeout=env["POSTGRES_CONNECT_TIMEOUT"],
+    )
+
+
+def ensure_schema(env: dict[str, str]) -> None:
+    with psycopg.connect(conninfo(env), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                sql.Identifier(env["POSTGRES_SCHEMA"])
+            )
+        )
+
+
+class PostgresPositionIndex(PositionIndex):
+    def __init__(self, recorder: PostgresApplicationRecorder) -> None:
+        self._recorder = recorder
+        table = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)
+        self._by_ids = sql.SQL(
+            "SELECT originator_id, notification_id FROM {} "
+            "WHERE originator_id = ANY(%s)"
+        ).format(table)
+        self._by_positions = sql.SQL(
+            "SELECT notification_id, topic, state FROM {} "
+            "WHERE notification_id = ANY(%s) ORDER BY notification_id"
+        ).format(table)
+
+    def positions(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+        with self._recorder.datastore.transaction(commit=False) as c:
+            c.execute(self._by_ids, (list(ids),))
+            return {
+                row["originator_id"]: row["notification_id"] for row in c.fetchall()
+            }
+
+    def read_positions(self, positions: Sequence[int]) -> list[RecordedEvent]:
+        with self._recorder.datastore.transaction(commit=False) as c:
+            c.execute(self._by_positions, (list(positions),))
+            return [
+                decode(r["notification_id"], r["topic"], bytes(r["state"]))
+                for r in c.fetchall()
+            ]
+
+
+def open_postgres(
+    database_url: str, pool_size: int = 5
+) -> tuple[EventStore, Quarantine, PostgresFactory]:
+    env = library_env(database_url, pool_size)
+    ensure_schema(env)
+    factory = PostgresFactory(env)
+    recorder = factory.application_recorder()
+    assert isinstance(recorder, PostgresApplicationRecorder)
+    schema = factory.datastore.schema
+    quarantine = Quarantine(
+        factory.datastore.transaction,
+        "%s",
+        quarantine_ddl(schema),
+        f'"{schema}".quarantine',
+    )
+    quarantine.create_table()
+    return EventStore(recorder, PostgresPositionIndex(recorder)), quarantine, factory

@@ -1,0 +1,68 @@
+"""SQLite (the embedded default): the event store and quarantine in one file."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
+
+from projections.events import RecordedEvent
+from service.eventstore import EventStore, PositionIndex, decode
+from service.quarantine import Quarantine
+
+QUARANTINE_DDL = (
+    "CREATE TABLE IF NOT EXISTS quarantine ("
+    "id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, "
+    "reason TEXT NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL)"
+)
+_CHUNK = 500  # well under SQLite's bound-parameter limit
+
+
+class SqlitePositionIndex(PositionIndex):
+    def __init__(self, recorder: SQLiteApplicationRecorder) -> None:
+        self._recorder = recorder
+        self._table = recorder.events_table_name
+
+    def positions(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+        found: dict[uuid.UUID, int] = {}
+        with self._recorder.datastore.transaction(commit=False) as c:
+            for i in range(0, len(ids), _CHUNK):
+                chunk = ids[i : i + _CHUNK]
+                c.execute(
+                    f"SELECT originator_id, rowid FROM {self._table} "
+                    f"WHERE originator_id IN ({','.join('?' * len(chunk))})",
+                    [oid.hex for oid in chunk],
+                )
+                for row in c.fetchall():
+                    found[uuid.UUID(row[0])] = row[1]
+        return found
+
+    def read_positions(self, positions: Sequence[int]) -> list[RecordedEvent]:
+        events: list[RecordedEvent] = []
+        with self._recorder.datastore.transaction(commit=False) as c:
+            for i in range(0, len(positions), _CHUNK):
+                chunk = positions[i : i + _CHUNK]
+                c.execute(
+                    f"SELECT rowid, topic, state FROM {self._table} "
+                    f"WHERE rowid IN ({','.join('?' * len(chunk))}) ORDER BY rowid",
+                    list(chunk),
+                )
+                events.extend(decode(r[0], r[1], r[2]) for r in c.fetchall())
+        return sorted(events, key=lambda e: e.position)
+
+
+def open_sqlite(data_dir: Path) -> tuple[EventStore, Quarantine, SQLiteFactory]:
+    """The event store and quarantine in DATA_DIR/events.sqlite."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    factory = SQLiteFactory(
+        {"SQLITE_DBNAME": str(data_dir / "events.sqlite"), "SQLITE_LOCK_TIMEOUT": "10"}
+    )
+    recorder = factory.application_recorder()
+    assert isinstance(recorder, SQLiteApplicationRecorder)
+    quarantine = Quarantine(
+        factory.datastore.transaction, "?", QUARANTINE_DDL, "quarantine"
+    )
+    quarantine.create_table()
+    return EventStore(recorder, SqlitePositionIndex(recorder)), quarantine, factory

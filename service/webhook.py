@@ -1,0 +1,111 @@
+"""The Sanic ingress: translate an HTTP request into an append, and an
+outcome into the status CONTRACT section 3 names. No rules live here."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sanic import Request, Sanic, response
+from sanic.response import HTTPResponse
+
+from service.eventstore import Appended, StoreUnavailable
+from service.ingest import (
+    EVENT_TYPE_HEADER,
+    SIGNATURE_HEADER,
+    Envelope,
+    InvalidWebhook,
+    parse_envelope,
+    verify_signature,
+)
+from service.metrics import Metrics
+
+WEBHOOK_PATH = "/webhooks/jericommerce"
+_KEPT_HEADERS = (SIGNATURE_HEADER, EVENT_TYPE_HEADER, "content-type", "user-agent")
+_names = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Ingress:
+    """What the HTTP layer needs, built by the composition root."""
+
+    secrets: tuple[bytes, ...]
+    max_body_bytes: int
+    submit: Callable[[Envelope], Awaitable[Appended]]
+    quarantine: Callable[[str, Mapping[str, str], bytes], int]
+    ready: Callable[[], Awaitable[dict[str, bool]]]
+    metrics: Metrics
+
+
+def create_app(ingress: Ingress) -> Sanic:
+    # Sanic keeps a registry of app names; tests build several apps.
+    app = Sanic(f"loyalty_ingress_{next(_names)}")
+    app.config.REQUEST_MAX_SIZE = ingress.max_body_bytes
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.MOTD = False
+    app.config.ACCESS_LOG = False
+    m = ingress.metrics
+
+    @app.post(WEBHOOK_PATH)
+    async def webhook(request: Request) -> HTTPResponse:
+        body = request.body or b""
+        type_header = request.headers.get(EVENT_TYPE_HEADER)
+        if len(body) > ingress.max_body_bytes:  # chunked bodies carry no length
+            m.webhooks.labels("-", "too_large").inc()
+            return response.json({"error": "body too large"}, status=413)
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not verify_signature(body, signature, ingress.secrets):
+            m.webhooks.labels("-", "bad_signature").inc()
+            return response.json({"error": "unauthorized"}, status=401)
+        try:
+            envelope = parse_envelope(body, type_header)
+        except InvalidWebhook as e:
+            return await _quarantine(request, body, str(e))
+        label = envelope.type.name if envelope.type else "UNKNOWN"
+        started = time.perf_counter()
+        try:
+            appended = await ingress.submit(envelope)
+        except StoreUnavailable:
+            m.webhooks.labels(label, "unavailable").inc()
+            return response.json({"error": "store unavailable, retry"}, status=503)
+        m.append_seconds.observe(time.perf_counter() - started)
+        m.webhooks.labels(label, appended.status).inc()
+        return response.json(
+            {"status": appended.status, "position": appended.position}, status=200
+        )
+
+    async def _quarantine(request: Request, body: bytes, reason: str) -> HTTPResponse:
+        headers = {k: request.headers[k] for k in _KEPT_HEADERS if k in request.headers}
+        try:
+            await asyncio.to_thread(ingress.quarantine, reason, headers, body)
+        except StoreUnavailable:
+            m.webhooks.labels("-", "unavailable").inc()
+            return response.json({"error": "store unavailable, retry"}, status=503)
+        m.webhooks.labels("-", "invalid").inc()
+        m.quarantined.inc()
+        return response.json({"error": reason}, status=400)
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> HTTPResponse:
+        return response.json({"status": "alive"})
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> HTTPResponse:
+        checks = await ingress.ready()
+        ok = all(checks.values())
+        return response.json(
+            {"status": "ready" if ok else "not ready", "checks": checks},
+            status=200 if ok else 503,
+        )
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> HTTPResponse:
+        return response.raw(
+            generate_latest(m.registry), content_type=CONTENT_TYPE_LATEST
+        )
+
+    return app

@@ -1,0 +1,139 @@
+"""The event store's contract, run against every backend."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from service.eventstore import EventStore
+from service.ingest import Envelope, parse_envelope
+from service.quarantine import Quarantine
+from service.sqlite_store import open_sqlite
+
+
+def envelope(
+    event_id: str, customer: str = "c1", kind: str = "Balance changed"
+) -> Envelope:
+    body = {
+        "id": event_id,
+        "customerId": customer,
+        "createdAt": "2026-03-08T12:00:00Z",
+        "properties": {"amount": 5, "odd": [1, {"x": None}]},
+    }
+    raw = json.dumps(body).encode()
+    return parse_envelope(raw, kind)
+
+
+class EventStoreContract:
+    store: EventStore
+    quarantine: Quarantine
+
+    def test_empty_store_has_head_zero(self) -> None:
+        assert self.store.head() == 0
+        assert self.store.read(0, 10) == []
+
+    def test_append_assigns_increasing_positions(self) -> None:
+        answers = self.store.append([envelope("a"), envelope("b"), envelope("c")])
+        assert [a.status for a in answers] == ["accepted"] * 3
+        positions = [a.position for a in answers]
+        assert positions == sorted(positions) and len(set(positions)) == 3
+        assert self.store.head() == positions[-1]
+
+    def test_duplicates_in_batch_and_across_batches(self) -> None:
+        first = self.store.append([envelope("a"), envelope("b"), envelope("a")])
+        assert [a.status for a in first] == ["accepted", "accepted", "duplicate"]
+        assert first[2].position == first[0].position
+        again = self.store.append([envelope("b"), envelope("new")])
+        assert again[0].status == "duplicate"
+        assert again[0].position == first[1].position
+        assert again[1].status == "accepted"
+        assert len(self.store.read(0, 100)) == 3
+
+    def test_stored_verbatim_with_metadata(self) -> None:
+        env = envelope("e1", kind="balance_changed")
+        (answer,) = self.store.append([env])
+        (event,) = self.store.read(0, 10)
+        assert event.position == answer.position
+        assert event.id == "e1" and event.customer_id == "c1"
+        assert event.raw == env.raw
+        assert event.type_name == "balance_changed"
+        assert event.type is not None and event.type.name == "BALANCE_CHANGED"
+        assert event.created_at == env.created_at
+        assert event.received_at.tzinfo is not None
+        assert event.body == env.body
+
+    def test_unknown_types_are_stored_and_filterable(self) -> None:
+        self.store.append([envelope("k"), envelope("u", kind="Points expired")])
+        (unknown,) = self.store.read(0, 10, types=[None])
+        assert unknown.id == "u" and unknown.type is None
+        assert unknown.type_name == "Points expired"
+
+    def test_read_pages_in_global_order(self) -> None:
+        self.store.append([envelope(f"e{i}") for i in range(25)])
+        seen, after = [], 0
+        while page := self.store.read(after, 10):
+            seen.extend(page)
+            after = page[-1].position
+        assert [e.id for e in seen] == [f"e{i}" for i in range(25)]
+        assert self.store.read(0, 100, until=seen[4].position)[-1].id == "e4"
+
+    def test_read_positions(self) -> None:
+        answers = self.store.append([envelope(f"e{i}") for i in range(5)])
+        picked = [answers[3].position, answers[1].position]
+        assert [e.id for e in self.store.read_positions(picked)] == ["e1", "e3"]
+
+    def test_concurrent_appends_of_the_same_id_store_it_once(self) -> None:
+        results = []
+
+        def post() -> None:
+            results.extend(self.store.append([envelope("same"), envelope("x")]))
+
+        threads = [threading.Thread(target=post) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(a.status == "accepted" for a in results) == 2
+        assert len(self.store.read(0, 100)) == 2
+
+    def test_quarantine_keeps_the_raw_request(self) -> None:
+        qid = self.quarantine.add("bad json", {"x-a": "1"}, b"\xff not json")
+        item = self.quarantine.get(qid)
+        assert item is not None
+        assert (item.reason, item.headers, item.body) == (
+            "bad json",
+            {"x-a": "1"},
+            b"\xff not json",
+        )
+        assert [q.id for q in self.quarantine.list()] == [qid]
+        assert self.quarantine.count() == 1
+
+
+class TestSqliteEventStore(EventStoreContract):
+    @pytest.fixture(autouse=True)
+    def _store(self, tmp_path: Path):
+        self.store, self.quarantine, factory = open_sqlite(tmp_path)
+        yield
+        factory.close()
+
+    def test_survives_reopening(self, tmp_path: Path) -> None:
+        self.store.append([envelope("a")])
+        store, _, factory = open_sqlite(tmp_path)
+        try:
+            assert [e.id for e in store.read(0, 10)] == ["a"]
+            assert store.append([envelope("a")])[0].status == "duplicate"
+        finally:
+            factory.close()
+
+
+class TestPostgresEventStore(EventStoreContract):
+    @pytest.fixture(autouse=True)
+    def _store(self, pg_url: str):
+        from service.postgres_store import open_postgres
+
+        self.store, self.quarantine, factory = open_postgres(pg_url)
+        yield
+        factory.close()

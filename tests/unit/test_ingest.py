@@ -1,0 +1,173 @@
+"""Signature variants, event-name normalising and envelope parsing."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from projections.events import EventType, name_key, parse_event_type
+from service.ingest import InvalidWebhook, parse_envelope, verify_signature
+
+BODY = b'{"id":"e1","customerId":"c1","createdAt":"2026-03-08T12:00:00Z"}'
+SECRET = b"s3cret"
+DIGEST = hmac.new(SECRET, BODY, hashlib.sha256).digest()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        DIGEST.hex(),
+        DIGEST.hex().upper(),
+        base64.b64encode(DIGEST).decode(),
+        "sha256=" + DIGEST.hex(),
+        "sha256=" + DIGEST.hex().upper(),
+        "sha256=" + base64.b64encode(DIGEST).decode(),
+        "SHA256=" + DIGEST.hex(),
+        "  " + DIGEST.hex() + " ",
+    ],
+)
+def test_signature_encodings_accepted(header: str) -> None:
+    assert verify_signature(BODY, header, [SECRET])
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "sha256=",
+        DIGEST.hex()[:-2],
+        DIGEST.hex()[:-1] + ("0" if DIGEST.hex()[-1] != "0" else "1"),
+        base64.urlsafe_b64encode(b"\xff" * 32).decode(),
+        hmac.new(b"other", BODY, hashlib.sha256).hexdigest(),
+        hashlib.sha256(BODY).hexdigest(),
+        "not a signature at all",
+    ],
+)
+def test_wrong_or_missing_signature_rejected(header: str | None) -> None:
+    assert not verify_signature(BODY, header, [SECRET])
+
+
+def test_signature_is_over_the_raw_bytes_not_reserialised_json() -> None:
+    spaced = BODY.replace(b",", b", ")
+    assert not verify_signature(spaced, DIGEST.hex(), [SECRET])
+
+
+def test_any_secret_of_a_rotation_verifies() -> None:
+    assert verify_signature(BODY, DIGEST.hex(), [b"old", SECRET])
+    assert not verify_signature(BODY, DIGEST.hex(), [b"old", b"older"])
+    assert not verify_signature(BODY, DIGEST.hex(), [])
+
+
+@given(st.binary(max_size=300), st.text(max_size=100))
+def test_verify_never_raises(body: bytes, header: str) -> None:
+    assert verify_signature(body, header, [SECRET]) in (True, False)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Balance changed",
+        "balance_changed",
+        "balance.changed",
+        "BALANCE_CHANGED",
+        "balanceChanged",
+        "Balance-Changed",
+        " balance changed ",
+    ],
+)
+def test_event_names_are_case_and_separator_insensitive(name: str) -> None:
+    assert parse_event_type(name) is EventType.BALANCE_CHANGED
+
+
+def test_all_eighteen_names_are_known_and_distinct() -> None:
+    assert len(EventType) == 18
+    assert len({name_key(t.value) for t in EventType}) == 18
+    for t in EventType:
+        assert parse_event_type(t.value) is t
+        assert parse_event_type(t.name) is t
+        assert parse_event_type(t.name.lower().replace("_", ".")) is t
+
+
+def test_unknown_name_is_none() -> None:
+    assert parse_event_type("Points expired") is None
+
+
+def test_envelope_parsed() -> None:
+    raw = (
+        b'{"id":"e1","customerId":"c1","createdAt":"2026-03-08T12:00:00",'
+        b'"properties":{"amount":10.5},"extra":[1,2]}'
+    )
+    env = parse_envelope(raw, "Balance changed")
+    assert env.id == "e1"
+    assert env.customer_id == "c1"
+    assert env.type is EventType.BALANCE_CHANGED
+    assert env.type_name == "Balance changed"
+    assert env.created_at == datetime(2026, 3, 8, 12, tzinfo=UTC)  # no offset: UTC
+    assert env.body["properties"]["amount"] == Decimal("10.5")  # exact, not float
+    assert env.raw == raw
+
+
+def test_created_at_offset_normalised_to_utc() -> None:
+    raw = b'{"id":"e1","customerId":"c1","createdAt":"2026-03-08T14:00:00+02:00"}'
+    env = parse_envelope(raw, "x")
+    assert env.created_at == datetime(2026, 3, 8, 12, tzinfo=UTC)
+    assert env.created_at.utcoffset() == timedelta(0)
+
+
+def test_unknown_type_still_parses() -> None:
+    env = parse_envelope(BODY, "Points expired")
+    assert env.type is None and env.type_name == "Points expired"
+
+
+@pytest.mark.parametrize(
+    ("raw", "header", "reason"),
+    [
+        (b"not json", "x", "not valid UTF-8 JSON"),
+        (b"\xff\xfe{", "x", "not valid UTF-8 JSON"),
+        (b"[1,2]", "x", "JSON object"),
+        (b'{"customerId":"c","createdAt":"2026-01-01"}', "x", "id"),
+        (b'{"id":"","customerId":"c","createdAt":"2026-01-01"}', "x", "id"),
+        (b'{"id":7,"customerId":"c","createdAt":"2026-01-01"}', "x", "id"),
+        (b'{"id":"e","createdAt":"2026-01-01"}', "x", "customerId"),
+        (b'{"id":"e","customerId":"  ","createdAt":"2026-01-01"}', "x", "customerId"),
+        (b'{"id":"e","customerId":"c"}', "x", "createdAt"),
+        (b'{"id":"e","customerId":"c","createdAt":"yesterday"}', "x", "createdAt"),
+        (b'{"id":"e","customerId":"c","createdAt":1700000000}', "x", "createdAt"),
+        (b'{"id":"e","customerId":"c","createdAt":"2026-01-01","x":NaN}', "x", "NaN"),
+        (
+            b'{"id":"e","customerId":"c","createdAt":"2026-01-01","x":Infinity}',
+            "x",
+            "Infinity",
+        ),
+        (
+            b'{"id":"e","customerId":"c","createdAt":"2026-01-01","properties":[]}',
+            "x",
+            "properties",
+        ),
+        (BODY, None, "header"),
+        (BODY, "", "header"),
+        (BODY, "   ", "header"),
+        (b"[" * 100_000, "x", "nested"),
+    ],
+)
+def test_invalid_envelopes_have_a_short_reason(
+    raw: bytes, header: str | None, reason: str
+) -> None:
+    with pytest.raises(InvalidWebhook, match=reason):
+        parse_envelope(raw, header)
+
+
+@given(st.binary(max_size=200), st.text(max_size=30))
+def test_parse_envelope_raises_only_invalid_webhook(raw: bytes, header: str) -> None:
+    try:
+        parse_envelope(raw, header)
+    except InvalidWebhook as e:
+        assert str(e)
