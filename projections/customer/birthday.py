@@ -1,0 +1,30 @@
+"""Birthday: age and when it was last celebrated, from the newest one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..events import RecordedEvent
+from .fields import integer
+from .state import CustomerState
+from .timekeys import at, newer
+
+
+@dataclass(frozen=True, slots=True)
+class Birthday:
+    age: int | None = None
+    last_celebrated_at: datetime | None = None
+
+
+def on_birthday(state: CustomerState, event: RecordedEvent, us: int) -> None:
+    age = integer(event.properties, "age")
+    if newer(us, event.id, state.birthday):
+        state.birthday = [us, event.id, age]
+
+
+def birthday_view(state: CustomerState) -> Birthday:
+    newest = state.birthday
+    if newest is None:
+        return Birthday()
+    return Birthday(newest[2], at(newest[0]))

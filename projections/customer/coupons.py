@@ -1,0 +1,84 @@
+"""Coupons: one per code, plus whose pass is installed.
+
+Pass events may name their coupon (properties.code) or not; they may also
+arrive before the assignment, so per-code pass state is kept on its own and
+joined only in the view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..events import RecordedEvent
+from .fields import key_text, text
+from .state import CustomerState
+from .timekeys import at, newer
+
+
+@dataclass(frozen=True, slots=True)
+class Coupon:
+    code: str
+    header: str | None
+    body: str | None
+    slug: str | None
+    assigned_from: str | None
+    install_url: str | None
+    assigned_at: datetime
+    pass_installed: bool
+
+
+_DETAILS = ("header", "body", "slug", "assignedFrom", "installUrl")
+
+
+def on_assigned(state: CustomerState, event: RecordedEvent, us: int) -> None:
+    props = event.properties
+    code = key_text(props, "code")
+    details = [text(props, name) for name in _DETAILS]
+    if newer(us, event.id, state.coupons.get(code)):
+        state.coupons[code] = [us, event.id, *details]
+
+
+def _pass_code(event: RecordedEvent) -> str | None:
+    code = text(event.properties, "code")
+    return code if code and code.strip() else None
+
+
+def on_pass_installed(state: CustomerState, event: RecordedEvent, us: int) -> None:
+    code = _pass_code(event)
+    state.coupon_installs += 1
+    if code is not None and newer(us, event.id, state.coupon_passes.get(code)):
+        state.coupon_passes[code] = [us, event.id, True]
+
+
+def on_pass_uninstalled(state: CustomerState, event: RecordedEvent, us: int) -> None:
+    code = _pass_code(event)
+    state.coupon_uninstalls += 1
+    if code is not None and newer(us, event.id, state.coupon_passes.get(code)):
+        state.coupon_passes[code] = [us, event.id, False]
+
+
+def coupons_view(state: CustomerState) -> tuple[Coupon, ...]:
+    passes = state.coupon_passes
+    coupons = []
+    for code, (us, _, header, body, slug, assigned_from, install_url) in sorted(
+        state.coupons.items()
+    ):
+        installed = passes.get(code)
+        coupons.append(
+            Coupon(
+                code=code,
+                header=header,
+                body=body,
+                slug=slug,
+                assigned_from=assigned_from,
+                install_url=install_url,
+                assigned_at=at(us),  # type: ignore[arg-type]
+                pass_installed=bool(installed and installed[2]),
+            )
+        )
+    return tuple(coupons)
+
+
+def passes_installed(state: CustomerState) -> int:
+    return max(0, state.coupon_installs - state.coupon_uninstalls)

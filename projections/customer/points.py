@@ -1,0 +1,83 @@
+"""Points: the balance, the next reward, and one ledger entry per change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from ..events import RecordedEvent
+from .fields import key_number, number, text
+from .numbers import Number, add, load, store
+from .state import CustomerState
+from .timekeys import newer
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One `Balance changed`, as the ledger lists it."""
+
+    event_id: str
+    position: int
+    created_at: datetime
+    amount: int | Decimal
+    reference: str | None
+    previous_balance: int | Decimal | None
+    points_to_next_reward: int | Decimal | None
+    next_reward_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Points:
+    points_balance: int | Decimal
+    points_to_next_reward: int | Decimal | None
+    next_reward_name: str | None
+
+
+def on_balance_changed(
+    state: CustomerState, event: RecordedEvent, us: int
+) -> LedgerEntry:
+    props = event.properties
+    amount = key_number(props, "amount")
+    previous = number(props, "previousBalance")
+    to_next = number(props, "pointsToNextReward")
+    next_name = text(props, "nextRewardName")
+    reference = text(props, "reference")
+    # Everything parsed: from here on nothing raises.
+    total = state.points_sum
+    if type(total) is int and type(amount) is int:
+        state.points_sum = total + amount
+    else:
+        state.points_sum = store(add(load(total), amount))  # type: ignore[arg-type,assignment]
+    if newer(us, event.id, state.balance):
+        state.balance = [
+            us,
+            event.id,
+            store(amount),
+            store(previous),
+            store(to_next),
+            next_name,
+        ]
+    return LedgerEntry(
+        event.id,
+        event.position,
+        event.created_at,
+        amount,
+        reference,
+        previous,
+        to_next,
+        next_name,
+    )
+
+
+def points_view(state: CustomerState) -> Points:
+    newest = state.balance
+    total: Number = load(state.points_sum)  # type: ignore[assignment]
+    if newest is None:
+        return Points(total, None, None)
+    previous = load(newest[3])
+    if previous is not None:
+        # The sender's own running balance beats our sum (it knows about
+        # points from before the integration).
+        total = add(previous, load(newest[2]))  # type: ignore[arg-type]
+    return Points(total, load(newest[4]), newest[5])

@@ -1,0 +1,33 @@
+"""Tier: from the newest `Tier changed`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..events import RecordedEvent
+from .fields import text
+from .state import CustomerState
+from .timekeys import at, newer
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    current: str | None = None
+    previous: str | None = None
+    changed_at: datetime | None = None
+
+
+def on_tier_changed(state: CustomerState, event: RecordedEvent, us: int) -> None:
+    props = event.properties
+    current = text(props, "current")
+    previous = text(props, "previous")
+    if newer(us, event.id, state.tier):
+        state.tier = [us, event.id, current, previous]
+
+
+def tier_view(state: CustomerState) -> Tier:
+    newest = state.tier
+    if newest is None:
+        return Tier()
+    return Tier(newest[2], newest[3], at(newest[0]))

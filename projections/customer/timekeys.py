@@ -1,0 +1,35 @@
+"""Event times as integer microseconds, and the "newest wins" comparison.
+
+The fold state keeps times as ints (not datetimes) so that comparing is cheap
+and the codec is a plain JSON dump. A register is a list whose first two items
+are the sort key of the event that set it: [us, event_id, *fields].
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+
+def micros(when: datetime) -> int:
+    """Microseconds since the epoch; a naive time is taken as UTC (the contract)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - EPOCH) // _ONE_US
+
+
+def at(us: int | None) -> datetime | None:
+    """The aware UTC datetime for `micros` output, None passing through."""
+    return None if us is None else EPOCH + timedelta(microseconds=us)
+
+
+def newer(us: int, event_id: str, register: list[Any] | None) -> bool:
+    """True when (us, event_id) sorts after the key a register was set from."""
+    return (
+        register is None
+        or us > register[0]
+        or (us == register[0] and event_id > register[1])
+    )

@@ -1,0 +1,67 @@
+"""Wallet pass: requested / installed / uninstalled, newest of each kept."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..events import RecordedEvent
+from .fields import text
+from .state import CustomerState
+from .timekeys import at, newer
+
+
+class WalletPassStatus(enum.StrEnum):
+    NONE = "NONE"
+    REQUESTED = "REQUESTED"
+    INSTALLED = "INSTALLED"
+    UNINSTALLED = "UNINSTALLED"
+
+
+@dataclass(frozen=True, slots=True)
+class WalletPass:
+    status: WalletPassStatus = WalletPassStatus.NONE
+    download_link: str | None = None
+    requested_at: datetime | None = None
+    installed_at: datetime | None = None
+    uninstalled_at: datetime | None = None
+
+
+def on_requested(state: CustomerState, event: RecordedEvent, us: int) -> None:
+    link = text(event.properties, "downloadLink")
+    if newer(us, event.id, state.pass_requested):
+        state.pass_requested = [us, event.id, link]
+
+
+def on_installed(state: CustomerState, event: RecordedEvent, us: int) -> None:
+    if newer(us, event.id, state.pass_installed):
+        state.pass_installed = [us, event.id]
+
+
+def on_uninstalled(state: CustomerState, event: RecordedEvent, us: int) -> None:
+    if newer(us, event.id, state.pass_uninstalled):
+        state.pass_uninstalled = [us, event.id]
+
+
+def wallet_pass_view(state: CustomerState) -> WalletPass:
+    requested = state.pass_requested
+    installed = state.pass_installed
+    uninstalled = state.pass_uninstalled
+    if installed is not None and (
+        uninstalled is None or newer(installed[0], installed[1], uninstalled)
+    ):
+        status = WalletPassStatus.INSTALLED
+    elif uninstalled is not None:
+        status = WalletPassStatus.UNINSTALLED
+    elif requested is not None:
+        status = WalletPassStatus.REQUESTED
+    else:
+        status = WalletPassStatus.NONE
+    return WalletPass(
+        status=status,
+        download_link=requested[2] if requested else None,
+        requested_at=at(requested[0]) if requested else None,
+        installed_at=at(installed[0]) if installed else None,
+        uninstalled_at=at(uninstalled[0]) if uninstalled else None,
+    )

@@ -1,0 +1,1 @@
+"""Where the read models live: SQL tables per generation (SQLite, PostgreSQL)."""

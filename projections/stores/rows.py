@@ -1,0 +1,96 @@
+"""What a batch of applied events writes, as plain rows (no SQL here)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from projections.customer.points import LedgerEntry
+from projections.customer.state import CustomerState
+from projections.customer.timekeys import micros
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    customer_id: str
+    email_lower: str | None
+    email_key: str | None  # sortable "newest event carrying the email"
+    tier: str | None
+    position: int
+    state: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    position: int
+    event_id: str
+    customer_id: str
+    type_name: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Batch:
+    """Everything one transaction writes, with the position it advances to."""
+
+    position: int
+    customers: list[CustomerRow] = field(default_factory=list)
+    ledger: list[tuple[str, int, str, int, str]] = field(default_factory=list)
+    history: list[tuple[str, int]] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+def index_fields(state: CustomerState) -> tuple[str | None, str | None, str | None]:
+    """(lower-cased email, its recency key, current tier) for the indexes."""
+    email = state.email  # register [us, event_id, email]
+    tier = state.tier  # register [us, event_id, current, previous]
+    return (
+        email[2].lower() if email else None,
+        f"{email[0]:020d}|{email[1]}" if email else None,
+        tier[2] if tier else None,
+    )
+
+
+def _num(value: int | Decimal | None) -> int | str | None:
+    return value if value is None or isinstance(value, int) else str(value)
+
+
+def ledger_row(customer_id: str, e: LedgerEntry) -> tuple[str, int, str, int, str]:
+    entry = [
+        _num(e.amount),
+        e.reference,
+        _num(e.previous_balance),
+        _num(e.points_to_next_reward),
+        e.next_reward_name,
+    ]
+    return (
+        customer_id,
+        micros(e.created_at),
+        e.event_id,
+        e.position,
+        json.dumps(entry, separators=(",", ":")),
+    )
+
+
+def ledger_entry(row: tuple[int, str, int, str]) -> LedgerEntry:
+    from projections.customer.timekeys import at
+
+    created_us, event_id, position, payload = row
+    amount, reference, previous, to_next, next_name = json.loads(payload)
+
+    def num(v: int | str | None) -> int | Decimal | None:
+        return Decimal(v) if isinstance(v, str) else v
+
+    created_at = at(created_us)
+    assert created_at is not None
+    return LedgerEntry(
+        event_id=event_id,
+        position=position,
+        created_at=created_at,
+        amount=num(amount),  # type: ignore[arg-type]
+        reference=reference,
+        previous_balance=num(previous),
+        points_to_next_reward=num(to_next),
+        next_reward_name=next_name,
+    )

@@ -1,0 +1,373 @@
+"""Read models in SQL tables, one set per generation, shared by every backend.
+
+A generation is a complete set of read-model tables with its own applied
+position. The live worker writes the current generation; a rebuild fills a
+fresh one from position 0 and is switched in atomically when complete, so
+readers keep reading the old tables until then.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from projections.customer.points import LedgerEntry
+from projections.stores.rows import Batch, DeadLetter, ledger_entry
+
+
+class Db(Protocol):
+    """A backend's connections and SQL spelling."""
+
+    p: str  # parameter marker
+    blob: str
+    bigint: str
+    missing_table_errors: tuple[type[BaseException], ...]
+
+    def write(self) -> AbstractContextManager[Any]: ...  # cursor, commits on exit
+    def read(self) -> AbstractContextManager[Any]: ...  # cursor
+    def name(self, table: str) -> str: ...  # qualified table name
+    def close(self) -> None: ...
+
+
+class SqlReadModels:
+    """All reads and writes of the read models; no fold logic."""
+
+    GENERATION_TTL = 1.0  # seconds a reader trusts its cached generation
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+        self._generation = 0
+        self._generation_read_at = 0.0
+
+    # -- schema and generations ------------------------------------------------
+
+    def setup(self) -> None:
+        """Create the meta tables and the first generation if missing."""
+        meta, pos = self.db.name("projection_meta"), self.db.name("projection_position")
+        with self.db.write() as c:
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {meta} "
+                f"(key TEXT PRIMARY KEY, value {self.db.bigint} NOT NULL)"
+            )
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {pos} (generation {self.db.bigint} "
+                f"PRIMARY KEY, position {self.db.bigint} NOT NULL)"
+            )
+        if self.current_generation(refresh=True) == 0:
+            self.create_generation(1)
+            with self.db.write() as c:
+                self._set_meta(c, "current", 1)
+            self._generation = 1
+
+    def _set_meta(self, c: Any, key: str, value: int) -> None:
+        p = self.db.p
+        c.execute(
+            f"INSERT INTO {self.db.name('projection_meta')} (key, value) "
+            f"VALUES ({p}, {p}) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def _meta(self, key: str) -> int:
+        with self.db.read() as c:
+            c.execute(
+                f"SELECT value FROM {self.db.name('projection_meta')} "
+                f"WHERE key = {self.db.p}",
+                (key,),
+            )
+            row = c.fetchone()
+        return int(row[0]) if row else 0
+
+    def current_generation(self, *, refresh: bool = False) -> int:
+        now = time.monotonic()
+        if refresh or now - self._generation_read_at > self.GENERATION_TTL:
+            self._generation = self._meta("current")
+            self._generation_read_at = now
+        return self._generation
+
+    def pending_generation(self) -> int:
+        return self._meta("pending")
+
+    def _t(self, table: str, generation: int) -> str:
+        return self.db.name(f"{table}_{generation}")
+
+    def create_generation(self, g: int) -> None:
+        t, blob, big = self._t, self.db.blob, self.db.bigint
+        with self.db.write() as c:
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {t('customers', g)} ("
+                "customer_id TEXT PRIMARY KEY, email_lower TEXT, email_key TEXT, "
+                f"tier TEXT, position {big} NOT NULL, state {blob} NOT NULL)"
+            )
+            c.execute(
+                f"CREATE INDEX IF NOT EXISTS customers_{g}_email "
+                f"ON {t('customers', g)} (email_lower, email_key)"
+            )
+            c.execute(
+                f"CREATE INDEX IF NOT EXISTS customers_{g}_tier "
+                f"ON {t('customers', g)} (tier, customer_id)"
+            )
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {t('ledger', g)} ("
+                f"customer_id TEXT NOT NULL, created_us {big} NOT NULL, "
+                f"event_id TEXT NOT NULL, position {big} NOT NULL, "
+                "entry TEXT NOT NULL, "
+                "PRIMARY KEY (customer_id, created_us, event_id))"
+            )
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {t('history', g)} ("
+                f"customer_id TEXT NOT NULL, position {big} NOT NULL, "
+                "PRIMARY KEY (customer_id, position))"
+            )
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {t('dead_letters', g)} ("
+                f"position {big} PRIMARY KEY, event_id TEXT NOT NULL, "
+                "customer_id TEXT NOT NULL, type_name TEXT NOT NULL, "
+                "reason TEXT NOT NULL)"
+            )
+            c.execute(
+                f"INSERT INTO {self.db.name('projection_position')} "
+                f"(generation, position) VALUES ({self.db.p}, 0) "
+                "ON CONFLICT (generation) DO NOTHING",
+                (g,),
+            )
+
+    def drop_generation(self, g: int) -> None:
+        with self.db.write() as c:
+            for table in ("customers", "ledger", "history", "dead_letters"):
+                c.execute(f"DROP TABLE IF EXISTS {self._t(table, g)}")
+            c.execute(
+                f"DELETE FROM {self.db.name('projection_position')} "
+                f"WHERE generation = {self.db.p}",
+                (g,),
+            )
+
+    def begin_rebuild(self) -> int:
+        """A fresh, empty generation, recorded as pending."""
+        stale = self.pending_generation()
+        if stale:
+            self.drop_generation(stale)
+        g = max(self.current_generation(refresh=True), stale) + 1
+        self.drop_generation(g)
+        self.create_generation(g)
+        with self.db.write() as c:
+            self._set_meta(c, "pending", g)
+        return g
+
+    def switch_to(self, g: int) -> int:
+        """Make generation `g` the one readers see; returns the old one."""
+        old = self.current_generation(refresh=True)
+        with self.db.write() as c:
+            self._set_meta(c, "current", g)
+            self._set_meta(c, "pending", 0)
+        self._generation = g
+        self._generation_read_at = time.monotonic()
+        return old
+
+    def abandon_rebuild(self) -> None:
+        stale = self.pending_generation()
+        if stale:
+            self.drop_generation(stale)
+            with self.db.write() as c:
+                self._set_meta(c, "pending", 0)
+
+    # -- the worker's side -----------------------------------------------------
+
+    def position(self, g: int) -> int:
+        with self.db.read() as c:
+            c.execute(
+                f"SELECT position FROM {self.db.name('projection_position')} "
+                f"WHERE generation = {self.db.p}",
+                (g,),
+            )
+            row = c.fetchone()
+        return int(row[0]) if row else 0
+
+    def load_states(self, g: int, ids: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        table = self._t("customers", g)
+        with self.db.read() as c:
+            for chunk in _chunks(ids, 500):
+                marks = ",".join([self.db.p] * len(chunk))
+                c.execute(
+                    f"SELECT customer_id, state FROM {table} "
+                    f"WHERE customer_id IN ({marks})",
+                    chunk,
+                )
+                found.update((r[0], bytes(r[1])) for r in c.fetchall())
+        return found
+
+    def commit(self, g: int, batch: Batch) -> None:
+        """Views, ledger, history, dead letters and the position: one transaction,
+        so a crash anywhere neither loses nor double-applies an event."""
+        t, p = self._t, self.db.p
+        with self.db.write() as c:
+            if batch.customers:
+                c.executemany(
+                    f"INSERT INTO {t('customers', g)} (customer_id, email_lower, "
+                    "email_key, tier, position, state) "
+                    f"VALUES ({p},{p},{p},{p},{p},{p}) "
+                    "ON CONFLICT (customer_id) DO UPDATE SET "
+                    "email_lower = excluded.email_lower, "
+                    "email_key = excluded.email_key, tier = excluded.tier, "
+                    "position = excluded.position, state = excluded.state",
+                    [
+                        (
+                            r.customer_id,
+                            r.email_lower,
+                            r.email_key,
+                            r.tier,
+                            r.position,
+                            r.state,
+                        )
+                        for r in batch.customers
+                    ],
+                )
+            if batch.ledger:
+                c.executemany(
+                    f"INSERT INTO {t('ledger', g)} (customer_id, created_us, event_id, "
+                    f"position, entry) VALUES ({p},{p},{p},{p},{p}) "
+                    "ON CONFLICT DO NOTHING",
+                    batch.ledger,
+                )
+            if batch.history:
+                c.executemany(
+                    f"INSERT INTO {t('history', g)} (customer_id, position) "
+                    f"VALUES ({p},{p}) ON CONFLICT DO NOTHING",
+                    batch.history,
+                )
+            if batch.dead:
+                c.executemany(
+                    f"INSERT INTO {t('dead_letters', g)} (position, event_id, "
+                    f"customer_id, type_name, reason) VALUES ({p},{p},{p},{p},{p}) "
+                    "ON CONFLICT DO NOTHING",
+                    [
+                        (d.position, d.event_id, d.customer_id, d.type_name, d.reason)
+                        for d in batch.dead
+                    ],
+                )
+            c.execute(
+                f"UPDATE {self.db.name('projection_position')} SET position = {p} "
+                f"WHERE generation = {p}",
+                (batch.position, g),
+            )
+
+    # -- the readers' side (always the current generation) ---------------------
+
+    def _query(self, table: str, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Run `sql` with {T} as the current generation's `table`; if a rebuild
+        dropped the generation we cached, look again once."""
+        for attempt in (0, 1):
+            g = self.current_generation(refresh=attempt == 1)
+            try:
+                with self.db.read() as c:
+                    c.execute(sql.replace("{T}", self._t(table, g)), params)
+                    return list(c.fetchall())
+            except self.db.missing_table_errors:
+                if attempt == 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def get_states(self, ids: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for chunk in _chunks(ids, 500):
+            marks = ",".join([self.db.p] * len(chunk))
+            rows = self._query(
+                "customers",
+                f"SELECT customer_id, state FROM {{T}} WHERE customer_id IN ({marks})",
+                chunk,
+            )
+            found.update((r[0], bytes(r[1])) for r in rows)
+        return found
+
+    def get_state(self, customer_id: str) -> bytes | None:
+        rows = self._query(
+            "customers",
+            f"SELECT state FROM {{T}} WHERE customer_id = {self.db.p}",
+            (customer_id,),
+        )
+        return bytes(rows[0][0]) if rows else None
+
+    def lookup_email(self, email: str) -> bytes | None:
+        """The customer whose newest event carrying this email is newest."""
+        rows = self._query(
+            "customers",
+            f"SELECT state FROM {{T}} WHERE email_lower = {self.db.p} "
+            "ORDER BY email_key DESC LIMIT 1",
+            (email.strip().lower(),),
+        )
+        return bytes(rows[0][0]) if rows else None
+
+    def list_customers(
+        self, *, after: str, limit: int, tier: str | None
+    ) -> list[tuple[str, bytes]]:
+        p = self.db.p
+        if tier is None:
+            sql = (
+                f"SELECT customer_id, state FROM {{T}} WHERE customer_id > {p} "
+                f"ORDER BY customer_id LIMIT {p}"
+            )
+            params: tuple[Any, ...] = (after, limit)
+        else:
+            sql = (
+                f"SELECT customer_id, state FROM {{T}} WHERE tier = {p} "
+                f"AND customer_id > {p} ORDER BY customer_id LIMIT {p}"
+            )
+            params = (tier, after, limit)
+        return [(r[0], bytes(r[1])) for r in self._query("customers", sql, params)]
+
+    def ledger(
+        self, customer_id: str, *, after: tuple[int, str], limit: int
+    ) -> list[LedgerEntry]:
+        p = self.db.p
+        rows = self._query(
+            "ledger",
+            f"SELECT created_us, event_id, position, entry FROM {{T}} "
+            f"WHERE customer_id = {p} AND (created_us > {p} OR "
+            f"(created_us = {p} AND event_id > {p})) "
+            f"ORDER BY created_us, event_id LIMIT {p}",
+            (customer_id, after[0], after[0], after[1], limit),
+        )
+        return [ledger_entry(tuple(r)) for r in rows]  # type: ignore[arg-type]
+
+    def history(self, customer_id: str, *, after: int, limit: int) -> list[int]:
+        p = self.db.p
+        rows = self._query(
+            "history",
+            f"SELECT position FROM {{T}} WHERE customer_id = {p} AND position > {p} "
+            f"ORDER BY position LIMIT {p}",
+            (customer_id, after, limit),
+        )
+        return [int(r[0]) for r in rows]
+
+    def dead_letters(self, *, after: int = 0, limit: int = 100) -> list[DeadLetter]:
+        p = self.db.p
+        rows = self._query(
+            "dead_letters",
+            f"SELECT position, event_id, customer_id, type_name, reason FROM {{T}} "
+            f"WHERE position > {p} ORDER BY position LIMIT {p}",
+            (after, limit),
+        )
+        return [DeadLetter(*r) for r in rows]
+
+    def dead_letter_count(self) -> int:
+        return int(self._query("dead_letters", "SELECT COUNT(*) FROM {T}", ())[0][0])
+
+    def customer_count(self) -> int:
+        return int(self._query("customers", "SELECT COUNT(*) FROM {T}", ())[0][0])
+
+    def applied_position(self) -> int:
+        return self.position(self.current_generation())
+
+    def iter_states(self, batch: int = 1000) -> Iterator[tuple[str, bytes]]:
+        after = ""
+        while rows := self.list_customers(after=after, limit=batch, tier=None):
+            yield from rows
+            after = rows[-1][0]
+
+
+def _chunks(items: Sequence[Any] | Iterable[Any], size: int) -> Iterator[list[Any]]:
+    items = list(items)
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

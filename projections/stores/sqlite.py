@@ -1,0 +1,90 @@
+"""SQLite connections for the read models: a file beside the event store.
+
+A separate file from the events, so the ingress and the worker never wait
+for each other's write lock. `synchronous=NORMAL` is enough here: in WAL mode
+a crash can lose the newest transactions but never splits one, and the views
+and their position always roll back together, to be re-applied from the
+event store.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from projections.stores.sql import SqlReadModels
+
+
+class SqliteDb:
+    p = "?"
+    blob = "BLOB"
+    bigint = "INTEGER"
+    missing_table_errors = (sqlite3.OperationalError,)
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            uri = self.path.startswith("file:")
+            conn = sqlite3.connect(
+                self.path,
+                uri=uri,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=30,
+            )
+            if "mode=memory" not in self.path:
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Cursor]:
+        conn = self._conn()
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Cursor]:
+        conn = self._conn()
+        cur = conn.cursor()
+        cur.execute("BEGIN")  # one snapshot for the whole read
+        try:
+            yield cur
+        finally:
+            conn.rollback()
+
+    def name(self, table: str) -> str:
+        return table
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+def open_sqlite_read_models(path: Path | str) -> SqlReadModels:
+    if not str(path).startswith("file:"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    models = SqlReadModels(SqliteDb(path))
+    models.setup()
+    return models

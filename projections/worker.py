@@ -1,0 +1,177 @@
+"""The catch-up worker: follows the event store from its committed position.
+
+It pulls (the library cannot push on SQLite) and sleeps until woken by the
+ingress, by a LISTEN/NOTIFY listener, or by its poll interval. Errors from
+the stores (a database outage) are logged and retried with back-off; the
+position in the store is the truth, so a retry never applies twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from projections.projector import EventSource, Projector
+from projections.stores.sql import SqlReadModels
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    applied_position: int
+    generation: int
+    running: bool
+    healthy: bool
+    last_error: str | None
+
+
+class ProjectionWorker:
+    def __init__(
+        self,
+        source: EventSource,
+        models: SqlReadModels,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        on_applied: Callable[[int], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.models = models
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.on_applied = on_applied
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._projector: Projector | None = None
+        self._last_error: str | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name="projection-worker", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """New events are stored: look now rather than at the next poll."""
+        self._wake.set()
+
+    def status(self) -> WorkerStatus:
+        p = self._projector
+        return WorkerStatus(
+            applied_position=p.position if p else 0,
+            generation=p.generation if p else 0,
+            running=self._thread is not None and self._thread.is_alive(),
+            healthy=self._last_error is None,
+            last_error=self._last_error,
+        )
+
+    def run_once(self) -> int:
+        """Apply what is stored now; returns how many events were applied.
+        (The thread's loop body, also used by tests and the CLI.)"""
+        g = self.models.current_generation(refresh=True)
+        if self._projector is None or self._projector.generation != g:
+            # First run, or a rebuild switched generations under us.
+            self._projector = Projector(self.models, g)
+            self._notify(self._projector.position)
+        applied = 0
+        while not self._stop.is_set():
+            events = self.source.read(self._projector.position, self.batch_size)
+            if not events:
+                break
+            self._projector.apply(events)
+            applied += len(events)
+            self._notify(self._projector.position)
+        return applied
+
+    def _notify(self, position: int) -> None:
+        if self.on_applied is not None:
+            self.on_applied(position)
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.run_once()
+            except Exception as e:
+                self._last_error = f"{type(e).__name__}: {e}"
+                self._projector = None  # re-read the committed position
+                log.warning("projection worker error, retrying: %s", self._last_error)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            self._last_error = None
+            backoff = 0.1
+            self._wake.wait(self.poll_interval)
+
+
+@dataclass(frozen=True)
+class RebuildProgress:
+    generation: int
+    done: int  # position reached
+    target: int  # head when the rebuild started
+    events_per_second: float
+    started_at: float  # monotonic
+    started_wall: float  # epoch seconds, for display
+    finished: bool
+
+
+def rebuild(
+    source: EventSource,
+    models: SqlReadModels,
+    *,
+    batch_size: int = 5000,
+    on_progress: Callable[[RebuildProgress], None] | None = None,
+    stop: threading.Event | None = None,
+) -> RebuildProgress:
+    """Fold every stored event into a fresh generation, then switch readers to
+    it and drop the old one. Reads are served from the old generation until
+    the switch; the live worker notices the switch and carries on from the new
+    generation's own position, so nothing is skipped or applied twice."""
+    g = models.begin_rebuild()
+    projector = Projector(models, g)
+    target = source.head()
+    started = time.monotonic()
+    started_wall = time.time()
+    applied = 0
+
+    def progress(finished: bool) -> RebuildProgress:
+        elapsed = max(time.monotonic() - started, 1e-9)
+        return RebuildProgress(
+            g,
+            projector.position,
+            target,
+            applied / elapsed,
+            started,
+            started_wall,
+            finished,
+        )
+
+    while True:
+        if stop is not None and stop.is_set():
+            models.abandon_rebuild()
+            raise InterruptedError("rebuild stopped")
+        events = source.read(projector.position, batch_size)
+        if not events:
+            break
+        projector.apply(events)
+        applied += len(events)
+        if on_progress is not None:
+            on_progress(progress(False))
+    old = models.switch_to(g)
+    models.drop_generation(old)
+    done = progress(True)
+    if on_progress is not None:
+        on_progress(done)
+    return done
