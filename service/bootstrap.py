@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from projections.stores.sql import SqlReadModels
 from service.config import Settings
 from service.eventstore import EventStore
 from service.metrics import Metrics
@@ -20,6 +21,7 @@ class Container:
     settings: Settings
     events: EventStore
     quarantine: Quarantine
+    models: SqlReadModels
     metrics: Metrics = field(default_factory=Metrics)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -31,13 +33,20 @@ class Container:
 
 def build(settings: Settings) -> Container:
     if settings.database_url:
+        from projections.stores.postgres import open_postgres_read_models
         from service.postgres_store import open_postgres
 
         events, quarantine, factory = open_postgres(settings.database_url)
+        models = open_postgres_read_models(settings.database_url)
     else:
+        from projections.stores.sqlite import open_sqlite_read_models
         from service.sqlite_store import open_sqlite
 
         events, quarantine, factory = open_sqlite(settings.data_dir)
-    container = Container(settings=settings, events=events, quarantine=quarantine)
+        models = open_sqlite_read_models(settings.data_dir / "readmodels.sqlite")
+    container = Container(
+        settings=settings, events=events, quarantine=quarantine, models=models
+    )
     container.closers.append(factory.close)
+    container.closers.append(models.db.close)
     return container

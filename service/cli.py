@@ -72,6 +72,80 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
         container.close()
 
 
+def _cmd_customer(args: argparse.Namespace) -> int:
+    from service.errors import NotFound
+    from service.reads import CustomerReads
+    from service.render import human, plain
+
+    container = build(Settings.from_environ(require_secret=False))
+    try:
+        reads = CustomerReads(container.models, container.events)
+        try:
+            customer = (
+                reads.lookup(args.key) if "@" in args.key else reads.get(args.key)
+            )
+        except NotFound as e:
+            print(f"loyalty: {e}", file=sys.stderr)
+            return 1
+        print(json.dumps(plain(customer), indent=2) if args.json else human(customer))
+        return 0
+    finally:
+        container.close()
+
+
+def _cmd_rebuild(args: argparse.Namespace) -> int:
+    from projections.worker import RebuildProgress, rebuild
+
+    container = build(Settings.from_environ(require_secret=False))
+
+    def bar(p: RebuildProgress) -> None:
+        total = max(p.target, 1)
+        share = min(p.done / total, 1.0)
+        left = (p.target - p.done) / p.events_per_second if p.events_per_second else 0
+        filled = int(share * 30)
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (30 - filled)}] {p.done}/{p.target} events "
+            f"{p.events_per_second:,.0f}/s  {max(left, 0):.0f}s left   "
+        )
+        sys.stderr.flush()
+
+    try:
+        done = rebuild(container.events, container.models, on_progress=bar)
+        sys.stderr.write("\n")
+        print(
+            f"rebuilt generation {done.generation} up to position {done.done} "
+            f"at {done.events_per_second:,.0f} events/s"
+        )
+        return 0
+    finally:
+        container.close()
+
+
+def _cmd_dead_letters(args: argparse.Namespace) -> int:
+    container = build(Settings.from_environ(require_secret=False))
+    try:
+        letters = container.models.dead_letters(limit=args.limit)
+        for d in letters:
+            line = {
+                "position": d.position,
+                "event_id": d.event_id,
+                "customer_id": d.customer_id,
+                "type_name": d.type_name,
+                "reason": d.reason,
+            }
+            print(
+                json.dumps(line)
+                if args.json
+                else f"{d.position:>8}  {d.event_id}  {d.customer_id}  "
+                f"{d.type_name}: {d.reason}"
+            )
+        if not args.json:
+            print(f"{container.models.dead_letter_count()} dead letter(s)")
+        return 0
+    finally:
+        container.close()
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="loyalty",
@@ -87,6 +161,22 @@ def parser() -> argparse.ArgumentParser:
     qs = qsub.add_parser("show", help="show one quarantined request in full")
     qs.add_argument("id", type=int)
     q.set_defaults(func=_cmd_quarantine)
+    c = sub.add_parser("customer", help="print one customer's read model")
+    c.add_argument("key", help="a customer id, or an email (contains @)")
+    c.add_argument("--json", action="store_true", help="the full model as JSON")
+    c.set_defaults(func=_cmd_customer)
+    r = sub.add_parser(
+        "rebuild",
+        help="rebuild every read model from the event store (online: readers "
+        "keep the old models until the new ones are complete)",
+    )
+    r.set_defaults(func=_cmd_rebuild)
+    d = sub.add_parser("dead-letters", help="events the projections could not apply")
+    dsub = d.add_subparsers(dest="action", required=True)
+    dl = dsub.add_parser("list", help="list dead letters")
+    dl.add_argument("--json", action="store_true", help="one JSON object per line")
+    dl.add_argument("--limit", type=int, default=1000)
+    d.set_defaults(func=_cmd_dead_letters)
     return p
 
 

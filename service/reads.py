@@ -1,0 +1,81 @@
+"""Read-side queries: the read models decoded into views, and paging.
+
+Synchronous (the stores are); the gRPC layer calls these in a thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from projections.customer.codec import decode_state
+from projections.customer.model import Customer, view
+from projections.customer.points import LedgerEntry
+from projections.events import RecordedEvent
+from projections.stores.sql import SqlReadModels
+from service.errors import NotFound
+from service.eventstore import EventStore
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    more: bool
+
+
+def to_view(blob: bytes) -> Customer:
+    return view(decode_state(blob))
+
+
+class CustomerReads:
+    def __init__(self, models: SqlReadModels, events: EventStore) -> None:
+        self.models = models
+        self.events = events
+
+    def get(self, customer_id: str) -> Customer:
+        blob = self.models.get_state(customer_id)
+        if blob is None:
+            raise NotFound(f"customer {customer_id!r} not found")
+        return to_view(blob)
+
+    def batch_get(self, ids: Sequence[str]) -> list[Customer]:
+        """All or nothing, in request order (repeats repeated)."""
+        found = self.models.get_states(list(dict.fromkeys(ids)))
+        missing = [i for i in dict.fromkeys(ids) if i not in found]
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:5])
+            raise NotFound(f"{len(missing)} customer(s) not found: {shown}")
+        views = {cid: to_view(blob) for cid, blob in found.items()}
+        return [views[i] for i in ids]
+
+    def lookup(self, email: str) -> Customer:
+        blob = self.models.lookup_email(email)
+        if blob is None:
+            raise NotFound("no customer with that email")  # never echo the email
+        return to_view(blob)
+
+    def list(self, *, after: str, limit: int, tier: str | None) -> Page[Customer]:
+        rows = self.models.list_customers(after=after, limit=limit + 1, tier=tier)
+        return Page([to_view(blob) for _, blob in rows[:limit]], len(rows) > limit)
+
+    def _require(self, customer_id: str) -> None:
+        if self.models.get_state(customer_id) is None:
+            raise NotFound(f"customer {customer_id!r} not found")
+
+    def history(
+        self, customer_id: str, *, after: int, limit: int
+    ) -> Page[RecordedEvent]:
+        self._require(customer_id)
+        positions = self.models.history(customer_id, after=after, limit=limit + 1)
+        events = self.events.read_positions(positions[:limit])
+        return Page(events, len(positions) > limit)
+
+    def ledger(
+        self, customer_id: str, *, after: tuple[int, str], limit: int
+    ) -> Page[LedgerEntry]:
+        self._require(customer_id)
+        entries = self.models.ledger(customer_id, after=after, limit=limit + 1)
+        return Page(entries[:limit], len(entries) > limit)

@@ -1,0 +1,59 @@
+"""Online rebuilds started from the API: one at a time, in a thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from projections.projector import EventSource
+from projections.stores.sql import SqlReadModels
+from projections.worker import RebuildProgress, rebuild
+
+log = logging.getLogger(__name__)
+
+
+class Rebuilds:
+    def __init__(self, source: EventSource, models: SqlReadModels) -> None:
+        self.source = source
+        self.models = models
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.progress: RebuildProgress | None = None
+        self.last_error: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> tuple[bool, int]:
+        """(started, target position); a running rebuild is not restarted."""
+        with self._lock:
+            if self.running:
+                return False, self.progress.target if self.progress else 0
+            target = self.source.head()
+            self.progress = None
+            self._thread = threading.Thread(
+                target=self._run, name="projection-rebuild", daemon=True
+            )
+            self._thread.start()
+            return True, target
+
+    def _run(self) -> None:
+        try:
+            done = rebuild(
+                self.source, self.models, on_progress=self._note, stop=self._stop
+            )
+            log.info("rebuild complete at position %d", done.done)
+            self.last_error = None
+        except Exception as e:
+            self.last_error = f"{type(e).__name__}: {e}"
+            log.exception("rebuild failed")
+
+    def _note(self, progress: RebuildProgress) -> None:
+        self.progress = progress
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)

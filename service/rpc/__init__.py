@@ -1,0 +1,1 @@
+"""The gRPC API: servicers, and the conversions and error mapping they share."""

@@ -1,0 +1,132 @@
+"""CustomerService: translate requests into reads, and reads into messages."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from jericommerce.loyalty.v1 import customer_service_pb2 as pb
+from jericommerce.loyalty.v1 import customer_service_pb2_grpc as pb_grpc
+
+from projections.customer.timekeys import micros
+from service.errors import InvalidArgument
+from service.positions import PositionWatch
+from service.reads import CustomerReads
+from service.rpc import convert
+from service.rpc.errors import unary
+from service.rpc.paging import decode_token, encode_token, page_size
+from service.rpc.waiting import await_position
+
+MAX_BATCH = 1000
+
+
+def _required(value: str, field: str) -> str:
+    if not value.strip():
+        raise InvalidArgument(field, "is required")
+    return value
+
+
+class CustomerServicer(pb_grpc.CustomerServiceServicer):
+    def __init__(self, reads: CustomerReads, applied: PositionWatch) -> None:
+        self.reads = reads
+        self.applied = applied
+
+    @unary
+    async def GetCustomer(
+        self, request: pb.GetCustomerRequest, context: grpc.aio.ServicerContext
+    ):
+        cid = _required(request.customer_id, "customer_id")
+        await await_position(self.applied, request.min_position, context)
+        customer = await asyncio.to_thread(self.reads.get, cid)
+        return convert.customer_to_proto(customer)
+
+    @unary
+    async def BatchGetCustomers(
+        self, request: pb.BatchGetCustomersRequest, context: grpc.aio.ServicerContext
+    ):
+        ids = list(request.customer_ids)
+        if not ids:
+            raise InvalidArgument("customer_ids", "is required")
+        if len(ids) > MAX_BATCH:
+            raise InvalidArgument("customer_ids", f"at most {MAX_BATCH} per call")
+        for i, cid in enumerate(ids):
+            _required(cid, f"customer_ids[{i}]")
+        await await_position(self.applied, request.min_position, context)
+        customers = await asyncio.to_thread(self.reads.batch_get, ids)
+        return pb.BatchGetCustomersResponse(
+            customers=[convert.customer_to_proto(c) for c in customers]
+        )
+
+    @unary
+    async def LookupCustomer(
+        self, request: pb.LookupCustomerRequest, context: grpc.aio.ServicerContext
+    ):
+        email = _required(request.email, "email")
+        await await_position(self.applied, request.min_position, context)
+        customer = await asyncio.to_thread(self.reads.lookup, email)
+        return convert.customer_to_proto(customer)
+
+    @unary
+    async def ListCustomers(
+        self, request: pb.ListCustomersRequest, context: grpc.aio.ServicerContext
+    ):
+        size = page_size(request.page_size)
+        filters = {"tier": request.tier}
+        after = decode_token(request.page_token, filters) or ""
+        if not isinstance(after, str):
+            raise InvalidArgument("page_token", "is not a token this API issued")
+        await await_position(self.applied, request.min_position, context)
+        page = await asyncio.to_thread(
+            self.reads.list, after=after, limit=size, tier=request.tier or None
+        )
+        token = encode_token(page.items[-1].customer_id, filters) if page.more else ""
+        return pb.ListCustomersResponse(
+            customers=[convert.customer_to_proto(c) for c in page.items],
+            next_page_token=token,
+        )
+
+    @unary
+    async def ListCustomerEvents(
+        self, request: pb.ListCustomerEventsRequest, context: grpc.aio.ServicerContext
+    ):
+        cid = _required(request.customer_id, "customer_id")
+        size = page_size(request.page_size)
+        filters = {"customer_id": cid}
+        after = decode_token(request.page_token, filters) or 0
+        if not isinstance(after, int):
+            raise InvalidArgument("page_token", "is not a token this API issued")
+        await await_position(self.applied, request.min_position, context)
+        page = await asyncio.to_thread(self.reads.history, cid, after=after, limit=size)
+        token = encode_token(page.items[-1].position, filters) if page.more else ""
+        return pb.ListCustomerEventsResponse(
+            events=[convert.event_to_proto(e) for e in page.items],
+            next_page_token=token,
+        )
+
+    @unary
+    async def ListBalanceChanges(
+        self, request: pb.ListBalanceChangesRequest, context: grpc.aio.ServicerContext
+    ):
+        cid = _required(request.customer_id, "customer_id")
+        size = page_size(request.page_size)
+        filters = {"customer_id": cid}
+        cursor = decode_token(request.page_token, filters) or [-(2**62), ""]
+        if not (
+            isinstance(cursor, list)
+            and len(cursor) == 2
+            and isinstance(cursor[0], int)
+            and isinstance(cursor[1], str)
+        ):
+            raise InvalidArgument("page_token", "is not a token this API issued")
+        await await_position(self.applied, request.min_position, context)
+        page = await asyncio.to_thread(
+            self.reads.ledger, cid, after=(cursor[0], cursor[1]), limit=size
+        )
+        token = ""
+        if page.more:
+            last = page.items[-1]
+            token = encode_token([micros(last.created_at), last.event_id], filters)
+        return pb.ListBalanceChangesResponse(
+            balance_changes=[convert.ledger_entry_to_proto(e) for e in page.items],
+            next_page_token=token,
+        )

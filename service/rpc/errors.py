@@ -1,0 +1,104 @@
+"""The one table from internal errors to gRPC status codes.
+
+Every answer that is not OK carries a google.rpc.Status with an ErrorInfo
+(reason, domain), so callers in any language can branch on the reason.
+A bug is INTERNAL, never UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+import psycopg
+from eventsourcing.persistence import PersistenceError
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from service.errors import InvalidArgument, NotFound, PositionNotReached
+from service.eventstore import StoreUnavailable
+
+DOMAIN = "loyalty.jericommerce.com"
+log = logging.getLogger(__name__)
+
+# (exception types, code, ErrorInfo reason), first match wins.
+TABLE: list[tuple[tuple[type[BaseException], ...], grpc.StatusCode, str]] = [
+    ((InvalidArgument,), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
+    ((NotFound,), grpc.StatusCode.NOT_FOUND, "NOT_FOUND"),
+    ((PositionNotReached,), grpc.StatusCode.DEADLINE_EXCEEDED, "POSITION_NOT_REACHED"),
+    (
+        (StoreUnavailable, PersistenceError, sqlite3.Error, psycopg.Error, OSError),
+        grpc.StatusCode.UNAVAILABLE,
+        "STORE_UNAVAILABLE",
+    ),
+]
+
+
+def status_for(error: BaseException) -> tuple[grpc.StatusCode, str, str]:
+    """(code, reason, message) for an exception raised while serving."""
+    for types, code, reason in TABLE:
+        if isinstance(error, types):
+            message = (
+                str(error)
+                if code != grpc.StatusCode.UNAVAILABLE
+                else ("the store is unavailable; retry with back-off")
+            )
+            return code, reason, message
+    return grpc.StatusCode.INTERNAL, "INTERNAL", "internal error"
+
+
+def rich_status(error: BaseException) -> grpc.Status:
+    code, reason, message = status_for(error)
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN)
+    if isinstance(error, InvalidArgument):
+        info.metadata["field"] = error.field
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status = status_pb2.Status(
+        code=getattr(code_pb2, code.name), message=message, details=[detail]
+    )
+    return rpc_status.to_status(status)
+
+
+async def _abort(context: grpc.aio.ServicerContext, error: BaseException) -> None:
+    status = rich_status(error)
+    if status.code is grpc.StatusCode.INTERNAL:
+        log.exception("internal error while serving", exc_info=error)
+    await context.abort_with_status(status)
+
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def unary(method: F) -> F:
+    @functools.wraps(method)
+    async def wrapper(
+        self: Any, request: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
+        try:
+            return await method(self, request, context)
+        except Exception as e:
+            await _abort(context, e)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def streaming(
+    method: Callable[..., AsyncIterator[Any]],
+) -> Callable[..., AsyncIterator[Any]]:
+    @functools.wraps(method)
+    async def wrapper(
+        self: Any, request: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except Exception as e:
+            await _abort(context, e)
+
+    return wrapper

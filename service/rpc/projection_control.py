@@ -1,0 +1,60 @@
+"""ProjectionService: how far the read models are, and online rebuilds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import grpc
+from jericommerce.loyalty.v1 import projection_service_pb2 as pb
+from jericommerce.loyalty.v1 import projection_service_pb2_grpc as pb_grpc
+
+from projections.stores.sql import SqlReadModels
+from service.eventstore import EventStore
+from service.rebuilds import Rebuilds
+from service.rpc.errors import unary
+
+
+class ProjectionServicer(pb_grpc.ProjectionServiceServicer):
+    def __init__(
+        self,
+        events: EventStore,
+        models: SqlReadModels,
+        rebuilds: Rebuilds,
+        applied: Callable[[], int],
+    ) -> None:
+        self.events = events
+        self.models = models
+        self.rebuilds = rebuilds
+        self.applied = applied
+
+    def _status(self) -> pb.GetProjectionStatusResponse:
+        applied = self.applied()
+        head = self.events.head()
+        answer = pb.GetProjectionStatusResponse(
+            applied_position=applied,
+            head_position=head,
+            lag=max(0, head - applied),
+            dead_letters=self.models.dead_letter_count(),
+            rebuilding=self.rebuilds.running,
+        )
+        progress = self.rebuilds.progress
+        if self.rebuilds.running and progress is not None:
+            answer.rebuild_progress.applied_position = progress.done
+            answer.rebuild_progress.target_position = progress.target
+            answer.rebuild_progress.events_per_second = progress.events_per_second
+            answer.rebuild_progress.started_at.FromSeconds(int(progress.started_wall))
+        return answer
+
+    @unary
+    async def GetProjectionStatus(
+        self, request: pb.GetProjectionStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetProjectionStatusResponse:
+        return await asyncio.to_thread(self._status)
+
+    @unary
+    async def RebuildProjections(
+        self, request: pb.RebuildProjectionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RebuildProjectionsResponse:
+        started, target = await asyncio.to_thread(self.rebuilds.start)
+        return pb.RebuildProjectionsResponse(started=started, target_position=target)

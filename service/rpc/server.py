@@ -1,0 +1,81 @@
+"""The grpc.aio server: our three services, health and reflection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from jericommerce.loyalty.v1 import (
+    customer_service_pb2,
+    customer_service_pb2_grpc,
+    event_service_pb2,
+    event_service_pb2_grpc,
+    projection_service_pb2,
+    projection_service_pb2_grpc,
+)
+
+from service.rpc.customers import CustomerServicer
+from service.rpc.events import EventServicer
+from service.rpc.projection_control import ProjectionServicer
+
+SERVICE_NAMES = (
+    customer_service_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name,
+    event_service_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+    projection_service_pb2.DESCRIPTOR.services_by_name["ProjectionService"].full_name,
+)
+
+
+@dataclass
+class Servicers:
+    customers: CustomerServicer
+    events: EventServicer
+    projections: ProjectionServicer
+
+
+class Health:
+    """The standard grpc.health.v1 service; SERVING follows the store."""
+
+    def __init__(self) -> None:
+        self.servicer = health.aio.HealthServicer()
+
+    async def set(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *SERVICE_NAMES):
+            await self.servicer.set(name, status)
+
+
+def create_server(
+    address: str, servicers: Servicers, health_service: Health
+) -> tuple[grpc.aio.Server, int]:
+    """A server bound to `address` (port 0 picks a free one) and its port.
+    Call inside the running loop; start it with `await server.start()`."""
+    server = grpc.aio.server(
+        # One process owns the port unless several are started on purpose.
+        options=[("grpc.so_reuseport", 0)],
+    )
+    customer_service_pb2_grpc.add_CustomerServiceServicer_to_server(
+        servicers.customers, server
+    )
+    event_service_pb2_grpc.add_EventServiceServicer_to_server(servicers.events, server)
+    projection_service_pb2_grpc.add_ProjectionServiceServicer_to_server(
+        servicers.projections, server
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health_service.servicer, server)
+    reflection.enable_server_reflection(
+        (
+            *SERVICE_NAMES,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"could not bind the gRPC API to {address}")
+    return server, port
