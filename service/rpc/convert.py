@@ -8,9 +8,10 @@ constructor leaves a field unset when given None, which is how every "absent"
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import sys
-from dataclasses import fields, is_dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -341,9 +342,7 @@ def _event_to_proto(e: RecordedEvent) -> event_pb2.StoredEvent:
         campaign_id=_str(body.get("campaignId")),
         url=_str(body.get("url")),
         browser=_str(body.get("browser")),
-        # The ingress checks the body is UTF-8 JSON; "replace" only keeps a
-        # bad stored row from failing a whole replay stream.
-        raw_json=e.raw.decode("utf-8", "replace"),
+        raw_json=_json_text(e.raw),
     )
     # Set in place: cheaper than building Timestamps for the constructor to copy.
     created, received = message.created_at, message.received_at
@@ -356,6 +355,14 @@ def _event_to_proto(e: RecordedEvent) -> event_pb2.StoredEvent:
 
 
 # --- text that is not UTF-8 ----------------------------------------------------
+
+
+def _json_text(raw: bytes) -> str:
+    # The ingress's json.loads also accepted UTF-16/32 and a BOM; decode the
+    # same way (a body starting with "{" is UTF-8: the fast path). "replace"
+    # only keeps a damaged stored row from failing a whole replay stream.
+    encoding = "utf-8" if raw[:1] == b"{" else json.detect_encoding(raw)
+    return raw.decode(encoding, "replace")
 
 
 def _valid(text: str) -> str:
@@ -376,7 +383,8 @@ def _scrub(value: Any) -> Any:
         return tuple(_scrub(item) for item in value)
     if kind is dict:
         return {k: _valid(v) if type(v) is str else v for k, v in value.items()}
-    if is_dataclass(value) and not isinstance(value, type):
-        changes = {f.name: _scrub(getattr(value, f.name)) for f in fields(value)}
-        return replace(value, **changes)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = [f.name for f in dataclasses.fields(value)]
+        changes = {name: _scrub(getattr(value, name)) for name in names}
+        return dataclasses.replace(value, **changes)
     return value
