@@ -79,6 +79,6 @@ class Projector:
                     cid, email, email_key, tier, state.position, encode_state(state)
                 )
             )
-        self.models.commit(self.generation, batch)
+        self.models.commit(self.generation, batch, expected=self.position)
         self.position = batch.position
         return batch

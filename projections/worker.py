@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from projections.projector import EventSource, Projector
 from projections.stores.sql import SqlReadModels
@@ -20,11 +21,29 @@ from projections.stores.sql import SqlReadModels
 log = logging.getLogger(__name__)
 
 
+class Lease(Protocol):
+    """Permission to apply; only one worker holds it at a time."""
+
+    def acquire(self) -> bool: ...
+    def release(self) -> None: ...
+
+
+class SoleWorker:
+    """The lease when only one worker can exist (embedded SQLite)."""
+
+    def acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class WorkerStatus:
     applied_position: int
     generation: int
     running: bool
+    leader: bool
     healthy: bool
     last_error: str | None
 
@@ -38,6 +57,7 @@ class ProjectionWorker:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         on_applied: Callable[[int], None] | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.source = source
         self.models = models
@@ -49,6 +69,8 @@ class ProjectionWorker:
         self._thread: threading.Thread | None = None
         self._projector: Projector | None = None
         self._last_error: str | None = None
+        self.lease = lease or SoleWorker()
+        self._leader = False
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -61,6 +83,7 @@ class ProjectionWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self.lease.release()
 
     def wake(self) -> None:
         """New events are stored: look now rather than at the next poll."""
@@ -72,6 +95,7 @@ class ProjectionWorker:
             applied_position=p.position if p else 0,
             generation=p.generation if p else 0,
             running=self._thread is not None and self._thread.is_alive(),
+            leader=self._leader,
             healthy=self._last_error is None,
             last_error=self._last_error,
         )
@@ -102,6 +126,16 @@ class ProjectionWorker:
         backoff = 0.1
         while not self._stop.is_set():
             self._wake.clear()
+            if not self.lease.acquire():
+                if self._leader:
+                    log.warning("lost the worker lease; standing by")
+                self._leader = False
+                self._projector = None
+                self._stop.wait(self.poll_interval)  # a standby: try again soon
+                continue
+            if not self._leader:
+                log.info("holding the worker lease; applying")
+                self._leader = True
             try:
                 self.run_once()
             except Exception as e:

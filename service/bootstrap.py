@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from projections.stores.sql import SqlReadModels
+from projections.worker import Lease, SoleWorker
 from service.config import Settings
 from service.eventstore import EventStore
 from service.metrics import Metrics
@@ -24,6 +25,19 @@ class Container:
     models: SqlReadModels
     metrics: Metrics = field(default_factory=Metrics)
     closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def events_channel(self) -> str:
+        """The channel the event store's recorder NOTIFYs on insert."""
+        return str(getattr(self.events.recorder, "channel_name", ""))
+
+    def worker_lease(self) -> Lease:
+        """Who may apply: on PostgreSQL one worker at a time, the rest wait."""
+        if self.settings.database_url:
+            from projections.stores.postgres import PostgresLease
+
+            return PostgresLease(self.settings.database_url)
+        return SoleWorker()
 
     def close(self) -> None:
         for close in reversed(self.closers):

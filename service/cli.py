@@ -6,22 +6,91 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from service import logs
 from service.bootstrap import build
 from service.config import ConfigError, Settings
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from service.runtime import serve
+def _serve(roles: frozenset[str], reuse_port: bool = False) -> int:
+    from service.runtime import reuse_port_socket, serve
 
-    settings = Settings.from_environ()
+    settings = Settings.from_environ(require_secret="ingress" in roles)
     container = build(settings)
+    sock = (
+        reuse_port_socket(settings.http_host, settings.http_port)
+        if reuse_port
+        else None
+    )
     try:
-        asyncio.run(serve(container))
+        asyncio.run(serve(container, roles=roles, http_sock=sock))
     finally:
         container.close()
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return _serve(frozenset({"ingress", "worker", "api"}))
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    return _serve(frozenset({"worker"}))
+
+
+def _cmd_api(args: argparse.Namespace) -> int:
+    return _serve(frozenset({"api"}))
+
+
+def _ingress_child() -> None:
+    logs.configure()
+    _serve(frozenset({"ingress"}), reuse_port=True)
+
+
+def _cmd_ingress(args: argparse.Namespace) -> int:
+    settings = Settings.from_environ()  # fail here, once, if misconfigured
+    if args.workers == 1:
+        return _serve(frozenset({"ingress"}))
+    if not settings.database_url:
+        raise ConfigError(
+            "--workers above 1 needs DATABASE_URL (SQLite has one writer)"
+        )
+    return supervise(_ingress_child, args.workers)
+
+
+def supervise(target: Callable[[], None], count: int) -> int:
+    """Run `count` copies of `target` in child processes sharing the port;
+    restart any that dies; stop them all on SIGTERM/SIGINT."""
+    import multiprocessing
+    import signal
+    import time
+
+    ctx = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    children = [ctx.Process(target=target, daemon=False) for _ in range(count)]
+    for child in children:
+        child.start()
+    while not stopping:
+        time.sleep(0.2)
+        for i, child in enumerate(children):
+            if not child.is_alive() and not stopping:
+                print(
+                    f"loyalty: ingress worker {child.pid} exited; restarting",
+                    file=sys.stderr,
+                )
+                children[i] = ctx.Process(target=target, daemon=False)
+                children[i].start()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(10)
     return 0
 
 
@@ -154,6 +223,21 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run ingress, projections and API in one process")
     run.set_defaults(func=_cmd_run)
+    ing = sub.add_parser(
+        "ingress",
+        help="run only the webhook ingress (PostgreSQL: scale with --workers)",
+    )
+    ing.add_argument(
+        "--workers", type=int, default=1, help="processes sharing HTTP_PORT"
+    )
+    ing.set_defaults(func=_cmd_ingress)
+    wk = sub.add_parser(
+        "worker",
+        help="run only the projection worker (one applies; others stand by)",
+    )
+    wk.set_defaults(func=_cmd_worker)
+    api = sub.add_parser("api", help="run only the gRPC API (any number of copies)")
+    api.set_defaults(func=_cmd_api)
     q = sub.add_parser("quarantine", help="signed webhooks that could not be stored")
     qsub = q.add_subparsers(dest="action", required=True)
     ql = qsub.add_parser("list", help="list quarantined requests")

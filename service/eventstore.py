@@ -109,6 +109,10 @@ class PositionIndex:
     def read_positions(self, positions: Sequence[int]) -> list[RecordedEvent]:
         raise NotImplementedError
 
+    def ping(self) -> None:
+        """Raise if the database cannot be reached right now."""
+        raise NotImplementedError
+
 
 class EventStore:
     """Appends batches of webhooks, one transaction per batch (group commit)."""
@@ -203,6 +207,13 @@ class EventStore:
     def read_positions(self, positions: Sequence[int]) -> list[RecordedEvent]:
         try:
             return self.index.read_positions(positions)
+        except STORE_ERRORS as e:
+            raise StoreUnavailable(str(e)) from e
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers, quickly."""
+        try:
+            self.index.ping()
         except STORE_ERRORS as e:
             raise StoreUnavailable(str(e)) from e
 

@@ -15,6 +15,21 @@ from service.eventstore import EventStore, PositionIndex, decode
 from service.quarantine import Quarantine
 
 
+class FailFastRecorder(PostgresApplicationRecorder):
+    """The library's recorder without its built-in retries (10 tries, seconds
+    each, while the database is down). A webhook should get its 503 at once,
+    so the sender retries on its own schedule; the worker and the API have
+    their own back-off and answer UNAVAILABLE."""
+
+    insert_events = PostgresApplicationRecorder.insert_events.__wrapped__  # type: ignore[attr-defined]
+    select_notifications = (
+        PostgresApplicationRecorder.select_notifications.__wrapped__  # type: ignore[attr-defined]
+    )
+    max_notification_id = (
+        PostgresApplicationRecorder.max_notification_id.__wrapped__  # type: ignore[attr-defined]
+    )
+
+
 def quarantine_ddl(schema: str) -> str:
     return (
         f'CREATE TABLE IF NOT EXISTS "{schema}".quarantine ('
@@ -39,12 +54,15 @@ def library_env(database_url: str, pool_size: int = 5) -> dict[str, str]:
         "POSTGRES_SCHEMA": query.get("schema", ["public"])[0],
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
-        "POSTGRES_CONNECT_TIMEOUT": "5",
+        # Short: while the database is down, every attempt waits this long, and
+        # the library retries a few times before the ingress can answer 503.
+        "POSTGRES_CONNECT_TIMEOUT": "2",
         "POSTGRES_PRE_PING": "y",
         # Fail fast instead of queueing forever behind a dead server: the
         # ingress answers 503 and the sender retries.
         "POSTGRES_MAX_WAITING": "0",
         "POSTGRES_LOCK_TIMEOUT": "10",
+        "APPLICATION_RECORDER_TOPIC": f"{__name__}:FailFastRecorder",
     }
 
 
@@ -69,8 +87,9 @@ def ensure_schema(env: dict[str, str]) -> None:
 
 
 class PostgresPositionIndex(PositionIndex):
-    def __init__(self, recorder: PostgresApplicationRecorder) -> None:
+    def __init__(self, recorder: PostgresApplicationRecorder, dsn: str) -> None:
         self._recorder = recorder
+        self._dsn = dsn
         table = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)
         self._by_ids = sql.SQL(
             "SELECT originator_id, notification_id FROM {} "
@@ -87,6 +106,12 @@ class PostgresPositionIndex(PositionIndex):
             return {
                 row["originator_id"]: row["notification_id"] for row in c.fetchall()
             }
+
+    def ping(self) -> None:
+        # A fresh connection, not the pool: the pool would wait and the
+        # library would retry; health checks want a quick, honest answer.
+        with psycopg.connect(self._dsn, connect_timeout=1) as conn:
+            conn.execute("SELECT 1")
 
     def read_positions(self, positions: Sequence[int]) -> list[RecordedEvent]:
         with self._recorder.datastore.transaction(commit=False) as c:
@@ -113,4 +138,5 @@ def open_postgres(
         f'"{schema}".quarantine',
     )
     quarantine.create_table()
-    return EventStore(recorder, PostgresPositionIndex(recorder)), quarantine, factory
+    index = PostgresPositionIndex(recorder, conninfo(env))
+    return EventStore(recorder, index), quarantine, factory

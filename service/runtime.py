@@ -1,13 +1,18 @@
-"""Start and stop order of the single-process service on one event loop."""
+"""Start and stop order of the service's roles on one event loop.
+
+`make run` runs every role in one process on SQLite. On PostgreSQL the
+roles can run as separate processes (ingress xN, worker + standby, API xN);
+they meet only in the database, and LISTEN/NOTIFY carries "new events" and
+"applied up to" between them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from projections.worker import ProjectionWorker
 from service import logs
@@ -15,34 +20,49 @@ from service.bootstrap import Container
 from service.eventstore import Appended, StoreUnavailable
 from service.groupcommit import GroupCommitter
 from service.positions import PositionWatch
-from service.reads import CustomerReads
-from service.rebuilds import Rebuilds
-from service.webhook import Ingress, create_app
 
 log = logs.get(__name__)
 HEALTH_INTERVAL = 1.0
+ALL_ROLES = frozenset({"ingress", "worker", "api"})
 
 
 @dataclass
 class Bound:
-    http_port: int
-    grpc_port: int
+    http_port: int | None = None
+    grpc_port: int | None = None
+
+
+@dataclass
+class _Parts:
+    """What `serve` started, in start order, so it stops in reverse."""
+
+    stoppers: list[Callable[[], object]] = field(default_factory=list)
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket several ingress processes can share (the kernel
+    spreads connections among them)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
 
 
 async def serve(
     container: Container,
     *,
+    roles: frozenset[str] = ALL_ROLES,
     http_sock: socket.socket | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[Bound], None] | None = None,
 ) -> None:
-    """Run until `stop` is set (or SIGTERM/SIGINT), then shut down in order:
-    stop taking requests, finish the writes in flight, stop the worker,
-    close the store."""
-    from service.rpc.customers import CustomerServicer
-    from service.rpc.events import EventServicer
-    from service.rpc.projection_control import ProjectionServicer
-    from service.rpc.server import Health, Servicers, create_server
+    """Run `roles` until `stop` is set (or SIGTERM/SIGINT), then shut down in
+    order: stop taking requests, finish the writes in flight, stop the
+    worker; the caller closes the stores."""
+    import signal
 
     settings = container.settings
     stop = stop or asyncio.Event()
@@ -53,46 +73,160 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
 
     metrics = container.metrics
+    models, events = container.models, container.events
     applied = PositionWatch(loop)
     head = PositionWatch(loop)
-    head.advance(await asyncio.to_thread(container.events.head))
+    head.advance(await asyncio.to_thread(events.head))
+    applied.advance(await asyncio.to_thread(models.applied_position))
+    bound = Bound()
+    stoppers: list[Callable[[], object]] = []
 
-    def on_applied(position: int) -> None:
-        applied.advance(position)
-        metrics.applied_position.set(position)
+    worker: ProjectionWorker | None = None
+    if "worker" in roles:
 
-    worker = ProjectionWorker(container.events, container.models, on_applied=on_applied)
-    worker.start()
-    rebuilds = Rebuilds(container.events, container.models)
+        def on_applied(position: int) -> None:
+            applied.advance(position)
+            metrics.applied_position.set(position)
 
-    def committed(answers: list[Appended]) -> None:
-        metrics.batch_size.observe(len(answers))
-        head.advance(max(a.position for a in answers))
-        worker.wake()
+        worker = ProjectionWorker(
+            events, models, on_applied=on_applied, lease=container.worker_lease()
+        )
+        worker.start()
+        stoppers.append(lambda: asyncio.to_thread(worker.stop))
 
-    committer = GroupCommitter(container.events.append, on_commit=committed)
-    committer.start()
+    if settings.database_url:
+        listener = _listen(container, head, applied, worker)
+        listener.start()
+        stoppers.append(lambda: asyncio.to_thread(listener.stop))
+
+    committer: GroupCommitter | None = None
+    if "ingress" in roles:
+
+        def committed(answers: list[Appended]) -> None:
+            metrics.batch_size.observe(len(answers))
+            head.advance(max(a.position for a in answers))
+            if worker is not None:
+                worker.wake()
+
+        committer = GroupCommitter(events.append, on_commit=committed)
+        committer.start()
 
     async def ready() -> dict[str, bool]:
         try:
-            await asyncio.to_thread(container.events.head)
-            store = True
+            await asyncio.to_thread(events.ping)
+            checks = {"store": True}
         except StoreUnavailable:
-            store = False
-        return {"store": store, "projections": worker.status().running}
+            checks = {"store": False}
+        if worker is not None:
+            checks["projections"] = worker.status().running
+        return checks
 
-    app = create_app(
-        Ingress(
-            secrets=settings.webhook_secrets,
-            max_body_bytes=settings.max_body_bytes,
-            submit=committer.submit,
-            quarantine=container.quarantine.add,
-            ready=ready,
-            metrics=metrics,
+    health = None
+    if "api" in roles:
+        health, grpc_stop, bound.grpc_port = await _start_api(container, head, applied)
+        stoppers.append(grpc_stop)
+
+    async def watch() -> None:
+        while True:
+            checks = await ready()
+            if health is not None:
+                await health.set(checks["store"])
+            if worker is None and checks["store"]:
+                # Another process applies: a slow poll backs up NOTIFY.
+                with contextlib.suppress(Exception):
+                    applied.advance(await asyncio.to_thread(models.applied_position))
+            metrics.head_position.set(head.position)
+            metrics.applied_position.set(applied.position)
+            metrics.lag_events.set(max(0, head.position - applied.position))
+            await asyncio.sleep(HEALTH_INTERVAL)
+
+    watch_task = loop.create_task(watch())
+
+    http_server = None
+    if "ingress" in roles:
+        assert committer is not None
+        http_server, bound.http_port = await _start_ingress(
+            container, committer, ready, http_sock
         )
+
+    log.info(
+        "listening",
+        roles=sorted(roles),
+        http=f"{settings.http_host}:{bound.http_port}" if bound.http_port else None,
+        grpc=f"{settings.grpc_host}:{bound.grpc_port}" if bound.grpc_port else None,
+        backend=settings.backend,
     )
+    if on_ready is not None:
+        on_ready(bound)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        if http_server is not None:
+            await http_server.before_stop()
+            http_server.close()
+            await http_server.wait_closed()
+            await http_server.after_stop()
+        if committer is not None:
+            await committer.stop()
+        watch_task.cancel()
+        for stopper in reversed(stoppers):
+            result = stopper()
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                await result
+        log.info("stopped")
+
+
+def _listen(
+    container: Container,
+    head: PositionWatch,
+    applied: PositionWatch,
+    worker: ProjectionWorker | None,
+) -> object:
+    from projections.stores.postgres import APPLIED_CHANNEL
+    from service.postgres_notify import Listener
+
+    assert container.settings.database_url is not None
+    events, models = container.events, container.models
+
+    def on_events(_payload: str) -> None:
+        with contextlib.suppress(Exception):
+            head.advance(events.head())
+        if worker is not None:
+            worker.wake()
+
+    def on_applied(payload: str) -> None:
+        schema, _, rest = payload.partition(":")
+        generation, _, position = rest.partition(":")
+        if not payload:
+            with contextlib.suppress(Exception):
+                applied.advance(models.applied_position())
+            return
+        # A rebuild's generation is not what readers see until it is switched in.
+        if schema == listener.schema and int(generation) == models.current_generation():
+            applied.advance(int(position))
+
+    listener = Listener(
+        container.settings.database_url,
+        {container.events_channel: on_events, APPLIED_CHANNEL: on_applied},
+    )
+    return listener
+
+
+async def _start_api(
+    container: Container, head: PositionWatch, applied: PositionWatch
+) -> tuple[object, Callable[[], object], int]:
+    from service.reads import CustomerReads
+    from service.rebuilds import Rebuilds
+    from service.rpc.customers import CustomerServicer
+    from service.rpc.events import EventServicer
+    from service.rpc.projection_control import ProjectionServicer
+    from service.rpc.server import Health, Servicers, create_server
+
+    settings = container.settings
+    rebuilds = Rebuilds(container.events, container.models)
     health = Health()
-    grpc_server, grpc_port = create_server(
+    server, port = create_server(
         f"{settings.grpc_host}:{settings.grpc_port}",
         Servicers(
             customers=CustomerServicer(
@@ -103,23 +237,39 @@ async def serve(
                 container.events,
                 container.models,
                 rebuilds,
-                lambda: worker.status().applied_position,
+                container.models.applied_position,
             ),
         ),
         health,
     )
-    await grpc_server.start()
+    await server.start()
 
-    async def watch_health() -> None:
-        while True:
-            checks = await ready()
-            await health.set(checks["store"])
-            metrics.head_position.set(head.position)
-            metrics.lag_events.set(max(0, head.position - applied.position))
-            await asyncio.sleep(HEALTH_INTERVAL)
+    async def stop() -> None:
+        await server.stop(grace=2)
+        await asyncio.to_thread(rebuilds.stop)
 
-    health_task = loop.create_task(watch_health())
+    return health, stop, port
 
+
+async def _start_ingress(
+    container: Container,
+    committer: GroupCommitter,
+    ready: Callable[[], object],
+    http_sock: socket.socket | None,
+) -> tuple[object, int]:
+    from service.webhook import Ingress, create_app
+
+    settings = container.settings
+    app = create_app(
+        Ingress(
+            secrets=settings.webhook_secrets,
+            max_body_bytes=settings.max_body_bytes,
+            submit=committer.submit,
+            quarantine=container.quarantine.add,
+            ready=ready,  # type: ignore[arg-type]
+            metrics=container.metrics,
+        )
+    )
     server = await app.create_server(
         host=None if http_sock else settings.http_host,
         port=None if http_sock else settings.http_port,
@@ -131,26 +281,4 @@ async def serve(
     await server.before_start()
     await server.start_serving()
     await server.after_start()
-    http_port = server.server.sockets[0].getsockname()[1]
-    log.info(
-        "listening",
-        http=f"{settings.http_host}:{http_port}",
-        grpc=f"{settings.grpc_host}:{grpc_port}",
-        backend=settings.backend,
-    )
-    if on_ready is not None:
-        on_ready(Bound(http_port=http_port, grpc_port=grpc_port))
-    try:
-        await stop.wait()
-    finally:
-        log.info("stopping")
-        await server.before_stop()
-        server.close()
-        await server.wait_closed()
-        await server.after_stop()
-        await committer.stop()
-        health_task.cancel()
-        await grpc_server.stop(grace=2)
-        await asyncio.to_thread(rebuilds.stop)
-        await asyncio.to_thread(worker.stop)
-        log.info("stopped")
+    return server, server.server.sockets[0].getsockname()[1]

@@ -39,6 +39,10 @@ class SqlitePositionIndex(PositionIndex):
                     found[uuid.UUID(row[0])] = row[1]
         return found
 
+    def ping(self) -> None:
+        with self._recorder.datastore.transaction(commit=False) as c:
+            c.execute("SELECT 1")
+
     def read_positions(self, positions: Sequence[int]) -> list[RecordedEvent]:
         events: list[RecordedEvent] = []
         with self._recorder.datastore.transaction(commit=False) as c:

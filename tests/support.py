@@ -59,8 +59,11 @@ def free_port() -> int:
 class ServiceProcess:
     """`python -m service run` in a subprocess, on free ports, in `data_dir`."""
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(
+        self, data_dir: Path, *, command: tuple[str, ...] = ("run",), **env: str
+    ) -> None:
         self.data_dir = data_dir
+        self.command = command
         self.http_port = free_port()
         self.grpc_port = free_port()
         self.env = {
@@ -86,7 +89,7 @@ class ServiceProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:  # the child keeps its own copy
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "service", "run"],
+                [sys.executable, "-m", "service", *self.command],
                 env=self.env,
                 cwd=ROOT,
                 stdout=log,
@@ -96,14 +99,20 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"service exited early:\n{self.log()}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
+            if self._ready():
+                return self
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"service did not become ready:\n{self.log()}")
+
+    def _ready(self) -> bool:
+        if self.command[0] in ("run", "ingress"):
+            try:
+                return httpx.get(self.url + "/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+        # api and worker: they say so in their log once everything started.
+        return '"event": "listening"' in self.log()
 
     def log(self) -> str:
         return (

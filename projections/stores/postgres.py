@@ -12,6 +12,8 @@ from psycopg_pool import ConnectionPool
 
 from projections.stores.sql import SqlReadModels
 
+APPLIED_CHANNEL = "loyalty_applied"
+
 
 class PostgresDb:
     p = "%s"
@@ -29,7 +31,7 @@ class PostgresDb:
             max_size=pool_size,
             kwargs={"connect_timeout": 5},
             open=True,
-            timeout=10,
+            timeout=2,  # fail fast in an outage: callers answer UNAVAILABLE
         )
         with self.pool.connection() as conn:
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
@@ -47,6 +49,13 @@ class PostgresDb:
     def name(self, table: str) -> str:
         return f'"{self.schema}"."{table}"'
 
+    def after_commit_sql(self, cursor: Any, generation: int, position: int) -> None:
+        # Delivered on commit to API processes waiting on min_position.
+        cursor.execute(
+            "SELECT pg_notify(%s, %s)",
+            (APPLIED_CHANNEL, f"{self.schema}:{generation}:{position}"),
+        )
+
     def close(self) -> None:
         self.pool.close()
 
@@ -55,3 +64,46 @@ def open_postgres_read_models(database_url: str) -> SqlReadModels:
     models = SqlReadModels(PostgresDb(database_url))
     models.setup()
     return models
+
+
+class PostgresLease:
+    """Only one projection worker applies at a time: a session-level advisory
+    lock held on a dedicated connection. If the holder dies, PostgreSQL ends
+    its session and frees the lock, and a standby's next try succeeds."""
+
+    def __init__(
+        self, database_url: str, key: str = "loyalty-projection-worker"
+    ) -> None:
+        url = urlsplit(database_url)
+        schema = parse_qs(url.query).get("schema", ["public"])[0]
+        self._conninfo = urlunsplit(url._replace(query=""))
+        # One lock per schema, so separate deployments never block each other.
+        self._key = f"{key}:{schema}"
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def acquire(self) -> bool:
+        """True while we hold the lease; tries to take it if we do not."""
+        try:
+            if self._conn is not None and not self._conn.closed:
+                self._conn.execute("SELECT 1")  # still our session, still held
+                return True
+            self._conn = psycopg.connect(
+                self._conninfo, autocommit=True, connect_timeout=5
+            )
+            row = self._conn.execute(
+                "SELECT pg_try_advisory_lock(hashtext(%s))", (self._key,)
+            ).fetchone()
+            if row and row[0]:
+                return True
+            self.release()
+            return False
+        except psycopg.Error:
+            self.release()
+            return False
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None

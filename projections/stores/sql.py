@@ -17,6 +17,10 @@ from projections.customer.points import LedgerEntry
 from projections.stores.rows import Batch, DeadLetter, ledger_entry
 
 
+class StalePosition(RuntimeError):
+    """Another applier moved this generation on; re-read and carry on."""
+
+
 class Db(Protocol):
     """A backend's connections and SQL spelling."""
 
@@ -29,6 +33,8 @@ class Db(Protocol):
     def read(self) -> AbstractContextManager[Any]: ...  # cursor
     def name(self, table: str) -> str: ...  # qualified table name
     def close(self) -> None: ...
+    def after_commit_sql(self, cursor: Any, generation: int, position: int) -> None:
+        """Last statement of every view commit (e.g. a NOTIFY)."""
 
 
 class SqlReadModels:
@@ -198,11 +204,25 @@ class SqlReadModels:
                 found.update((r[0], bytes(r[1])) for r in c.fetchall())
         return found
 
-    def commit(self, g: int, batch: Batch) -> None:
+    def commit(self, g: int, batch: Batch, *, expected: int) -> None:
         """Views, ledger, history, dead letters and the position: one transaction,
-        so a crash anywhere neither loses nor double-applies an event."""
+        so a crash anywhere neither loses nor double-applies an event.
+
+        The position moves from `expected` to the batch's, or nothing is
+        written: a second applier (a standby that took over while we stalled)
+        cannot apply the same events again. It is the first statement, so
+        competing appliers queue on its row lock before writing any view."""
         t, p = self._t, self.db.p
         with self.db.write() as c:
+            c.execute(
+                f"UPDATE {self.db.name('projection_position')} SET position = {p} "
+                f"WHERE generation = {p} AND position = {p}",
+                (batch.position, g, expected),
+            )
+            if c.rowcount != 1:
+                raise StalePosition(
+                    f"generation {g} is no longer at position {expected}"
+                )
             if batch.customers:
                 c.executemany(
                     f"INSERT INTO {t('customers', g)} (customer_id, email_lower, "
@@ -247,11 +267,7 @@ class SqlReadModels:
                         for d in batch.dead
                     ],
                 )
-            c.execute(
-                f"UPDATE {self.db.name('projection_position')} SET position = {p} "
-                f"WHERE generation = {p}",
-                (batch.position, g),
-            )
+            self.db.after_commit_sql(c, g, batch.position)
 
     # -- the readers' side (always the current generation) ---------------------
 

@@ -74,6 +74,11 @@ class SqliteDb:
     def name(self, table: str) -> str:
         return table
 
+    def after_commit_sql(
+        self, cursor: sqlite3.Cursor, generation: int, position: int
+    ) -> None:
+        pass  # one process: the worker tells its readers directly
+
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
