@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 
-.PHONY: venv gen lint fmt test test-fast run bench demo clean
+.PHONY: venv gen lint fmt test test-fast test-node run bench demo clean
 
 venv: $(STAMP)
 
@@ -45,6 +45,9 @@ test: gen lint
 
 test-fast: gen
 	$(PY) -m pytest -q -m "not slow"
+
+test-node: gen
+	$(PY) -m pytest -q tests/e2e/test_node_client.py
 
 run: gen
 	$(PY) -m service run
