@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -215,6 +216,13 @@ def _cmd_dead_letters(args: argparse.Namespace) -> int:
         container.close()
 
 
+def _cmd_config(args: argparse.Namespace) -> int:
+    from service.config import reference
+
+    print(reference())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="loyalty",
@@ -245,6 +253,8 @@ def parser() -> argparse.ArgumentParser:
     qs = qsub.add_parser("show", help="show one quarantined request in full")
     qs.add_argument("id", type=int)
     q.set_defaults(func=_cmd_quarantine)
+    cfg = sub.add_parser("config", help="print the configuration reference")
+    cfg.set_defaults(func=_cmd_config)
     c = sub.add_parser("customer", help="print one customer's read model")
     c.add_argument("key", help="a customer id, or an email (contains @)")
     c.add_argument("--json", action="store_true", help="the full model as JSON")
@@ -266,7 +276,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logs.configure()
+    logs.configure(os.environ.get("LOG_LEVEL", "INFO").upper())
     try:
         return int(args.func(args))
     except ConfigError as e:

@@ -1,11 +1,17 @@
-"""Typed settings, read once from the environment (CONTRACT section 2)."""
+"""Typed settings, read once from the environment (CONTRACT section 2).
+
+`SETTINGS` is the single description of every variable: `from_environ`
+parses with it and `reference()` renders the README's configuration table
+from it, so the documentation cannot drift from the code.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class ConfigError(Exception):
@@ -22,8 +28,15 @@ class Settings:
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     data_dir: Path = Path("./var")
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
     max_body_bytes: int = 1_048_576
+    max_header_bytes: int = 8192
+    request_timeout: float = 15.0
+    keep_alive_timeout: float = 15.0
+    grpc_tls_cert: Path | None = None
+    grpc_tls_key: Path | None = None
+    grpc_tls_client_ca: Path | None = None
+    log_level: str = "INFO"
 
     @property
     def backend(self) -> str:
@@ -34,36 +47,48 @@ class Settings:
         cls, environ: Mapping[str, str] | None = None, *, require_secret: bool = True
     ) -> Settings:
         env = os.environ if environ is None else environ
-        raw_secret = env.get("WEBHOOK_SECRET", "")
-        secrets = tuple(s.strip().encode() for s in raw_secret.split(",") if s.strip())
-        if require_secret and not secrets:
+        values: dict[str, Any] = {}
+        for s in SETTINGS:
+            raw = env.get(s.env, "").strip()
+            values[s.field] = s.parse(s.env, raw) if raw else s.default
+        if require_secret and not values["webhook_secrets"]:
             raise ConfigError(
                 "WEBHOOK_SECRET is missing, and has no default: set it to the "
                 "JeriCommerce signing secret (several, comma-separated, in a rotation)"
             )
-        database_url = env.get("DATABASE_URL", "").strip() or None
-        if database_url and not database_url.startswith(
-            ("postgresql://", "postgres://")
-        ):
-            raise ConfigError(
-                "DATABASE_URL must look like postgresql://user:pass@host:port/db"
-            )
-        return cls(
-            webhook_secrets=secrets,
-            http_host=env.get("HTTP_HOST", "127.0.0.1"),
-            http_port=_port(env, "HTTP_PORT", 8080),
-            grpc_host=env.get("GRPC_HOST", "127.0.0.1"),
-            grpc_port=_port(env, "GRPC_PORT", 50051),
-            data_dir=Path(env.get("DATA_DIR", "./var")),
-            database_url=database_url,
-            max_body_bytes=_positive_int(env, "MAX_BODY_BYTES", 1_048_576),
-        )
+        if (values["grpc_tls_cert"] is None) != (values["grpc_tls_key"] is None):
+            raise ConfigError("GRPC_TLS_CERT and GRPC_TLS_KEY must be set together")
+        if values["grpc_tls_client_ca"] is not None and values["grpc_tls_cert"] is None:
+            raise ConfigError("GRPC_TLS_CLIENT_CA needs GRPC_TLS_CERT and GRPC_TLS_KEY")
+        return cls(**values)
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+def _secrets(name: str, raw: str) -> tuple[bytes, ...]:
+    return tuple(s.strip().encode() for s in raw.split(",") if s.strip())
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw)
+
+
+def _file(name: str, raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_file():
+        raise ConfigError(f"{name} names {raw!r}, which is not a readable file")
+    return path
+
+
+def _database_url(name: str, raw: str) -> str:
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"{name} must look like postgresql://user:pass@host:port/db")
+    return raw
+
+
+def _positive_int(name: str, raw: str) -> int:
     try:
         value = int(raw)
     except ValueError:
@@ -73,11 +98,18 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _port(env: Mapping[str, str], name: str, default: int) -> int:
+def _seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value < 86400:
+        raise ConfigError(f"{name} must be between 0 and 86400 seconds, got {raw}")
+    return value
+
+
+def _port(name: str, raw: str) -> int:
     # 0 is allowed: tests bind an ephemeral port and read it back.
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
     try:
         value = int(raw)
     except ValueError:
@@ -85,3 +117,134 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     if not 0 <= value <= 65535:
         raise ConfigError(f"{name} must be between 0 and 65535, got {value}")
     return value
+
+
+def _level(name: str, raw: str) -> str:
+    level = raw.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"{name} must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return level
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    field: str
+    parse: Callable[[str, str], Any]
+    default: Any
+    shown_default: str
+    meaning: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "WEBHOOK_SECRET",
+        "webhook_secrets",
+        _secrets,
+        (),
+        "none: the ingress refuses to start",
+        "the signing secret; several, comma-separated, during a rotation "
+        "(any one verifies)",
+    ),
+    Setting(
+        "HTTP_HOST",
+        "http_host",
+        _text,
+        "127.0.0.1",
+        "`127.0.0.1`",
+        "webhook ingress address",
+    ),
+    Setting("HTTP_PORT", "http_port", _port, 8080, "`8080`", "webhook ingress port"),
+    Setting(
+        "GRPC_HOST", "grpc_host", _text, "127.0.0.1", "`127.0.0.1`", "gRPC API address"
+    ),
+    Setting("GRPC_PORT", "grpc_port", _port, 50051, "`50051`", "gRPC API port"),
+    Setting(
+        "DATA_DIR",
+        "data_dir",
+        _path,
+        Path("./var"),
+        "`./var`",
+        "where the embedded SQLite store lives",
+    ),
+    Setting(
+        "DATABASE_URL",
+        "database_url",
+        _database_url,
+        None,
+        "unset",
+        "`postgresql://user:pass@host:port/db`: use PostgreSQL instead of SQLite "
+        "(`?schema=NAME` for a schema other than `public`)",
+    ),
+    Setting(
+        "MAX_BODY_BYTES",
+        "max_body_bytes",
+        _positive_int,
+        1_048_576,
+        "`1048576`",
+        "largest webhook body accepted (413 above)",
+    ),
+    Setting(
+        "MAX_HEADER_BYTES",
+        "max_header_bytes",
+        _positive_int,
+        8192,
+        "`8192`",
+        "largest request head (request line and headers) accepted",
+    ),
+    Setting(
+        "REQUEST_TIMEOUT",
+        "request_timeout",
+        _seconds,
+        15.0,
+        "`15`",
+        "seconds a client may take to send a whole request (slow senders are cut off)",
+    ),
+    Setting(
+        "KEEP_ALIVE_TIMEOUT",
+        "keep_alive_timeout",
+        _seconds,
+        15.0,
+        "`15`",
+        "seconds an idle keep-alive connection is kept open",
+    ),
+    Setting(
+        "GRPC_TLS_CERT",
+        "grpc_tls_cert",
+        _file,
+        None,
+        "unset (plaintext)",
+        "PEM certificate chain: serve gRPC over TLS (with `GRPC_TLS_KEY`)",
+    ),
+    Setting(
+        "GRPC_TLS_KEY",
+        "grpc_tls_key",
+        _file,
+        None,
+        "unset",
+        "PEM private key for `GRPC_TLS_CERT`",
+    ),
+    Setting(
+        "GRPC_TLS_CLIENT_CA",
+        "grpc_tls_client_ca",
+        _file,
+        None,
+        "unset",
+        "PEM CA bundle: require client certificates it signed (mTLS)",
+    ),
+    Setting(
+        "LOG_LEVEL",
+        "log_level",
+        _level,
+        "INFO",
+        "`INFO`",
+        "DEBUG, INFO, WARNING or ERROR; logs are JSON lines on stderr",
+    ),
+)
+
+
+def reference() -> str:
+    """The configuration table, as the README shows it."""
+    rows = ["| variable | meaning | default |", "|---|---|---|"]
+    rows += [f"| `{s.env}` | {s.meaning} | {s.shown_default} |" for s in SETTINGS]
+    return "\n".join(rows)

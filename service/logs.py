@@ -13,6 +13,8 @@ import structlog
 
 
 def configure(level: str = "INFO") -> None:
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        level = "INFO"  # the settings object reports the bad value itself
     shared = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -221,13 +221,14 @@ async def _start_api(
     from service.rpc.customers import CustomerServicer
     from service.rpc.events import EventServicer
     from service.rpc.projection_control import ProjectionServicer
-    from service.rpc.server import Health, Servicers, create_server
+    from service.rpc.server import Health, Servicers, create_server, tls
 
     settings = container.settings
     rebuilds = Rebuilds(container.events, container.models)
     health = Health()
     server, port = create_server(
         f"{settings.grpc_host}:{settings.grpc_port}",
+        tls(settings),
         Servicers(
             customers=CustomerServicer(
                 CustomerReads(container.models, container.events), applied
@@ -264,6 +265,9 @@ async def _start_ingress(
         Ingress(
             secrets=settings.webhook_secrets,
             max_body_bytes=settings.max_body_bytes,
+            max_header_bytes=settings.max_header_bytes,
+            request_timeout=settings.request_timeout,
+            keep_alive_timeout=settings.keep_alive_timeout,
             submit=committer.submit,
             quarantine=container.quarantine.add,
             ready=ready,  # type: ignore[arg-type]

@@ -35,6 +35,9 @@ class Ingress:
 
     secrets: tuple[bytes, ...]
     max_body_bytes: int
+    max_header_bytes: int
+    request_timeout: float
+    keep_alive_timeout: float
     submit: Callable[[Envelope], Awaitable[Appended]]
     quarantine: Callable[[str, Mapping[str, str], bytes], int]
     ready: Callable[[], Awaitable[dict[str, bool]]]
@@ -45,6 +48,12 @@ def create_app(ingress: Ingress) -> Sanic:
     # Sanic keeps a registry of app names; tests build several apps.
     app = Sanic(f"loyalty_ingress_{next(_names)}")
     app.config.REQUEST_MAX_SIZE = ingress.max_body_bytes
+    # Sanic caps the request head at 16 KiB whatever is configured.
+    app.config.REQUEST_MAX_HEADER_SIZE = min(ingress.max_header_bytes, 16384)
+    # Slow senders (a body trickled byte by byte) and idle connections are
+    # cut off, so they cannot hold connections others need.
+    app.config.REQUEST_TIMEOUT = ingress.request_timeout
+    app.config.KEEP_ALIVE_TIMEOUT = ingress.keep_alive_timeout
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.MOTD = False
     app.config.ACCESS_LOG = False

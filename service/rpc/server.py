@@ -16,6 +16,7 @@ from jericommerce.loyalty.v1 import (
     projection_service_pb2_grpc,
 )
 
+from service.config import Settings
 from service.rpc.customers import CustomerServicer
 from service.rpc.events import EventServicer
 from service.rpc.projection_control import ProjectionServicer
@@ -50,8 +51,24 @@ class Health:
             await self.servicer.set(name, status)
 
 
+def tls(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS from the configured PEM files; with a client CA, mTLS (callers
+    must present a certificate that CA signed). None: plaintext."""
+    if settings.grpc_tls_cert is None or settings.grpc_tls_key is None:
+        return None
+    ca = settings.grpc_tls_client_ca
+    return grpc.ssl_server_credentials(
+        [(settings.grpc_tls_key.read_bytes(), settings.grpc_tls_cert.read_bytes())],
+        root_certificates=ca.read_bytes() if ca else None,
+        require_client_auth=ca is not None,
+    )
+
+
 def create_server(
-    address: str, servicers: Servicers, health_service: Health
+    address: str,
+    credentials: grpc.ServerCredentials | None,
+    servicers: Servicers,
+    health_service: Health,
 ) -> tuple[grpc.aio.Server, int]:
     """A server bound to `address` (port 0 picks a free one) and its port.
     Call inside the running loop; start it with `await server.start()`."""
@@ -75,7 +92,11 @@ def create_server(
         ),
         server,
     )
-    port = server.add_insecure_port(address)
+    port = (
+        server.add_secure_port(address, credentials)
+        if credentials is not None
+        else server.add_insecure_port(address)
+    )
     if port == 0:
         raise OSError(f"could not bind the gRPC API to {address}")
     return server, port

@@ -53,3 +53,27 @@ def test_postgres_url_selects_backend() -> None:
         {"WEBHOOK_SECRET": "a", "DATABASE_URL": "postgresql://u@h:5432/db"}
     )
     assert s.backend == "postgres"
+
+
+def test_readme_configuration_table_is_generated_from_the_settings() -> None:
+    from service.config import reference
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("<!-- config:start -->\n")[1].split("\n<!-- config:end -->")[0]
+    assert table == reference()
+
+
+def test_tls_settings_go_together(tmp_path: Path) -> None:
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    with pytest.raises(ConfigError, match="together"):
+        Settings.from_environ({"WEBHOOK_SECRET": "a", "GRPC_TLS_CERT": str(cert)})
+    with pytest.raises(ConfigError, match="not a readable file"):
+        Settings.from_environ({"WEBHOOK_SECRET": "a", "GRPC_TLS_CERT": "/nope"})
+
+
+def test_database_url_not_in_repr() -> None:
+    s = Settings.from_environ(
+        {"WEBHOOK_SECRET": "a", "DATABASE_URL": "postgresql://u:pw123@h/db"}
+    )
+    assert "pw123" not in repr(s)
