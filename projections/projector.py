@@ -45,40 +45,54 @@ class Projector:
             raise ValueError(
                 f"event {events[0].position} is at or before position {self.position}"
             )
-        known = {e.customer_id for e in events if e.type is not None}
-        stored = self.models.load_states(self.generation, sorted(known))
-        states: dict[str, CustomerState] = {}
-        batch = Batch(position=events[-1].position)
-        for event in events:
-            cid = event.customer_id
-            batch.history.append((cid, event.position))
-            if event.type is None:
-                continue  # stored and replayable, but no read model uses it
-            state = states.get(cid)
-            if state is None:
-                blob = stored.get(cid)
-                state = decode_state(blob) if blob is not None else new_state(cid)
-                states[cid] = state
-            try:
-                entry = apply(state, event)
-            except PoisonEvent as poison:
-                batch.dead.append(
-                    DeadLetter(
-                        event.position, event.id, cid, event.type_name, str(poison)
-                    )
-                )
-                continue
-            if entry is not None:
-                batch.ledger.append(ledger_row(cid, entry))
-        for cid, state in states.items():
-            if state.event_count == 0:
-                continue  # only poison so far: the customer does not exist yet
-            email, email_key, tier = index_fields(state)
-            batch.customers.append(
-                CustomerRow(
-                    cid, email, email_key, tier, state.position, encode_state(state)
-                )
-            )
-        self.models.commit(self.generation, batch, expected=self.position)
+        with self.models.writing(self.generation) as w:
+            # The fence first: it also queues any other writer of this
+            # generation behind us before we read the states we will write.
+            w.advance(expected=self.position, to=events[-1].position)
+            known = sorted({e.customer_id for e in events if e.type is not None})
+            batch = fold_batch(events, w.load_states(known))
+            w.write(batch)
         self.position = batch.position
         return batch
+
+
+def fold_batch(events: Sequence[RecordedEvent], stored: dict[str, bytes]) -> Batch:
+    """The rows a batch of events writes, given the stored states it touches."""
+    states: dict[str, CustomerState] = {}
+    batch = Batch(position=events[-1].position)
+    for event in events:
+        cid = event.customer_id
+        batch.history.append((cid, event.position))
+        if event.type is None:
+            continue  # stored and replayable, but no read model uses it
+        state = states.get(cid)
+        if state is None:
+            blob = stored.get(cid)
+            state = decode_state(blob) if blob is not None else new_state(cid)
+            states[cid] = state
+        try:
+            entry = apply(state, event)
+        except PoisonEvent as poison:
+            reason = str(poison)
+            batch.dead.append(
+                DeadLetter(event.position, event.id, cid, event.type_name, reason)
+            )
+            continue
+        if entry is not None:
+            batch.ledger.append(ledger_row(cid, entry))
+    batch.customers = customer_rows(states)
+    return batch
+
+
+def customer_rows(states: dict[str, CustomerState]) -> list[CustomerRow]:
+    rows = []
+    for cid, state in states.items():
+        if state.event_count == 0:
+            continue  # only poison so far: the customer does not exist yet
+        email, email_key, tier = index_fields(state)
+        rows.append(
+            CustomerRow(
+                cid, email, email_key, tier, state.position, encode_state(state)
+            )
+        )
+    return rows

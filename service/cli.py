@@ -99,6 +99,18 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
     container = build(Settings.from_environ(require_secret=False))
     try:
         q = container.quarantine
+        if args.action == "retry":
+            from service.reprocess import reprocess
+
+            ids = [i.id for i in q if not i.resolution] if args.all else args.ids
+            if not ids:
+                print("nothing to re-process", file=sys.stderr)
+            failed = 0
+            for request_id in ids:
+                outcome = reprocess(q, container.events, request_id)
+                failed += not outcome.stored
+                print(f"{request_id}: {outcome.detail}")
+            return 1 if failed else 0
         if args.action == "show":
             item = q.get(args.id)
             if item is None:
@@ -111,6 +123,7 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
                         "received_at": item.received_at.isoformat(),
                         "reason": item.reason,
                         "headers": item.headers,
+                        "resolution": item.resolution,
                         "body": item.body.decode("utf-8", "backslashreplace"),
                     },
                     indent=2,
@@ -127,6 +140,7 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
                             "received_at": item.received_at.isoformat(),
                             "reason": item.reason,
                             "bytes": len(item.body),
+                            "resolution": item.resolution,
                         }
                     )
                 )
@@ -136,6 +150,7 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
                 print(
                     f"{item.id:>6}  {item.received_at:%Y-%m-%d %H:%M:%S}  "
                     f"{len(item.body):>8} B  {item.reason}"
+                    + (f"  [{item.resolution}]" if item.resolution else "")
                 )
         return 0
     finally:
@@ -194,6 +209,51 @@ def _cmd_rebuild(args: argparse.Namespace) -> int:
 def _cmd_dead_letters(args: argparse.Namespace) -> int:
     container = build(Settings.from_environ(require_secret=False))
     try:
+        if args.action == "show":
+            (event,) = container.events.read_positions([args.position]) or (None,)
+            letter = next(
+                (
+                    d
+                    for d in container.models.dead_letters(
+                        after=args.position - 1, limit=1
+                    )
+                    if d.position == args.position
+                ),
+                None,
+            )
+            if event is None or letter is None:
+                print(f"no dead letter at position {args.position}", file=sys.stderr)
+                return 1
+            print(
+                json.dumps(
+                    {
+                        "position": letter.position,
+                        "event_id": letter.event_id,
+                        "customer_id": letter.customer_id,
+                        "type_name": letter.type_name,
+                        "reason": letter.reason,
+                        "raw": event.raw.decode("utf-8", "backslashreplace"),
+                    },
+                    indent=2,
+                )
+            )
+            return 0
+        if args.action == "retry":
+            from projections.deadletters import retry
+
+            positions = (
+                [d.position for d in container.models.dead_letters(limit=10**9)]
+                if args.all
+                else args.positions
+            )
+            failed = 0
+            for position in positions:
+                outcome = retry(
+                    container.models, container.events.read_positions, position
+                )
+                failed += not outcome.applied
+                print(f"{position}: {outcome.detail}")
+            return 1 if failed else 0
         letters = container.models.dead_letters(limit=args.limit)
         for d in letters:
             line = {
@@ -252,6 +312,11 @@ def parser() -> argparse.ArgumentParser:
     ql.add_argument("--json", action="store_true", help="one JSON object per line")
     qs = qsub.add_parser("show", help="show one quarantined request in full")
     qs.add_argument("id", type=int)
+    qr = qsub.add_parser(
+        "retry", help="parse quarantined requests again and store those now valid"
+    )
+    qr.add_argument("ids", type=int, nargs="*", help="request ids")
+    qr.add_argument("--all", action="store_true", help="every open request")
     q.set_defaults(func=_cmd_quarantine)
     cfg = sub.add_parser("config", help="print the configuration reference")
     cfg.set_defaults(func=_cmd_config)
@@ -270,6 +335,13 @@ def parser() -> argparse.ArgumentParser:
     dl = dsub.add_parser("list", help="list dead letters")
     dl.add_argument("--json", action="store_true", help="one JSON object per line")
     dl.add_argument("--limit", type=int, default=1000)
+    ds = dsub.add_parser("show", help="one dead letter with its stored event")
+    ds.add_argument("position", type=int)
+    dr = dsub.add_parser(
+        "retry", help="apply dead letters again (after a fold fix); at most once"
+    )
+    dr.add_argument("positions", type=int, nargs="*", help="event positions")
+    dr.add_argument("--all", action="store_true", help="every dead letter")
     d.set_defaults(func=_cmd_dead_letters)
     return p
 

@@ -34,7 +34,8 @@ def quarantine_ddl(schema: str) -> str:
     return (
         f'CREATE TABLE IF NOT EXISTS "{schema}".quarantine ('
         "id BIGSERIAL PRIMARY KEY, received_at TEXT NOT NULL, "
-        "reason TEXT NOT NULL, headers TEXT NOT NULL, body BYTEA NOT NULL)"
+        "reason TEXT NOT NULL, headers TEXT NOT NULL, body BYTEA NOT NULL, "
+        "resolution TEXT)"
     )
 
 

@@ -25,6 +25,7 @@ class QuarantinedRequest:
     reason: str
     headers: dict[str, str]
     body: bytes
+    resolution: str | None = None  # set once re-processed
 
 
 class Quarantine:
@@ -68,7 +69,7 @@ class Quarantine:
     def list(self, limit: int = 100, after_id: int = 0) -> list[QuarantinedRequest]:
         p = self._p
         sql = (
-            "SELECT id, received_at, reason, headers, body "
+            "SELECT id, received_at, reason, headers, body, resolution "
             f"FROM {self._table} "
             f"WHERE id > {p} ORDER BY id LIMIT {p}"
         )
@@ -78,7 +79,7 @@ class Quarantine:
 
     def get(self, request_id: int) -> QuarantinedRequest | None:
         sql = (
-            "SELECT id, received_at, reason, headers, body "
+            "SELECT id, received_at, reason, headers, body, resolution "
             f"FROM {self._table} "
             f"WHERE id = {self._p}"
         )
@@ -86,6 +87,17 @@ class Quarantine:
             c.execute(sql, (request_id,))
             row = c.fetchone()
         return None if row is None else _row(row)
+
+    def resolve(self, request_id: int, resolution: str) -> bool:
+        """Mark a request re-processed; False if it already was."""
+        p = self._p
+        with self._transaction(commit=True) as c:
+            c.execute(
+                f"UPDATE {self._table} SET resolution = {p} "
+                f"WHERE id = {p} AND resolution IS NULL RETURNING id",
+                (resolution, request_id),
+            )
+            return c.fetchone() is not None
 
     def count(self) -> int:
         with self._transaction(commit=False) as c:
@@ -110,4 +122,5 @@ def _row(r: Any) -> QuarantinedRequest:
         reason=r["reason"],
         headers=json.loads(r["headers"]),
         body=bytes(r["body"]),
+        resolution=r["resolution"],
     )

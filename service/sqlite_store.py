@@ -15,7 +15,8 @@ from service.quarantine import Quarantine
 QUARANTINE_DDL = (
     "CREATE TABLE IF NOT EXISTS quarantine ("
     "id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, "
-    "reason TEXT NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL)"
+    "reason TEXT NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL, "
+    "resolution TEXT)"
 )
 _CHUNK = 500  # well under SQLite's bound-parameter limit
 

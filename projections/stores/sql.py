@@ -8,9 +8,10 @@ readers keep reading the old tables until then.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from projections.customer.points import LedgerEntry
@@ -28,6 +29,7 @@ class Db(Protocol):
     blob: str
     bigint: str
     missing_table_errors: tuple[type[BaseException], ...]
+    for_update: str  # row-lock suffix for SELECT, "" where writers are serial
 
     def write(self) -> AbstractContextManager[Any]: ...  # cursor, commits on exit
     def read(self) -> AbstractContextManager[Any]: ...  # cursor
@@ -190,84 +192,11 @@ class SqlReadModels:
             row = c.fetchone()
         return int(row[0]) if row else 0
 
-    def load_states(self, g: int, ids: Sequence[str]) -> dict[str, bytes]:
-        found: dict[str, bytes] = {}
-        table = self._t("customers", g)
-        with self.db.read() as c:
-            for chunk in _chunks(ids, 500):
-                marks = ",".join([self.db.p] * len(chunk))
-                c.execute(
-                    f"SELECT customer_id, state FROM {table} "
-                    f"WHERE customer_id IN ({marks})",
-                    chunk,
-                )
-                found.update((r[0], bytes(r[1])) for r in c.fetchall())
-        return found
-
-    def commit(self, g: int, batch: Batch, *, expected: int) -> None:
-        """Views, ledger, history, dead letters and the position: one transaction,
-        so a crash anywhere neither loses nor double-applies an event.
-
-        The position moves from `expected` to the batch's, or nothing is
-        written: a second applier (a standby that took over while we stalled)
-        cannot apply the same events again. It is the first statement, so
-        competing appliers queue on its row lock before writing any view."""
-        t, p = self._t, self.db.p
+    @contextmanager
+    def writing(self, g: int) -> Iterator[GenerationWriter]:
+        """One write transaction on generation `g`; see GenerationWriter."""
         with self.db.write() as c:
-            c.execute(
-                f"UPDATE {self.db.name('projection_position')} SET position = {p} "
-                f"WHERE generation = {p} AND position = {p}",
-                (batch.position, g, expected),
-            )
-            if c.rowcount != 1:
-                raise StalePosition(
-                    f"generation {g} is no longer at position {expected}"
-                )
-            if batch.customers:
-                c.executemany(
-                    f"INSERT INTO {t('customers', g)} (customer_id, email_lower, "
-                    "email_key, tier, position, state) "
-                    f"VALUES ({p},{p},{p},{p},{p},{p}) "
-                    "ON CONFLICT (customer_id) DO UPDATE SET "
-                    "email_lower = excluded.email_lower, "
-                    "email_key = excluded.email_key, tier = excluded.tier, "
-                    "position = excluded.position, state = excluded.state",
-                    [
-                        (
-                            r.customer_id,
-                            r.email_lower,
-                            r.email_key,
-                            r.tier,
-                            r.position,
-                            r.state,
-                        )
-                        for r in batch.customers
-                    ],
-                )
-            if batch.ledger:
-                c.executemany(
-                    f"INSERT INTO {t('ledger', g)} (customer_id, created_us, event_id, "
-                    f"position, entry) VALUES ({p},{p},{p},{p},{p}) "
-                    "ON CONFLICT DO NOTHING",
-                    batch.ledger,
-                )
-            if batch.history:
-                c.executemany(
-                    f"INSERT INTO {t('history', g)} (customer_id, position) "
-                    f"VALUES ({p},{p}) ON CONFLICT DO NOTHING",
-                    batch.history,
-                )
-            if batch.dead:
-                c.executemany(
-                    f"INSERT INTO {t('dead_letters', g)} (position, event_id, "
-                    f"customer_id, type_name, reason) VALUES ({p},{p},{p},{p},{p}) "
-                    "ON CONFLICT DO NOTHING",
-                    [
-                        (d.position, d.event_id, d.customer_id, d.type_name, d.reason)
-                        for d in batch.dead
-                    ],
-                )
-            self.db.after_commit_sql(c, g, batch.position)
+            yield GenerationWriter(self, c, g)
 
     # -- the readers' side (always the current generation) ---------------------
 
@@ -387,3 +316,114 @@ def _chunks(items: Sequence[Any] | Iterable[Any], size: int) -> Iterator[list[An
     items = list(items)
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+class GenerationWriter:
+    """Writes to one generation inside one transaction.
+
+    Every writer first takes the generation's position row (advancing it, or
+    just locking it), so writers of a generation are serialised: states are
+    read and written back under that lock and no update is lost.
+    """
+
+    def __init__(self, models: SqlReadModels, cursor: Any, g: int) -> None:
+        self.models, self.c, self.g = models, cursor, g
+        self._t = functools.partial(models._t, generation=g)
+        self._position = 0
+        self.p = models.db.p
+
+    def advance(self, *, expected: int, to: int) -> None:
+        """Move the position from `expected` to `to`, or raise StalePosition:
+        a second applier (a standby that took over while we stalled) cannot
+        apply the same events again."""
+        self.c.execute(
+            f"UPDATE {self.models.db.name('projection_position')} "
+            f"SET position = {self.p} WHERE generation = {self.p} "
+            f"AND position = {self.p}",
+            (to, self.g, expected),
+        )
+        if self.c.rowcount != 1:
+            raise StalePosition(f"generation {self.g} is no longer at {expected}")
+        self._position = to
+
+    def lock(self) -> int:
+        """Serialise with the applier without moving the position."""
+        self.c.execute(
+            f"SELECT position FROM {self.models.db.name('projection_position')} "
+            f"WHERE generation = {self.p}{self.models.db.for_update}",
+            (self.g,),
+        )
+        row = self.c.fetchone()
+        self._position = int(row[0]) if row else 0
+        return self._position
+
+    def load_states(self, ids: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for chunk in _chunks(ids, 500):
+            marks = ",".join([self.p] * len(chunk))
+            self.c.execute(
+                f"SELECT customer_id, state FROM {self._t('customers')} "
+                f"WHERE customer_id IN ({marks})",
+                chunk,
+            )
+            found.update((r[0], bytes(r[1])) for r in self.c.fetchall())
+        return found
+
+    def take_dead_letter(self, position: int) -> DeadLetter | None:
+        self.c.execute(
+            f"DELETE FROM {self._t('dead_letters')} WHERE position = {self.p} "
+            "RETURNING position, event_id, customer_id, type_name, reason",
+            (position,),
+        )
+        row = self.c.fetchone()
+        return DeadLetter(*row) if row else None
+
+    def write(self, batch: Batch) -> None:
+        """Views, ledger, history and dead letters of a batch."""
+        c, p, g = self.c, self.p, self.g
+        t = self.models._t
+        if batch.customers:
+            c.executemany(
+                f"INSERT INTO {t('customers', g)} (customer_id, email_lower, "
+                "email_key, tier, position, state) "
+                f"VALUES ({p},{p},{p},{p},{p},{p}) "
+                "ON CONFLICT (customer_id) DO UPDATE SET "
+                "email_lower = excluded.email_lower, "
+                "email_key = excluded.email_key, tier = excluded.tier, "
+                "position = excluded.position, state = excluded.state",
+                [
+                    (
+                        r.customer_id,
+                        r.email_lower,
+                        r.email_key,
+                        r.tier,
+                        r.position,
+                        r.state,
+                    )
+                    for r in batch.customers
+                ],
+            )
+        if batch.ledger:
+            c.executemany(
+                f"INSERT INTO {t('ledger', g)} (customer_id, created_us, event_id, "
+                f"position, entry) VALUES ({p},{p},{p},{p},{p}) "
+                "ON CONFLICT DO NOTHING",
+                batch.ledger,
+            )
+        if batch.history:
+            c.executemany(
+                f"INSERT INTO {t('history', g)} (customer_id, position) "
+                f"VALUES ({p},{p}) ON CONFLICT DO NOTHING",
+                batch.history,
+            )
+        if batch.dead:
+            c.executemany(
+                f"INSERT INTO {t('dead_letters', g)} (position, event_id, "
+                f"customer_id, type_name, reason) VALUES ({p},{p},{p},{p},{p}) "
+                "ON CONFLICT DO NOTHING",
+                [
+                    (d.position, d.event_id, d.customer_id, d.type_name, d.reason)
+                    for d in batch.dead
+                ],
+            )
+        self.models.db.after_commit_sql(c, g, self._position)

@@ -23,6 +23,7 @@ class SqliteDb:
     blob = "BLOB"
     bigint = "INTEGER"
     missing_table_errors = (sqlite3.OperationalError,)
+    for_update = ""  # BEGIN IMMEDIATE already makes writers take turns
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)

@@ -137,3 +137,28 @@ class TestPostgresEventStore(EventStoreContract):
         self.store, self.quarantine, factory = open_postgres(pg_url)
         yield
         factory.close()
+
+
+def test_quarantined_request_reprocessed_once(tmp_path: Path) -> None:
+    from service.reprocess import reprocess
+
+    store, quarantine, factory = open_sqlite(tmp_path)
+    try:
+        good = envelope("was-refused")
+        hdrs = {"x-jericommerce-event-type": "Balance changed"}
+        # As if an older parser had refused a body today's accepts.
+        qid = quarantine.add("old parser said no", hdrs, good.raw)
+        bad = quarantine.add("not JSON", hdrs, b"garbage")
+        first = reprocess(quarantine, store, qid)
+        assert first.stored and first.detail.startswith("accepted at position")
+        again = reprocess(quarantine, store, qid)
+        assert not again.stored and "already" in again.detail
+        still = reprocess(quarantine, store, bad)
+        assert not still.stored and "still invalid" in still.detail
+        assert [e.id for e in store.read(0, 10)] == ["was-refused"]
+        # A copy the sender retried meanwhile is answered as a duplicate.
+        dup = quarantine.add("old parser said no", hdrs, good.raw)
+        assert "duplicate" in reprocess(quarantine, store, dup).detail
+        assert len(store.read(0, 10)) == 1
+    finally:
+        factory.close()

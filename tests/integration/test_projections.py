@@ -15,6 +15,7 @@ from projections.customer.codec import decode_state
 from projections.customer.model import fold, view
 from projections.events import EventType as T
 from projections.events import RecordedEvent
+from projections.stores.rows import Batch, DeadLetter
 from projections.stores.sql import SqlReadModels
 from projections.worker import ProjectionWorker, rebuild
 from tests.unit.eventfactory import make_event
@@ -208,6 +209,45 @@ class ReadModelContract:
         source.add(T.CUSTOMER_SCANNED, id="after", customer_id="c1")
         assert live.run_once() == 1
         assert stored_views(self.models) == reference_views(source)
+
+    def test_dead_letter_retry_applies_at_most_once(self) -> None:
+        from projections.deadletters import retry
+        from projections.projector import customer_rows
+
+        source = ListSource()
+        source.add(T.BALANCE_CHANGED, id="ok", customer_id="c1", amount=10)
+        source.add(T.BALANCE_CHANGED, id="bad", customer_id="c1", amount="lots")
+        late = source.add(T.BALANCE_CHANGED, id="late", customer_id="c1", amount=5)
+        self.worker(source).run_once()
+        # As if an older fold had refused "late": the model without it, and a
+        # dead letter for it. Then retry it with today's fold.
+        g = self.models.current_generation(refresh=True)
+        without = fold("c1", [e for e in source.events if e.id != "late"]).state
+        with self.models.writing(g) as w:
+            w.lock()
+            w.write(
+                Batch(
+                    position=0,
+                    customers=customer_rows({"c1": without}),
+                    dead=[DeadLetter(late.position, "late", "c1", "x", "old fold")],
+                )
+            )
+
+        def read(positions: list[int]) -> list[RecordedEvent]:
+            return [e for e in source.events if e.position in positions]
+
+        assert (
+            view(decode_state(self.models.get_state("c1") or b"")).points_balance == 10
+        )
+        assert retry(self.models, read, late.position).applied
+        after = view(decode_state(self.models.get_state("c1") or b""))
+        assert after == view(fold("c1", source.events).state)
+        assert after.points_balance == 15
+        again = retry(self.models, read, late.position)
+        assert not again.applied and "not a dead letter" in again.detail
+        still = retry(self.models, read, 2)
+        assert not still.applied and "still refused" in still.detail
+        assert [d.event_id for d in self.models.dead_letters()] == ["bad"]
 
 
 class TestSqliteReadModels(ReadModelContract):
