@@ -283,6 +283,119 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    settings = Settings.from_environ(require_secret=False)
+    container = build(settings)
+    try:
+        models = container.models
+        head = container.events.head()
+        applied = models.applied_position()
+        status = {
+            "backend": settings.backend,
+            "store": (
+                "PostgreSQL (DATABASE_URL)"
+                if settings.database_url
+                else str(settings.data_dir.resolve())
+            ),
+            "head_position": head,
+            "applied_position": applied,
+            "lag": max(0, head - applied),
+            "generation": models.current_generation(refresh=True),
+            "rebuild_pending": models.pending_generation() or None,
+            "customers": models.customer_count(),
+            "dead_letters": models.dead_letter_count(),
+            "quarantine_open": container.quarantine.open_count(),
+        }
+        if args.json:
+            print(json.dumps(status))
+        else:
+            for key, value in status.items():
+                print(f"{key:<17} {value if value is not None else '-'}")
+        return 0
+    finally:
+        container.close()
+
+
+def _cmd_events(args: argparse.Namespace) -> int:
+    import time
+
+    from projections.events import parse_event_type
+
+    container = build(Settings.from_environ(require_secret=False))
+    types = []
+    for name in args.type:
+        t = parse_event_type(name)
+        if t is None and name.lower() != "unknown":
+            print(f"loyalty: unknown event type {name!r}", file=sys.stderr)
+            return 2
+        types.append(t)
+    after = args.after
+    if args.tail is not None:
+        after = max(0, container.events.head() - args.tail)
+    shown = 0
+    try:
+        while True:
+            batch = container.events.read(after, 500, types=types)
+            for event in batch:
+                after = event.position
+                if args.customer and event.customer_id != args.customer:
+                    continue
+                if args.json:
+                    print(event.raw.decode("utf-8", "backslashreplace"))
+                else:
+                    print(
+                        f"{event.position:>8}  {event.created_at:%Y-%m-%d %H:%M:%S}  "
+                        f"{event.customer_id:<20} {event.type_name:<24} {event.id}"
+                    )
+                shown += 1
+                if args.limit and shown >= args.limit:
+                    return 0
+            if not batch:
+                if not args.follow:
+                    return 0
+                sys.stdout.flush()
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        container.close()
+
+
+def _cmd_send(args: argparse.Namespace) -> int:
+    import hashlib
+    import hmac
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    settings = Settings.from_environ()
+    body = Path(args.file).read_bytes() if args.file != "-" else sys.stdin.buffer.read()
+    signature = hmac.new(settings.webhook_secrets[0], body, hashlib.sha256).hexdigest()
+    url = args.url or (
+        f"http://{settings.http_host}:{settings.http_port}/webhooks/jericommerce"
+    )
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "content-type": "application/json",
+            "x-jericommerce-hmac-sha256": signature,
+            "x-jericommerce-event-type": args.type,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            print(answer.status, answer.read().decode())
+            return 0
+    except urllib.error.HTTPError as e:
+        print(e.code, e.read().decode(), file=sys.stderr)
+        return 1
+    except urllib.error.URLError as e:
+        print(f"loyalty: cannot reach {url}: {e.reason}", file=sys.stderr)
+        return 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="loyalty",
@@ -318,6 +431,29 @@ def parser() -> argparse.ArgumentParser:
     qr.add_argument("ids", type=int, nargs="*", help="request ids")
     qr.add_argument("--all", action="store_true", help="every open request")
     q.set_defaults(func=_cmd_quarantine)
+    st = sub.add_parser(
+        "status", help="positions, lag, dead letters, quarantine, store"
+    )
+    st.add_argument("--json", action="store_true", help="one JSON object")
+    st.set_defaults(func=_cmd_status)
+    ev = sub.add_parser("events", help="replay or tail the stored events")
+    ev.add_argument("--after", type=int, default=0, help="start after this position")
+    ev.add_argument("--tail", type=int, help="start N events before the head")
+    ev.add_argument(
+        "--type", action="append", default=[], help="only this event type (repeat)"
+    )
+    ev.add_argument("--customer", help="only this customer id")
+    ev.add_argument("--follow", "-f", action="store_true", help="keep following")
+    ev.add_argument("--limit", type=int, default=0, help="stop after N events")
+    ev.add_argument("--json", action="store_true", help="print the verbatim bodies")
+    ev.set_defaults(func=_cmd_events)
+    sd = sub.add_parser(
+        "send", help="sign a JSON file with WEBHOOK_SECRET and POST it as a webhook"
+    )
+    sd.add_argument("file", help="JSON body file, or - for standard input")
+    sd.add_argument("--type", required=True, help="event name, e.g. 'Balance changed'")
+    sd.add_argument("--url", help="default: this service's webhook endpoint")
+    sd.set_defaults(func=_cmd_send)
     cfg = sub.add_parser("config", help="print the configuration reference")
     cfg.set_defaults(func=_cmd_config)
     c = sub.add_parser("customer", help="print one customer's read model")

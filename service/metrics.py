@@ -42,6 +42,16 @@ class Metrics:
             "Events stored but not yet applied to the read models.",
             registry=r,
         )
+        self.lag_seconds = Gauge(
+            "loyalty_projection_lag_seconds",
+            "Seconds since the projections were last caught up with the head.",
+            registry=r,
+        )
+        self.quarantine_open = Gauge(
+            "loyalty_quarantine_open",
+            "Quarantined requests not yet re-processed.",
+            registry=r,
+        )
         self.dead_letters = Gauge(
             "loyalty_projection_dead_letters",
             "Events the folds could not apply (see the dead-letters command).",

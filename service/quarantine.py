@@ -104,6 +104,13 @@ class Quarantine:
             c.execute(f"SELECT COUNT(*) AS n FROM {self._table}")
             return int(_first(c.fetchone()))
 
+    def open_count(self) -> int:
+        with self._transaction(commit=False) as c:
+            c.execute(
+                f"SELECT COUNT(*) AS n FROM {self._table} WHERE resolution IS NULL"
+            )
+            return int(_first(c.fetchone()))
+
     def __iter__(self) -> Iterator[QuarantinedRequest]:
         after = 0
         while batch := self.list(500, after):

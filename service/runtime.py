@@ -126,18 +126,32 @@ async def serve(
         health, grpc_stop, bound.grpc_port = await _start_api(container, head, applied)
         stoppers.append(grpc_stop)
 
+    def counts() -> tuple[int, int]:
+        return models.dead_letter_count(), container.quarantine.open_count()
+
     async def watch() -> None:
+        caught_up_at = loop.time()
         while True:
             checks = await ready()
             if health is not None:
                 await health.set(checks["store"])
-            if worker is None and checks["store"]:
-                # Another process applies: a slow poll backs up NOTIFY.
+            if checks["store"]:
                 with contextlib.suppress(Exception):
-                    applied.advance(await asyncio.to_thread(models.applied_position))
+                    if worker is None:
+                        # Another process applies: a slow poll backs up NOTIFY.
+                        applied.advance(
+                            await asyncio.to_thread(models.applied_position)
+                        )
+                    dead, quarantined = await asyncio.to_thread(counts)
+                    metrics.dead_letters.set(dead)
+                    metrics.quarantine_open.set(quarantined)
+            lag = max(0, head.position - applied.position)
+            if lag == 0:
+                caught_up_at = loop.time()
             metrics.head_position.set(head.position)
             metrics.applied_position.set(applied.position)
-            metrics.lag_events.set(max(0, head.position - applied.position))
+            metrics.lag_events.set(lag)
+            metrics.lag_seconds.set(loop.time() - caught_up_at)
             await asyncio.sleep(HEALTH_INTERVAL)
 
     watch_task = loop.create_task(watch())
@@ -242,6 +256,7 @@ async def _start_api(
             ),
         ),
         health,
+        container.metrics,
     )
     await server.start()
 

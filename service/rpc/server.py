@@ -17,8 +17,10 @@ from jericommerce.loyalty.v1 import (
 )
 
 from service.config import Settings
+from service.metrics import Metrics
 from service.rpc.customers import CustomerServicer
 from service.rpc.events import EventServicer
+from service.rpc.metrics import MetricsInterceptor
 from service.rpc.projection_control import ProjectionServicer
 
 SERVICE_NAMES = (
@@ -69,10 +71,12 @@ def create_server(
     credentials: grpc.ServerCredentials | None,
     servicers: Servicers,
     health_service: Health,
+    metrics: Metrics | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """A server bound to `address` (port 0 picks a free one) and its port.
     Call inside the running loop; start it with `await server.start()`."""
     server = grpc.aio.server(
+        interceptors=[MetricsInterceptor(metrics)] if metrics is not None else [],
         # One process owns the port unless several are started on purpose.
         options=[("grpc.so_reuseport", 0)],
     )
