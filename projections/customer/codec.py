@@ -27,10 +27,10 @@ def encode_state(state: CustomerState) -> bytes:
     return _encode((VERSION, *_values(state))).encode()
 
 
-def decode_state(data: bytes) -> CustomerState:
+def decode_state(data: bytes | bytearray | memoryview) -> CustomerState:
     """Raises ValueError for bytes not made by this version's encode_state
     (the caller then rebuilds the customer from their events)."""
-    values = _decode(data.decode())
+    values = _decode(str(data, "utf-8"))  # bytes, bytearray or memoryview
     if (
         type(values) is not list
         or len(values) != len(_NAMES) + 1

@@ -73,7 +73,7 @@ def coupons_view(state: CustomerState) -> tuple[Coupon, ...]:
                 slug=slug,
                 assigned_from=assigned_from,
                 install_url=install_url,
-                assigned_at=at(us),  # type: ignore[arg-type]
+                assigned_at=at(us),
                 pass_installed=bool(installed and installed[2]),
             )
         )

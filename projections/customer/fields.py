@@ -2,12 +2,12 @@
 
 Policy, the same for every part:
 - a missing or null property is None (or False for a flag);
-- a text field takes a string; a number (int or Decimal) is taken as its JSON
-  spelling, since senders do send codes and ids as numbers; anything else
+- a text field takes a string; a number (int or Decimal) is taken as its
+  decimal string, since senders do send codes and ids as numbers; anything else
   (bool, object, array) makes the event poison;
-- a number field takes what `numbers.exact` accepts, else poison;
-- an id the part is keyed by (code, rewardId, claimId) must be a non-blank text,
-  else poison; so must Balance changed's amount be a number.
+- a number field takes what `exact_numbers.exact` accepts, else poison;
+- an id a part is keyed by (code, rewardId, claimId) must be non-blank text,
+  and Balance changed's amount a number, else the event is poison.
 Poison is decided from the event alone, never from the state, so whether an
 event is dead does not depend on the order events are applied in.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from .numbers import Number, NumberError, exact
+from .exact_numbers import Number, NumberError, exact
 
 
 class PoisonEvent(ValueError):

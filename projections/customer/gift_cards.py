@@ -36,18 +36,12 @@ def on_sent(state: CustomerState, event: RecordedEvent, us: int) -> None:
 
 
 def gift_cards_view(state: CustomerState) -> tuple[GiftCard, ...]:
-    return tuple(
-        GiftCard(
-            code, header, body, slug, assigned_from, install_url, mail_sent, at(us)
-        )  # type: ignore[arg-type]
-        for code, (
-            us,
-            _,
-            header,
-            body,
-            slug,
-            assigned_from,
-            install_url,
-            mail_sent,
-        ) in sorted(state.gift_cards.items())
-    )
+    cards = []
+    for code, register in sorted(state.gift_cards.items()):
+        us, _, header, body, slug, assigned_from, install_url, mail_sent = register
+        cards.append(
+            GiftCard(
+                code, header, body, slug, assigned_from, install_url, mail_sent, at(us)
+            )
+        )
+    return tuple(cards)

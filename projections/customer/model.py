@@ -80,12 +80,15 @@ def apply(state: CustomerState, event: RecordedEvent) -> LedgerEntry | None:
     """Fold one event of a known type into `state`, in place.
 
     Raises PoisonEvent (state untouched) for an event whose properties are
-    unusable. Not idempotent: callers feed each event id once (`fold` dedupes).
+    unusable; ValueError for an event of an unknown type or another customer.
+    Not idempotent: callers feed each event id once (`fold` dedupes).
     Returns the ledger entry of a `Balance changed`, else None.
     """
     if event.customer_id != state.customer_id:
         raise ValueError(f"event {event.id} is not for {state.customer_id}")
-    handler = _HANDLERS[event.type]  # type: ignore[index]
+    handler = _HANDLERS.get(event.type)  # type: ignore[arg-type]
+    if handler is None:
+        raise ValueError(f"event {event.id} is of no known type")
     us = micros(event.created_at)
     entry = handler(state, event, us)
     # The rest cannot raise.

@@ -7,8 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from ..events import RecordedEvent
+from .exact_numbers import Number, add, load, store
 from .fields import key_number, number, text
-from .numbers import Number, add, load, store
 from .state import CustomerState
 from .timekeys import newer
 
@@ -48,7 +48,7 @@ def on_balance_changed(
     if type(total) is int and type(amount) is int:
         state.points_sum = total + amount
     else:
-        state.points_sum = store(add(load(total), amount))  # type: ignore[arg-type,assignment]
+        state.points_sum = store(add(load(total), amount))
     if newer(us, event.id, state.balance):
         state.balance = [
             us,
@@ -72,12 +72,12 @@ def on_balance_changed(
 
 def points_view(state: CustomerState) -> Points:
     newest = state.balance
-    total: Number = load(state.points_sum)  # type: ignore[assignment]
+    total: Number = load(state.points_sum)
     if newest is None:
         return Points(total, None, None)
     previous = load(newest[3])
     if previous is not None:
         # The sender's own running balance beats our sum (it knows about
         # points from before the integration).
-        total = add(previous, load(newest[2]))  # type: ignore[arg-type]
+        total = add(previous, load(newest[2]))
     return Points(total, load(newest[4]), newest[5])

@@ -68,7 +68,7 @@ def profile_view(state: CustomerState) -> Profile:
     first, last, phone, origin, referral, source, medium, campaign = created[2:]
     return Profile(
         email=seen[2] if seen else None,
-        email_seen_at=(at(seen[0]), seen[1]) if seen else None,  # type: ignore[arg-type]
+        email_seen_at=(at(seen[0]), seen[1]) if seen else None,
         first_name=first,
         last_name=last,
         phone_number=phone,

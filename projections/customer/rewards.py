@@ -11,8 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from ..events import RecordedEvent
+from .exact_numbers import load, store
 from .fields import key_text, number, text
-from .numbers import load, store
 from .state import CustomerState
 from .timekeys import at, newer
 
@@ -88,7 +88,7 @@ def redeemable_view(state: CustomerState) -> tuple[RedeemableReward, ...]:
             load(value),
             load(cost),
             load(remaining),
-            at(us),  # type: ignore[arg-type]
+            at(us),
         )
         for reward_id, (us, _, link, title, value, cost, remaining) in sorted(
             state.offers.items()
@@ -108,7 +108,7 @@ def redeemed_view(state: CustomerState) -> tuple[RedeemedReward, ...]:
                 reward_link=link,
                 reward_title=title,
                 code=code,
-                redeemed_at=at(us),  # type: ignore[arg-type]
+                redeemed_at=at(us),
                 refunded=refund is not None,
                 refunded_at=at(refund[0]) if refund else None,
             )

@@ -8,7 +8,7 @@ are the sort key of the event that set it: [us, event_id, *fields].
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -21,6 +21,10 @@ def micros(when: datetime) -> int:
     return (when - EPOCH) // _ONE_US
 
 
+@overload
+def at(us: int) -> datetime: ...
+@overload
+def at(us: None) -> None: ...
 def at(us: int | None) -> datetime | None:
     """The aware UTC datetime for `micros` output, None passing through."""
     return None if us is None else EPOCH + timedelta(microseconds=us)

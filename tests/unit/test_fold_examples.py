@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from projections.customer import (
     view,
 )
 from projections.events import EventType as T
+from projections.events import RecordedEvent
 from tests.unit.eventfactory import make_event
 
 T0 = datetime(2026, 3, 8, 12, 0, tzinfo=UTC)
@@ -29,8 +31,8 @@ def at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-def customer(*events: object, customer_id: str = "c1") -> Customer:
-    result = fold(customer_id, events)  # type: ignore[arg-type]
+def customer(*events: RecordedEvent, customer_id: str = "c1") -> Customer:
+    result = fold(customer_id, events)
     assert result.dead == []
     return view(result.state)
 
@@ -180,6 +182,17 @@ def test_points_arithmetic_is_exact_and_integral_results_are_ints() -> None:
     assert type(c.points_balance) is int
 
 
+def test_big_sums_stay_exact() -> None:
+    big = 9 * 10**29  # near the bound on one amount; their sum is beyond it
+    c = customer(
+        make_event(T.BALANCE_CHANGED, id="e1", amount=big),
+        make_event(T.BALANCE_CHANGED, id="e2", amount=big),
+        make_event(T.BALANCE_CHANGED, id="e3", amount=Decimal("0.000001")),
+    )
+    # (the default decimal context, 28 digits, could not even add these)
+    assert c.points_balance == Decimal(f"{2 * big}.000001")
+
+
 def test_ledger_lists_every_change_oldest_first() -> None:
     result = fold(
         "c1",
@@ -308,16 +321,26 @@ def test_wallet_pass_newest_of_installed_and_uninstalled_decides() -> None:
     assert (wallet.installed_at, wallet.requested_at) == (at(3), None)
 
 
+def test_wallet_pass_install_and_uninstall_at_one_instant_tie_on_id() -> None:
+    installed = make_event(T.WALLET_PASS_INSTALLED, id="e2")
+    uninstalled = make_event(T.WALLET_PASS_UNINSTALLED, id="e1")
+    assert customer(installed, uninstalled).wallet_pass.status == "INSTALLED"
+    uninstalled = make_event(T.WALLET_PASS_UNINSTALLED, id="e3")
+    assert customer(uninstalled, installed).wallet_pass.status == "UNINSTALLED"
+
+
 # --- coupons -----------------------------------------------------------------
 
 
-def coupon(code: str, id: str, minute: int, **properties: object) -> object:
+def coupon(code: str, id: str, minute: int, **properties: Any) -> RecordedEvent:
     return make_event(
         T.COUPON_ASSIGNED, id=id, created_at=at(minute), code=code, **properties
     )
 
 
-def coupon_pass(kind: T, id: str, minute: int, code: str | None = None) -> object:
+def coupon_pass(
+    kind: T, id: str, minute: int, code: str | None = None
+) -> RecordedEvent:
     props = {} if code is None else {"code": code}
     return make_event(kind, id=id, created_at=at(minute), props=props)
 
@@ -611,6 +634,11 @@ def test_apply_returns_ledger_entries_for_balance_changes_only() -> None:
 def test_apply_refuses_another_customers_event() -> None:
     with pytest.raises(ValueError, match="not for c1"):
         apply(new_state("c1"), make_event(T.CUSTOMER_TAPPED, id="e1", customer_id="c2"))
+
+
+def test_apply_refuses_an_unknown_type() -> None:
+    with pytest.raises(ValueError, match="no known type"):
+        apply(new_state("c1"), make_event("Points expired", id="e1"))
 
 
 def test_naive_and_offset_times_are_taken_as_instants() -> None:

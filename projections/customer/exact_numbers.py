@@ -16,6 +16,7 @@ import decimal
 import math
 import re
 from decimal import Decimal
+from typing import overload
 
 Number = int | Decimal
 Stored = int | str  # how a Number sits in the fold state
@@ -62,6 +63,7 @@ def exact(value: object) -> Number:
 
 
 def _canonical(number: Decimal) -> Number:
+    """Bounds-checked canonical form of a number from an event."""
     if not number.is_finite():
         raise NumberError("not a number")
     if number.is_zero():
@@ -74,20 +76,30 @@ def _canonical(number: Decimal) -> Number:
         raise NumberError("too precise") from None
     exponent = number.as_tuple().exponent
     assert isinstance(exponent, int)  # finite, checked above
-    if exponent >= 0:
-        return int(number)
     if exponent < -_MAX_PLACES:
         raise NumberError("too precise")
-    return number
+    return int(number) if exponent >= 0 else number
 
 
 def add(a: Number, b: Number) -> Number:
-    """a + b, exactly, in canonical form."""
+    """a + b, exactly, in canonical form. Unbounded: a sum may outgrow the
+    bounds on a single number; 100 digits of precision keep it exact for any
+    realistic count of terms (and a Rounded trap would say so otherwise)."""
     if type(a) is int and type(b) is int:
         return a + b
-    return _canonical(_EXACT.add(a, b))
+    total = _EXACT.add(a, b)
+    if total.is_zero():
+        return 0
+    total = _EXACT.normalize(total)
+    exponent = total.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return int(total) if exponent >= 0 else total
 
 
+@overload
+def store(number: Number) -> Stored: ...
+@overload
+def store(number: None) -> None: ...
 def store(number: Number | None) -> Stored | None:
     """The JSON-friendly form of a number for the fold state."""
     if number is None or type(number) is int:
@@ -95,6 +107,10 @@ def store(number: Number | None) -> Stored | None:
     return str(number)
 
 
+@overload
+def load(stored: Stored) -> Number: ...
+@overload
+def load(stored: None) -> None: ...
 def load(stored: Stored | None) -> Number | None:
     """Inverse of `store`."""
     if stored is None or type(stored) is int:
