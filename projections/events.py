@@ -54,9 +54,13 @@ def parse_event_type(name: str) -> EventType | None:
     return _BY_KEY.get(name_key(name))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RecordedEvent:
     """One webhook as stored: what the folds, the replay API and the CLI read.
+
+    Treat it as immutable. It is not `frozen` only because a frozen
+    dataclass costs five times as much to build, and a replay builds
+    millions.
 
     `body` is the parsed JSON payload (numbers with a fraction are `Decimal`,
     so arithmetic stays exact); `raw` is the request body, byte for byte.

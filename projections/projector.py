@@ -31,12 +31,24 @@ class Projector:
     Each event is applied exactly once because the views and the position
     they reflect are committed together, and a batch always starts from the
     committed position.
+
+    With `keep_states`, decoded states stay in memory between batches (up to
+    that many customers), so a rebuild decodes nothing it wrote itself; the
+    live worker keeps none, so other writers (dead-letter retries) are
+    always seen.
     """
 
-    def __init__(self, models: SqlReadModels, generation: int) -> None:
+    def __init__(
+        self, models: SqlReadModels, generation: int, *, keep_states: int = 0
+    ) -> None:
         self.models = models
         self.generation = generation
         self.position = models.position(generation)
+        self.keep_states = keep_states
+        self._states: dict[str, CustomerState] = {}
+        # True while every customer of the generation is in _states (a
+        # rebuild from empty tables that has not evicted yet).
+        self._all_in_memory = keep_states > 0 and self.position == 0
 
     def apply(self, events: Sequence[RecordedEvent]) -> Batch:
         if not events:
@@ -45,42 +57,64 @@ class Projector:
             raise ValueError(
                 f"event {events[0].position} is at or before position {self.position}"
             )
-        with self.models.writing(self.generation) as w:
-            # The fence first: it also queues any other writer of this
-            # generation behind us before we read the states we will write.
-            w.advance(expected=self.position, to=events[-1].position)
-            known = sorted({e.customer_id for e in events if e.type is not None})
-            batch = fold_batch(events, w.load_states(known))
-            w.write(batch)
+        states = self._states if self.keep_states else {}
+        try:
+            with self.models.writing(self.generation) as w:
+                # The fence first: it also queues any other writer of this
+                # generation behind us before we read the states we will write.
+                w.advance(expected=self.position, to=events[-1].position)
+                missing = sorted(
+                    {e.customer_id for e in events if e.type is not None} - set(states)
+                )
+                stored = {} if self._all_in_memory else w.load_states(missing)
+                batch = fold_batch(events, stored, states)
+                w.write(batch)
+        except BaseException:
+            self._states.clear()  # they may hold this batch's uncommitted changes
+            self._all_in_memory = False
+            raise
         self.position = batch.position
+        if len(self._states) > self.keep_states:
+            self._states.clear()
+            self._all_in_memory = False
         return batch
 
 
-def fold_batch(events: Sequence[RecordedEvent], stored: dict[str, bytes]) -> Batch:
-    """The rows a batch of events writes, given the stored states it touches."""
-    states: dict[str, CustomerState] = {}
+def fold_batch(
+    events: Sequence[RecordedEvent],
+    stored: dict[str, bytes],
+    states: dict[str, CustomerState] | None = None,
+) -> Batch:
+    """The rows a batch of events writes, given the states it touches: in
+    `states` (kept in memory) or else `stored` (encoded), else new."""
+    states = {} if states is None else states
+    dirty: dict[str, CustomerState] = {}
     batch = Batch(position=events[-1].position)
+    history, ledger, dead = batch.history, batch.ledger, batch.dead
     for event in events:
         cid = event.customer_id
-        batch.history.append((cid, event.position))
+        history.append((cid, event.position))
         if event.type is None:
             continue  # stored and replayable, but no read model uses it
-        state = states.get(cid)
+        state = dirty.get(cid)
         if state is None:
-            blob = stored.get(cid)
-            state = decode_state(blob) if blob is not None else new_state(cid)
-            states[cid] = state
+            state = states.get(cid)
+            if state is None:
+                blob = stored.get(cid)
+                state = decode_state(blob) if blob is not None else new_state(cid)
+                states[cid] = state
+            dirty[cid] = state
         try:
             entry = apply(state, event)
         except PoisonEvent as poison:
             reason = str(poison)
-            batch.dead.append(
+            dead.append(
                 DeadLetter(event.position, event.id, cid, event.type_name, reason)
             )
             continue
         if entry is not None:
-            batch.ledger.append(ledger_row(cid, entry))
-    batch.customers = customer_rows(states)
+            ledger.append(ledger_row(cid, entry))
+    batch.customers = customer_rows(dirty)
     return batch
 
 

@@ -165,7 +165,8 @@ def rebuild(
     source: EventSource,
     models: SqlReadModels,
     *,
-    batch_size: int = 5000,
+    batch_size: int = 20_000,
+    keep_states: int = 200_000,
     on_progress: Callable[[RebuildProgress], None] | None = None,
     stop: threading.Event | None = None,
 ) -> RebuildProgress:
@@ -174,7 +175,9 @@ def rebuild(
     the switch; the live worker notices the switch and carries on from the new
     generation's own position, so nothing is skipped or applied twice."""
     g = models.begin_rebuild()
-    projector = Projector(models, g)
+    # States stay decoded in memory between batches (bounded), so a rebuild
+    # mostly folds and encodes; see docs/performance.md.
+    projector = Projector(models, g, keep_states=keep_states)
     target = source.head()
     started = time.monotonic()
     started_wall = time.time()

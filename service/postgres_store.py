@@ -92,6 +92,7 @@ class PostgresPositionIndex(PositionIndex):
         self._recorder = recorder
         self._dsn = dsn
         table = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)
+        self._table = table
         self._by_ids = sql.SQL(
             "SELECT originator_id, notification_id FROM {} "
             "WHERE originator_id = ANY(%s)"
@@ -107,6 +108,29 @@ class PostgresPositionIndex(PositionIndex):
             return {
                 row["originator_id"]: row["notification_id"] for row in c.fetchall()
             }
+
+    def scan(
+        self, after: int, limit: int, topics: Sequence[str], until: int | None
+    ) -> list[tuple[int, str, bytes]]:
+        where = [sql.SQL("notification_id > %s")]
+        params: list[object] = [after]
+        if until is not None:
+            where.append(sql.SQL("notification_id <= %s"))
+            params.append(until)
+        if topics:
+            where.append(sql.SQL("topic = ANY(%s)"))
+            params.append(list(topics))
+        query = sql.SQL(
+            "SELECT notification_id, topic, state FROM {} WHERE {} "
+            "ORDER BY notification_id LIMIT %s"
+        ).format(self._table, sql.SQL(" AND ").join(where))
+        params.append(limit)
+        with self._recorder.datastore.transaction(commit=False) as c:
+            c.execute(query, params)
+            return [
+                (r["notification_id"], r["topic"], bytes(r["state"]))
+                for r in c.fetchall()
+            ]
 
     def ping(self) -> None:
         # A fresh connection, not the pool: the pool would wait and the

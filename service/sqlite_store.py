@@ -40,6 +40,23 @@ class SqlitePositionIndex(PositionIndex):
                     found[uuid.UUID(row[0])] = row[1]
         return found
 
+    def scan(
+        self, after: int, limit: int, topics: Sequence[str], until: int | None
+    ) -> list[tuple[int, str, bytes]]:
+        sql = f"SELECT rowid, topic, state FROM {self._table} WHERE rowid > ?"
+        params: list[object] = [after]
+        if until is not None:
+            sql += " AND rowid <= ?"
+            params.append(until)
+        if topics:
+            sql += f" AND topic IN ({','.join('?' * len(topics))})"
+            params += topics
+        sql += " ORDER BY rowid LIMIT ?"
+        params.append(limit)
+        with self._recorder.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return [(r[0], r[1], r[2]) for r in c.fetchall()]
+
     def ping(self) -> None:
         with self._recorder.datastore.transaction(commit=False) as c:
             c.execute("SELECT 1")

@@ -56,6 +56,9 @@ def _num(value: int | Decimal | None) -> int | str | None:
     return value if value is None or isinstance(value, int) else str(value)
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def ledger_row(customer_id: str, e: LedgerEntry) -> tuple[str, int, str, int, str]:
     entry = [
         _num(e.amount),
@@ -69,7 +72,7 @@ def ledger_row(customer_id: str, e: LedgerEntry) -> tuple[str, int, str, int, st
         micros(e.created_at),
         e.event_id,
         e.position,
-        json.dumps(entry, separators=(",", ":")),
+        _ENCODE(entry),
     )
 
 
