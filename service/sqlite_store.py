@@ -6,7 +6,12 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteFactory,
+)
 
 from projections.events import RecordedEvent
 from service.eventstore import EventStore, PositionIndex, decode
@@ -75,12 +80,24 @@ class SqlitePositionIndex(PositionIndex):
         return sorted(events, key=lambda e: e.position)
 
 
+class DurablePool(SQLiteConnectionPool):
+    """Every connection commits with synchronous=FULL: in WAL mode a commit
+    then survives power loss, not only a crash of the process. SQLite's
+    compiled-in default is usually FULL, but a build may differ, and a 2xx
+    promises durability."""
+
+    def _create_connection(self) -> SQLiteConnection:
+        conn = super()._create_connection()
+        conn._sqlite_conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+
 def open_sqlite(data_dir: Path) -> tuple[EventStore, Quarantine, SQLiteFactory]:
     """The event store and quarantine in DATA_DIR/events.sqlite."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    factory = SQLiteFactory(
-        {"SQLITE_DBNAME": str(data_dir / "events.sqlite"), "SQLITE_LOCK_TIMEOUT": "10"}
-    )
+    path = str(data_dir / "events.sqlite")
+    factory = SQLiteFactory({"SQLITE_DBNAME": path, "SQLITE_LOCK_TIMEOUT": "10"})
+    factory.datastore.pool = DurablePool(db_name=path, lock_timeout=10)
     recorder = factory.application_recorder()
     assert isinstance(recorder, SQLiteApplicationRecorder)
     quarantine = Quarantine(

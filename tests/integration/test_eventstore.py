@@ -162,3 +162,15 @@ def test_quarantined_request_reprocessed_once(tmp_path: Path) -> None:
         assert len(store.read(0, 10)) == 1
     finally:
         factory.close()
+
+
+def test_sqlite_commits_are_durable_against_power_loss(tmp_path: Path) -> None:
+    _, _, factory = open_sqlite(tmp_path)
+    try:
+        with factory.datastore.transaction(commit=False) as c:
+            c.execute("PRAGMA journal_mode")
+            assert c.fetchone()[0] == "wal"
+            c.execute("PRAGMA synchronous")
+            assert c.fetchone()[0] == 2  # FULL
+    finally:
+        factory.close()
