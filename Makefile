@@ -52,5 +52,11 @@ test-node: gen
 run: gen
 	$(PY) -m service run
 
+# A newcomer's tour: starts the service if needed, sends realistic traffic for
+# all 18 events (retries, late deliveries, invalid bodies), prints a customer.
+DEMO_ARGS ?=
+demo: gen
+	$(PY) scripts/demo.py $(DEMO_ARGS)
+
 clean:
 	rm -rf $(VENV) $(GEN) .pytest_cache .ruff_cache
