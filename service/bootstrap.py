@@ -48,10 +48,11 @@ class Container:
 def build(settings: Settings) -> Container:
     if settings.database_url:
         from projections.stores.postgres import open_postgres_read_models
-        from service.postgres_store import open_postgres
+        from service.postgres_store import open_postgres, schema_lock
 
-        events, quarantine, factory = open_postgres(settings.database_url)
-        models = open_postgres_read_models(settings.database_url)
+        with schema_lock(settings.database_url):
+            events, quarantine, factory = open_postgres(settings.database_url)
+            models = open_postgres_read_models(settings.database_url)
     else:
         from projections.stores.sqlite import open_sqlite_read_models
         from service.sqlite_store import open_sqlite

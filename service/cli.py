@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from service import logs
 from service.bootstrap import build
 from service.config import ConfigError, Settings
+from service.eventstore import STORE_ERRORS, StoreUnavailable
 
 
 def _serve(roles: frozenset[str], reuse_port: bool = False) -> int:
@@ -26,6 +27,11 @@ def _serve(roles: frozenset[str], reuse_port: bool = False) -> int:
     )
     try:
         asyncio.run(serve(container, roles=roles, http_sock=sock))
+    except (OSError, RuntimeError) as e:
+        if "address" not in str(e).lower() and "bind" not in str(e).lower():
+            raise
+        print(f"loyalty: cannot listen: {e}", file=sys.stderr)
+        return 4
     finally:
         container.close()
     return 0
@@ -64,10 +70,14 @@ def supervise(target: Callable[[], None], count: int) -> int:
     restart any that dies; stop them all on SIGTERM/SIGINT."""
     import multiprocessing
     import signal
+    import tempfile
     import time
 
     ctx = multiprocessing.get_context("spawn")
     stopping = False
+    # The children share one port; their metrics go to one directory so a
+    # scrape that reaches any child reports all of them.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="loyalty-metrics-")
 
     def on_signal(signum: int, frame: object) -> None:
         nonlocal stopping
@@ -369,7 +379,15 @@ def _cmd_send(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     settings = Settings.from_environ()
-    body = Path(args.file).read_bytes() if args.file != "-" else sys.stdin.buffer.read()
+    try:
+        body = (
+            Path(args.file).read_bytes()
+            if args.file != "-"
+            else sys.stdin.buffer.read()
+        )
+    except OSError as e:
+        print(f"loyalty: cannot read {args.file}: {e.strerror}", file=sys.stderr)
+        return 2
     signature = hmac.new(settings.webhook_secrets[0], body, hashlib.sha256).hexdigest()
     url = args.url or (
         f"http://{settings.http_host}:{settings.http_port}/webhooks/jericommerce"
@@ -483,6 +501,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # gRPC's C core writes its own plain-text lines (e.g. refused TLS
+    # handshakes) to stderr; keep our log JSON lines only.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     args = parser().parse_args(argv)
     logs.configure(os.environ.get("LOG_LEVEL", "INFO").upper())
     try:
@@ -490,3 +511,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"loyalty: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `loyalty events | head`: the reader left; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (StoreUnavailable, *STORE_ERRORS) as e:
+        print(f"loyalty: the store is unavailable: {e}", file=sys.stderr)
+        return 3

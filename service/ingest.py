@@ -91,11 +91,34 @@ def parse_created_at(value: object) -> datetime:
         raise InvalidWebhook("createdAt must be an ISO-8601 string")
     try:
         parsed = datetime.fromisoformat(value.strip())
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
     except ValueError:
         raise InvalidWebhook("createdAt is not ISO-8601") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise InvalidWebhook("createdAt is out of range") from None
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """JSON may escape half a UTF-16 pair (\\ud800); such a string cannot be
+    encoded as UTF-8 anywhere downstream (databases, protobuf), so the body
+    is refused at the door rather than poisoning every later reader.
+    (A loop, not recursion: bodies may nest thousands deep.)"""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _required_string(body: dict[str, Any], key: str) -> str:
@@ -110,6 +133,8 @@ def parse_envelope(raw: bytes, event_type_header: str | None) -> Envelope:
     type_name = (event_type_header or "").strip()
     if not type_name:
         raise InvalidWebhook(f"missing or blank {EVENT_TYPE_HEADER} header")
+    if _has_lone_surrogate(type_name):  # raw non-UTF-8 bytes in the header
+        raise InvalidWebhook(f"{EVENT_TYPE_HEADER} header is not UTF-8")
     try:
         body = loads(raw)
     except InvalidWebhook:
@@ -120,6 +145,10 @@ def parse_envelope(raw: bytes, event_type_header: str | None) -> Envelope:
         raise InvalidWebhook("body is not valid UTF-8 JSON") from None
     if not isinstance(body, dict):
         raise InvalidWebhook("body must be a JSON object")
+    # Only bodies that escape a surrogate can hold a lone one: skip the walk
+    # for everything else.
+    if (b"\\ud" in raw or b"\\uD" in raw) and _has_lone_surrogate(body):
+        raise InvalidWebhook("body has a lone UTF-16 surrogate escape")
     event_id = _required_string(body, "id")
     customer_id = _required_string(body, "customerId")
     if "createdAt" not in body:

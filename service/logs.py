@@ -12,6 +12,20 @@ import sys
 import structlog
 
 
+class RedactProtocolErrors(logging.Filter):
+    """Sanic logs a request it cannot parse with a traceback that quotes the
+    request line, which may hold anything (an email in a URL). Keep the
+    event, drop the quote."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("protocol.") and record.exc_info:
+            error = record.exc_info[1]
+            record.msg = f"{record.msg}: {type(error).__name__}"
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def configure(level: str = "INFO") -> None:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         level = "INFO"  # the settings object reports the bad value itself
@@ -32,6 +46,7 @@ def configure(level: str = "INFO") -> None:
             ],
         )
     )
+    handler.addFilter(RedactProtocolErrors())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

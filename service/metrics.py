@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 
 class Metrics:
@@ -30,31 +39,37 @@ class Metrics:
         self.applied_position = Gauge(
             "loyalty_projection_applied_position",
             "Highest global position the projections have applied.",
+            multiprocess_mode="max",
             registry=r,
         )
         self.head_position = Gauge(
             "loyalty_event_store_head_position",
             "Highest global position in the event store.",
+            multiprocess_mode="max",
             registry=r,
         )
         self.lag_events = Gauge(
             "loyalty_projection_lag_events",
             "Events stored but not yet applied to the read models.",
+            multiprocess_mode="max",
             registry=r,
         )
         self.lag_seconds = Gauge(
             "loyalty_projection_lag_seconds",
             "Seconds since the projections were last caught up with the head.",
+            multiprocess_mode="max",
             registry=r,
         )
         self.quarantine_open = Gauge(
             "loyalty_quarantine_open",
             "Quarantined requests not yet re-processed.",
+            multiprocess_mode="max",
             registry=r,
         )
         self.dead_letters = Gauge(
             "loyalty_projection_dead_letters",
             "Events the folds could not apply (see the dead-letters command).",
+            multiprocess_mode="max",
             registry=r,
         )
         self.quarantined = Counter(
@@ -74,3 +89,14 @@ class Metrics:
             ["method"],
             registry=r,
         )
+
+    def exposition(self) -> bytes:
+        """The text format. Under `ingress --workers N` the children share one
+        port, so each scrape would see one child at random; there the
+        children write to PROMETHEUS_MULTIPROC_DIR and any of them answers
+        for all (prometheus-client's multiprocess mode)."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        return generate_latest(self.registry)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
@@ -76,6 +77,21 @@ def conninfo(env: dict[str, str]) -> str:
         password=env["POSTGRES_PASSWORD"] or None,
         connect_timeout=env["POSTGRES_CONNECT_TIMEOUT"],
     )
+
+
+@contextlib.contextmanager
+def schema_lock(database_url: str) -> Iterator[None]:
+    """Processes started together on an empty database would race to create
+    the same tables and types (PostgreSQL has no IF NOT EXISTS for types);
+    they take turns instead."""
+    env = library_env(database_url)
+    with psycopg.connect(conninfo(env), autocommit=True) as conn:
+        key = f"loyalty-schema:{env['POSTGRES_SCHEMA']}"
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
 def ensure_schema(env: dict[str, str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from projections.projector import EventSource
 from projections.stores.sql import SqlReadModels
@@ -32,7 +33,8 @@ class Rebuilds:
             if self.running:
                 return False, self.progress.target if self.progress else 0
             target = self.source.head()
-            self.progress = None
+            # Visible at once, before the first batch reports.
+            self.progress = RebuildProgress(0, 0, target, 0.0, 0.0, time.time(), False)
             self._thread = threading.Thread(
                 target=self._run, name="projection-rebuild", daemon=True
             )

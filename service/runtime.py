@@ -273,7 +273,7 @@ async def _start_ingress(
     ready: Callable[[], object],
     http_sock: socket.socket | None,
 ) -> tuple[object, int]:
-    from service.webhook import Ingress, create_app
+    from service.webhook import DeadlineProtocol, Ingress, create_app
 
     settings = container.settings
     app = create_app(
@@ -293,6 +293,7 @@ async def _start_ingress(
         host=None if http_sock else settings.http_host,
         port=None if http_sock else settings.http_port,
         sock=http_sock,
+        protocol=DeadlineProtocol,
         return_asyncio_server=True,
     )
     assert server is not None and server.server is not None

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sanic import Request, Sanic, response
-from sanic.exceptions import PayloadTooLarge
+from sanic.exceptions import PayloadTooLarge, RequestTimeout
+from sanic.http import Stage
 from sanic.response import HTTPResponse
+from sanic.server.protocols.http_protocol import HttpProtocol
 
 from service.eventstore import Appended, StoreUnavailable
 from service.ingest import (
@@ -28,6 +31,7 @@ from service.metrics import Metrics
 WEBHOOK_PATH = "/webhooks/jericommerce"
 _KEPT_HEADERS = (SIGNATURE_HEADER, EVENT_TYPE_HEADER, "content-type", "user-agent")
 _names = itertools.count(1)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,17 @@ class Ingress:
 
 def create_app(ingress: Ingress) -> Sanic:
     # Sanic keeps a registry of app names; tests build several apps.
-    app = Sanic(f"loyalty_ingress_{next(_names)}")
+    # Sanic's own plain-text log handlers stay off: its loggers propagate to
+    # ours, so every line is JSON.
+    app = Sanic(f"loyalty_ingress_{next(_names)}", configure_logging=False)
     app.config.REQUEST_MAX_SIZE = ingress.max_body_bytes
     # Sanic caps the request head at 16 KiB whatever is configured.
     app.config.REQUEST_MAX_HEADER_SIZE = min(ingress.max_header_bytes, 16384)
     # Slow senders (a body trickled byte by byte) and idle connections are
-    # cut off, so they cannot hold connections others need.
+    # cut off, so they cannot hold connections others need; see
+    # DeadlineProtocol for why the clock does not restart on every byte.
     app.config.REQUEST_TIMEOUT = ingress.request_timeout
+    app.config.RESPONSE_TIMEOUT = ingress.request_timeout
     app.config.KEEP_ALIVE_TIMEOUT = ingress.keep_alive_timeout
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.MOTD = False
@@ -79,8 +87,9 @@ def create_app(ingress: Ingress) -> Sanic:
         started = time.perf_counter()
         try:
             appended = await ingress.submit(envelope)
-        except StoreUnavailable:
+        except StoreUnavailable as e:
             m.webhooks.labels(label, "unavailable").inc()
+            log.warning("answering 503: the store is unavailable: %s", e)
             return response.json({"error": "store unavailable, retry"}, status=503)
         m.append_seconds.observe(time.perf_counter() - started)
         m.webhooks.labels(label, appended.status).inc()
@@ -92,8 +101,9 @@ def create_app(ingress: Ingress) -> Sanic:
         headers = {k: request.headers[k] for k in _KEPT_HEADERS if k in request.headers}
         try:
             await asyncio.to_thread(ingress.quarantine, reason, headers, body)
-        except StoreUnavailable:
+        except StoreUnavailable as e:
             m.webhooks.labels("-", "unavailable").inc()
+            log.warning("answering 503: cannot quarantine: %s", e)
             return response.json({"error": "store unavailable, retry"}, status=503)
         m.webhooks.labels("-", "invalid").inc()
         m.quarantined.inc()
@@ -103,7 +113,7 @@ def create_app(ingress: Ingress) -> Sanic:
     async def too_large(request: Request, exception: Exception) -> HTTPResponse:
         # Sanic refuses an oversized Content-Length before our handler runs.
         m.webhooks.labels("-", "too_large").inc()
-        return response.json({"error": "body too large"}, status=413)
+        return response.json({"error": "request too large"}, status=413)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> HTTPResponse:
@@ -120,8 +130,36 @@ def create_app(ingress: Ingress) -> Sanic:
 
     @app.get("/metrics")
     async def metrics(request: Request) -> HTTPResponse:
-        return response.raw(
-            generate_latest(m.registry), content_type=CONTENT_TYPE_LATEST
-        )
+        return response.raw(m.exposition(), content_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+class DeadlineProtocol(HttpProtocol):
+    """Sanic restarts its timeout clock on every byte received, so a sender
+    trickling one byte a second is never cut off. Here the clock runs from
+    a request's first byte: the whole request (and our answer) must fit in
+    REQUEST_TIMEOUT; only an idle keep-alive connection restarts it."""
+
+    def data_received(self, data: bytes) -> None:
+        idle = self._http is None or self._http.stage is Stage.IDLE
+        started = self._time
+        super().data_received(data)
+        if not idle:
+            self._time = started
+
+    def check_timeouts(self) -> None:
+        # A body still arriving when time is up is the sender's slowness:
+        # 408, not the 503 Sanic gives for a slow handler.
+        http = self._http
+        if (
+            self._task
+            and http is not None
+            and http.stage is Stage.HANDLER
+            and http.request_bytes_left
+            and time.monotonic() - self._time > self.request_timeout
+        ):
+            http.exception = RequestTimeout("Request Timeout")
+            self._task.cancel("request timeout")
+            return
+        super().check_timeouts()

@@ -1,0 +1,283 @@
+"""gRPC transport security (issue 7, item 6): TLS from configured PEM files,
+and mTLS when a client CA is configured. Certificates are made here with the
+`openssl` CLI: a CA, a server certificate for localhost / 127.0.0.1 (SAN), a
+client certificate from the same CA, and a rogue CA with its own client."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from jericommerce.loyalty.v1 import event_service_pb2 as epb
+from jericommerce.loyalty.v1 import event_service_pb2_grpc as egrpc
+
+from tests.support import ServiceProcess, headers, webhook_body
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl"),
+]
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@dataclass(frozen=True)
+class Pki:
+    dir: Path
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def read(self, name: str) -> bytes:
+        return (self.dir / name).read_bytes()
+
+
+def make_ca(d: Path, name: str) -> None:
+    openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2",
+        "-subj", f"/CN={name}",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=d,
+    )  # fmt: skip
+
+
+def make_leaf(d: Path, name: str, ca: str, extensions: str) -> None:
+    (d / f"{name}.ext").write_text(extensions)
+    openssl(
+        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+        "-subj", f"/CN={name}",
+        cwd=d,
+    )  # fmt: skip
+    openssl(
+        "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem",
+        "-CAkey", f"{ca}.key", "-CAcreateserial", "-out", f"{name}.pem",
+        "-days", "2", "-extfile", f"{name}.ext",
+        cwd=d,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    d = tmp_path_factory.mktemp("pki")
+    make_ca(d, "ca")
+    make_leaf(
+        d,
+        "server",
+        "ca",
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    client_ext = (
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=clientAuth\n"
+    )
+    make_leaf(d, "client", "ca", client_ext)
+    make_ca(d, "rogue")  # a CA the service does not trust, and its client
+    make_leaf(d, "intruder", "rogue", client_ext)
+    return Pki(d)
+
+
+def head_position(channel: grpc.Channel) -> int:
+    stub = egrpc.EventServiceStub(channel)
+    return int(stub.GetHeadPosition(epb.GetHeadPositionRequest(), timeout=5).position)
+
+
+def refused(channel: grpc.Channel) -> grpc.StatusCode:
+    """The call fails; returns its code (the handshake never completes)."""
+    with channel, pytest.raises(grpc.RpcError) as info:
+        head_position(channel)
+    code = info.value.code()  # type: ignore[attr-defined]
+    assert code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    return code  # type: ignore[no-any-return]
+
+
+def tls_channel(
+    svc: ServiceProcess,
+    root: bytes | None,
+    key: bytes | None = None,
+    chain: bytes | None = None,
+    *,
+    host: str = "127.0.0.1",
+) -> grpc.Channel:
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=root, private_key=key, certificate_chain=chain
+    )
+    return grpc.secure_channel(f"{host}:{svc.grpc_port}", creds)
+
+
+@pytest.fixture(scope="module")
+def tls_service(
+    pki: Pki, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    with ServiceProcess(
+        tmp_path_factory.mktemp("tls"),
+        GRPC_TLS_CERT=str(pki.path("server.pem")),
+        GRPC_TLS_KEY=str(pki.path("server.key")),
+    ) as svc:
+        yield svc
+
+
+@pytest.fixture(scope="module")
+def mtls_service(
+    pki: Pki, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    with ServiceProcess(
+        tmp_path_factory.mktemp("mtls"),
+        GRPC_TLS_CERT=str(pki.path("server.pem")),
+        GRPC_TLS_KEY=str(pki.path("server.key")),
+        GRPC_TLS_CLIENT_CA=str(pki.path("ca.pem")),
+    ) as svc:
+        yield svc
+
+
+# --- TLS --------------------------------------------------------------------
+
+
+def test_tls_client_trusting_the_ca_is_served(
+    tls_service: ServiceProcess, pki: Pki
+) -> None:
+    body = webhook_body("tls-1", "tls-customer", amount=3)
+    r = httpx.post(
+        tls_service.url + "/webhooks/jericommerce",
+        content=body,
+        headers=headers(body, "Balance changed"),
+        timeout=10,
+    )
+    assert r.status_code == 200
+    for host in ("127.0.0.1", "localhost"):  # both names are in the SAN
+        with tls_channel(tls_service, pki.read("ca.pem"), host=host) as channel:
+            assert head_position(channel) == r.json()["position"]
+            health = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_tls_client_certificate_is_optional_without_client_ca(
+    tls_service: ServiceProcess, pki: Pki
+) -> None:
+    with tls_channel(
+        tls_service, pki.read("ca.pem"), pki.read("client.key"), pki.read("client.pem")
+    ) as channel:
+        assert head_position(channel) >= 0
+
+
+def test_plaintext_client_is_refused_by_a_tls_server(
+    tls_service: ServiceProcess,
+) -> None:
+    refused(grpc.insecure_channel(tls_service.grpc_target))
+
+
+def test_tls_client_not_trusting_the_ca_is_refused(
+    tls_service: ServiceProcess, pki: Pki
+) -> None:
+    refused(tls_channel(tls_service, pki.read("rogue.pem")))
+
+
+def test_tls_client_checks_the_server_name(
+    tls_service: ServiceProcess, pki: Pki
+) -> None:
+    """The server certificate names localhost and 127.0.0.1, not other.test."""
+    creds = grpc.ssl_channel_credentials(root_certificates=pki.read("ca.pem"))
+    channel = grpc.secure_channel(
+        tls_service.grpc_target,
+        creds,
+        options=[("grpc.ssl_target_name_override", "other.test")],
+    )
+    refused(channel)
+
+
+# --- mTLS -------------------------------------------------------------------
+
+
+def test_mtls_client_with_certificate_is_served(
+    mtls_service: ServiceProcess, pki: Pki
+) -> None:
+    with tls_channel(
+        mtls_service,
+        pki.read("ca.pem"),
+        pki.read("client.key"),
+        pki.read("client.pem"),
+    ) as channel:
+        assert head_position(channel) == 0
+
+
+def test_mtls_client_without_certificate_is_refused(
+    mtls_service: ServiceProcess, pki: Pki
+) -> None:
+    refused(tls_channel(mtls_service, pki.read("ca.pem")))
+
+
+def test_mtls_client_with_certificate_from_another_ca_is_refused(
+    mtls_service: ServiceProcess, pki: Pki
+) -> None:
+    refused(
+        tls_channel(
+            mtls_service,
+            pki.read("ca.pem"),
+            pki.read("intruder.key"),
+            pki.read("intruder.pem"),
+        )
+    )
+
+
+def test_mtls_plaintext_client_is_refused(mtls_service: ServiceProcess) -> None:
+    refused(grpc.insecure_channel(mtls_service.grpc_target))
+
+
+def test_mtls_refusals_leave_the_server_serving(
+    mtls_service: ServiceProcess, pki: Pki
+) -> None:
+    for _ in range(3):
+        refused(tls_channel(mtls_service, pki.read("ca.pem")))
+    test_mtls_client_with_certificate_is_served(mtls_service, pki)
+    assert mtls_service.proc is not None and mtls_service.proc.poll() is None
+
+
+# --- configuration ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"GRPC_TLS_CERT": "server.pem"},
+        {"GRPC_TLS_KEY": "server.key"},
+        {"GRPC_TLS_CLIENT_CA": "ca.pem"},
+        {"GRPC_TLS_CERT": "missing.pem", "GRPC_TLS_KEY": "server.key"},
+    ],
+    ids=["cert-only", "key-only", "client-ca-only", "missing-file"],
+)
+def test_incomplete_tls_settings_refuse_to_start(
+    pki: Pki, tmp_path: Path, env: dict[str, str]
+) -> None:
+    svc = ServiceProcess(tmp_path, **{k: str(pki.path(v)) for k, v in env.items()})
+    with pytest.raises(RuntimeError, match="exited early") as info:
+        svc.start(timeout=15)
+    named = [k for k in env if k in str(info.value)]
+    assert named, str(info.value)[-2000:]
+
+
+def test_refused_handshakes_keep_the_log_json_lines(
+    mtls_service: ServiceProcess, pki: Pki
+) -> None:
+    refused(tls_channel(mtls_service, pki.read("ca.pem")))
+    refused(grpc.insecure_channel(mtls_service.grpc_target))
+    test_mtls_client_with_certificate_is_served(mtls_service, pki)
+    for line in mtls_service.log().splitlines():
+        assert isinstance(json.loads(line), dict), line
