@@ -245,7 +245,9 @@ async def _start_api(
         tls(settings),
         Servicers(
             customers=CustomerServicer(
-                CustomerReads(container.models, container.events), applied
+                CustomerReads(container.models, container.events),
+                applied,
+                inline_reads=settings.database_url is None,
             ),
             events=EventServicer(container.events, head),
             projections=ProjectionServicer(
