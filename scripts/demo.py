@@ -52,6 +52,7 @@ from jericommerce.loyalty.v1 import event_service_pb2_grpc as egrpc
 from jericommerce.loyalty.v1 import projection_service_pb2 as ppb
 from jericommerce.loyalty.v1 import projection_service_pb2_grpc as pgrpc
 
+from projections.events import EventType
 from service.config import ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,26 +63,7 @@ START_TIMEOUT = 30.0
 READ_TIMEOUT = 60.0
 
 # CONTRACT section 1: the 18 events JeriCommerce sends.
-EVENT_TYPES = (
-    "Customer created",
-    "Customer birthday",
-    "Customer scanned",
-    "Customer tapped",
-    "Wallet pass requested",
-    "Wallet pass installed",
-    "Wallet pass uninstalled",
-    "Balance changed",
-    "Tier changed",
-    "Coupon assigned",
-    "Coupon pass installed",
-    "Coupon pass uninstalled",
-    "Gift card sent",
-    "Reward redeemable",
-    "Reward redeemed",
-    "Reward refunded",
-    "Wallet click",
-    "Wallet visit",
-)
+EVENT_TYPES = tuple(t.value for t in EventType)
 UNKNOWN_TYPE = "Customer merged"  # a type a newer JeriCommerce might send
 
 # fmt: off

@@ -13,6 +13,7 @@ from service import logs
 from service.bootstrap import build
 from service.config import ConfigError, Settings
 from service.eventstore import STORE_ERRORS, StoreUnavailable
+from service.quarantine import QuarantinedRequest
 
 
 def _serve(roles: frozenset[str], reuse_port: bool = False) -> int:
@@ -126,34 +127,17 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
             if item is None:
                 print(f"no quarantined request {args.id}", file=sys.stderr)
                 return 1
-            print(
-                json.dumps(
-                    {
-                        "id": item.id,
-                        "received_at": item.received_at.isoformat(),
-                        "reason": item.reason,
-                        "headers": item.headers,
-                        "resolution": item.resolution,
-                        "body": item.body.decode("utf-8", "backslashreplace"),
-                    },
-                    indent=2,
-                )
-            )
+            full = {
+                **_quarantined(item),
+                "headers": item.headers,
+                "body": item.body.decode("utf-8", "backslashreplace"),
+            }
+            print(json.dumps(full, indent=2))
             return 0
         items = list(q)
         if args.json:
             for item in items:
-                print(
-                    json.dumps(
-                        {
-                            "id": item.id,
-                            "received_at": item.received_at.isoformat(),
-                            "reason": item.reason,
-                            "bytes": len(item.body),
-                            "resolution": item.resolution,
-                        }
-                    )
-                )
+                print(json.dumps(_quarantined(item)))
         else:
             print(f"{len(items)} quarantined request(s)")
             for item in items:
@@ -165,6 +149,16 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
         return 0
     finally:
         container.close()
+
+
+def _quarantined(item: QuarantinedRequest) -> dict[str, object]:
+    return {
+        "id": item.id,
+        "received_at": item.received_at.isoformat(),
+        "reason": item.reason,
+        "bytes": len(item.body),
+        "resolution": item.resolution,
+    }
 
 
 def _cmd_customer(args: argparse.Namespace) -> int:

@@ -114,6 +114,18 @@ class ServiceProcess:
         # api and worker: they say so in their log once everything started.
         return '"event": "listening"' in self.log()
 
+    def cli(self, *args: str, check: bool = True) -> str:
+        """Run `python -m service ARGS` against this service; its stdout."""
+        out = subprocess.run(
+            [sys.executable, "-m", "service", *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            timeout=60,
+            check=check,
+        )
+        return out.stdout.decode()
+
     def log(self) -> str:
         return (
             self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -40,18 +40,6 @@ def samples(
     return out
 
 
-def cli(svc: ServiceProcess, *args: str, check: bool = True) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "service", *args],
-        env=svc.env,
-        cwd=ROOT,
-        capture_output=True,
-        timeout=60,
-        check=check,
-    )
-    return out.stdout.decode()
-
-
 def test_metrics_after_known_traffic(svc: ServiceProcess) -> None:
     def post(body: bytes, hdrs: dict[str, str]) -> int:
         return httpx.post(svc.url + PATH, content=body, headers=hdrs).status_code
@@ -95,27 +83,27 @@ def test_metrics_after_known_traffic(svc: ServiceProcess) -> None:
 def test_cli_status_events_send(svc: ServiceProcess, tmp_path: Path) -> None:
     body = tmp_path / "event.json"
     body.write_bytes(webhook_body("cli-sent", "cli-c", amount=42))
-    sent = cli(svc, "send", str(body), "--type", "Balance changed")
+    sent = svc.cli("send", str(body), "--type", "Balance changed")
     assert sent.startswith("200") and '"accepted"' in sent
-    again = cli(svc, "send", str(body), "--type", "Balance changed")
+    again = svc.cli("send", str(body), "--type", "Balance changed")
     assert '"duplicate"' in again
     position = json.loads(sent.split(" ", 1)[1])["position"]
     deadline = time.monotonic() + 10
     while True:
-        status = json.loads(cli(svc, "status", "--json"))
+        status = json.loads(svc.cli("status", "--json"))
         if status["applied_position"] >= position or time.monotonic() > deadline:
             break
         time.sleep(0.1)
     assert status["head_position"] == position == status["applied_position"]
     assert status["lag"] == 0 and status["backend"] == "sqlite"
     assert status["customers"] >= 1
-    raw = cli(svc, "events", "--json", "--customer", "cli-c").splitlines()
+    raw = svc.cli("events", "--json", "--customer", "cli-c").splitlines()
     assert [json.loads(line)["id"] for line in raw] == ["cli-sent"]
-    table = cli(svc, "events", "--type", "balance_changed", "--tail", "1")
+    table = svc.cli("events", "--type", "balance_changed", "--tail", "1")
     assert "cli-sent" in table and "Balance changed" in table
-    assert "points        42" in cli(svc, "customer", "cli-c")
+    assert "points        42" in svc.cli("customer", "cli-c")
     for command in ("status", "events", "send", "customer", "quarantine", "rebuild"):
-        assert "usage:" in cli(svc, command, "--help")
+        assert "usage:" in svc.cli(command, "--help")
 
 
 def test_send_reports_a_rejection(svc: ServiceProcess, tmp_path: Path) -> None:

@@ -114,17 +114,7 @@ def test_cli_customer_and_dead_letters(svc: ServiceProcess) -> None:
     pos = deliver(svc.url, [("Balance changed", bad)])
     get(svc, "ordered", pos)  # applied (as a dead letter)
 
-    def cli(*args: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "service", *args],
-            env=svc.env,
-            cwd=ROOT,
-            capture_output=True,
-            timeout=60,
-            check=True,
-        )
-        return out.stdout.decode()
-
+    cli = svc.cli
     assert "points        75" in cli("customer", "ordered")
     model = json.loads(cli("customer", "NEW@x.com", "--json"))
     assert model["customer_id"] in {"ordered", "reversed", "shuffled"}
