@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 
-.PHONY: venv gen lint fmt test test-fast test-node run bench demo clean
+.PHONY: venv gen lint fmt test test-fast test-node run bench bench-smoke demo clean
 
 venv: $(STAMP)
 
@@ -51,6 +51,16 @@ test-node: gen
 
 run: gen
 	$(PY) -m service run
+
+# Benchmarks of issue 6 (docs/performance.md): a table of figures, each with
+# the bare framework measured in the same run. Installs wrk and h2load with
+# apt-get when run as root (otherwise prints the line) and py-spy.
+BENCH_ARGS ?=
+bench: gen
+	$(PY) -m bench $(BENCH_ARGS)
+
+bench-smoke: gen
+	$(PY) -m bench --smoke
 
 # A newcomer's tour: starts the service if needed, sends realistic traffic for
 # all 18 events (retries, late deliveries, invalid bodies), prints a customer.

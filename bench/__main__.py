@@ -1,0 +1,162 @@
+"""`python -m bench [--smoke]`: build the data, run P1-P5, print the table.
+
+The load generators (and this process) run on one core, every server under
+test on the other. Stores and request files live in a temporary directory;
+logs, py-spy profiles and the results (results.md, results.json) in --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import p1_ingest, p2_reads, p3_rebuild, p4_freshness, p5_memory, report
+from bench.context import FULL, SMOKE, Context
+from bench.tools import ToolMissing, cores, ensure_binary, ensure_py_spy, pin_self
+
+# Run order: P4 needs P1's rate; P2 reads the store P3 built.
+BENCHMARKS: dict[str, Callable[[Context], list[report.Row]]] = {
+    "P1": p1_ingest.run,
+    "P4": p4_freshness.run,
+    "P3": p3_rebuild.run,
+    "P2": p2_reads.run,
+    "P5": p5_memory.run,
+}
+NEEDS = {"P4": "P1", "P2": "P3"}
+TITLES = {
+    "P1": "P1 ingest",
+    "P2": "P2 reads",
+    "P3": "P3 rebuild",
+    "P4": "P4 freshness",
+    "P5": "P5 memory",
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
+    p.add_argument(
+        "--only", default="P1,P2,P3,P4,P5", help="comma-separated, e.g. P1,P3"
+    )
+    p.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="py-spy profiles of P1, P2, P3 (default: on, off with --smoke)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path(__file__).with_name("out"), help="results"
+    )
+    p.add_argument("--keep", action="store_true", help="keep the generated data")
+    p.add_argument(
+        "--strict", action="store_true", help="exit 1 when a target is missed"
+    )
+    return p.parse_args(argv)
+
+
+def selected(only: str) -> list[str]:
+    wanted = {x.strip().upper() for x in only.split(",") if x.strip()}
+    unknown = wanted - set(BENCHMARKS)
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    wanted |= {NEEDS[x] for x in wanted if x in NEEDS}
+    return [name for name in BENCHMARKS if name in wanted]
+
+
+def tools_for(names: list[str], profile: bool) -> dict[str, str]:
+    tools = {}
+    if {"P1", "P4"} & set(names):
+        tools["wrk"] = ensure_binary("wrk")
+    if "P2" in names:
+        tools["h2load"] = ensure_binary("h2load")
+    if profile:
+        tools["py-spy"] = ensure_py_spy()
+    return tools
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    names = selected(args.only)
+    profile = (not args.smoke) if args.profile is None else args.profile
+    gen_core, server_core = cores()
+    pin_self(gen_core)
+    try:
+        tools = tools_for(names, profile)
+    except ToolMissing as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="loyalty-bench-"))
+    ctx = Context(
+        sizes=SMOKE if args.smoke else FULL,
+        smoke=args.smoke,
+        work=work,
+        out=args.out,
+        gen_core=gen_core,
+        server_core=server_core,
+        profile=profile,
+        tools=tools,
+    )
+    mode = "smoke" if args.smoke else "full"
+    print(
+        f"bench ({mode}): load generators on core {gen_core}, servers on core "
+        f"{server_core}; data in {work}",
+        flush=True,
+    )
+    rows: list[report.Row] = []
+    crashed = False
+    started = time.monotonic()
+    try:
+        for name in names:
+            print(f"== {TITLES[name]}", flush=True)
+            t0 = time.monotonic()
+            try:
+                rows += BENCHMARKS[name](ctx)
+            except Exception as e:  # one broken benchmark must not hide the rest
+                crashed = True
+                traceback.print_exc()
+                rows.append(
+                    report.Row(TITLES[name], None, "", passed=False, note=str(e))
+                )
+            print(f"   ({time.monotonic() - t0:.0f} s)", flush=True)
+            if name == "P2" and profile and "p3_store" in ctx.shared:
+                p3_rebuild.profile(ctx)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    text = "\n\n".join(
+        part
+        for part in (
+            report.table(rows),
+            report.notes(rows),
+            "\n".join(ctx.shared.get("profiles", [])),
+        )
+        if part
+    )
+    print("\n" + text)
+    (args.out / "results.md").write_text(text + "\n")
+    report.write_json(
+        args.out / "results.json",
+        rows,
+        {
+            "mode": mode,
+            "seconds": round(elapsed),
+            "python": platform.python_version(),
+            "cores": [gen_core, server_core],
+        },
+    )
+    print(f"\n{mode} run took {elapsed:.0f} s; results in {args.out}/results.md")
+    missed = any(r.passed is False for r in rows)
+    return 1 if crashed or (args.strict and missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Bare-framework servers: the ceiling each benchmark's ratio is taken against."""

@@ -1,0 +1,160 @@
+"""P2 reads: GetCustomer over h2load against the service (a store of
+P3's customers) and against a bare grpc.aio handler answering from a dict.
+
+h2load speaks gRPC here: a POST of one length-prefixed GetCustomerRequest
+with `content-type: application/grpc` and `te: trailers`, many streams in
+flight on a few HTTP/2 connections. It replays one request body, so every
+call asks for the same customer (one of median answer size); both servers
+get the same requests. The bare server answers with real Customer messages
+fetched from the service first, so the answers are the same size.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from jericommerce.loyalty.v1 import customer_service_pb2 as cpb
+
+from bench import client, data, procs, profiling
+from bench.context import Context
+from bench.report import Row
+from bench.tools import children_cpu, pinned
+
+METHOD = "/jericommerce.loyalty.v1.CustomerService/GetCustomer"
+SAMPLES = 200
+
+
+@dataclass
+class H2Result:
+    rps: float
+    succeeded: int
+    failed: int
+    mean_ms: float
+    bytes_per_answer: float
+    cpu_share: float = 0.0  # of the server's core, while h2load ran
+    gen_share: float = 0.0  # of the generator's core, used by h2load
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    assert m, text
+    return float(m[1]) * _UNITS[m[2]]
+
+
+def run_h2load(ctx: Context, target: str, body: Path, seconds: int) -> H2Result:
+    s = ctx.sizes
+    argv = [
+        ctx.tools["h2load"], "-D", str(seconds),
+        "--warm-up-time", str(s.warmup_seconds),
+        "-c", str(s.p2_connections), "-m", str(s.p2_streams), "-t", "1",
+        "-d", str(body),
+        "-H", "content-type: application/grpc", "-H", "te: trailers",
+        f"http://{target}{METHOD}",
+    ]  # fmt: skip
+    cpu, t0 = children_cpu(), time.monotonic()
+    out = subprocess.run(
+        pinned(argv, ctx.gen_core), capture_output=True, text=True, check=True
+    ).stdout
+    gen_share = (children_cpu() - cpu) / (time.monotonic() - t0)
+    rps = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out)[1])  # type: ignore[index]
+    req = re.search(r"requests: .* (\d+) succeeded, (\d+) failed", out)
+    data_bytes = re.search(r"\((\d+)\) data", out)
+    mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", out)
+    assert req and data_bytes and mean, out
+    ok = int(req[1])
+    per_answer = int(data_bytes[1]) / max(ok, 1)
+    return H2Result(rps, ok, int(req[2]), _ms(mean[1]), per_answer, gen_share=gen_share)
+
+
+def measured(ctx: Context, server: procs.Server, body: Path) -> H2Result:
+    """An h2load run against `server`, with the server's CPU use over it."""
+    cpu, t0 = server.cpu_seconds(), time.monotonic()
+    result = run_h2load(ctx, server.grpc_target, body, ctx.sizes.load_seconds)
+    result.cpu_share = (server.cpu_seconds() - cpu) / (time.monotonic() - t0)
+    return result
+
+
+def _prepare(ctx: Context, target: str, customers: int) -> tuple[Path, Path, int]:
+    """(samples file for the bare server, request body file, answer size)."""
+    step = max(customers // SAMPLES, 1)
+    ids = [data.customer_id(n) for n in range(0, customers, step)]
+    found = client.get_customers(target, ids)
+    d = ctx.dir("p2")
+    samples = d / "samples.bin"
+    samples.write_bytes(
+        cpb.BatchGetCustomersResponse(customers=found).SerializeToString()
+    )
+    by_size = sorted(found, key=lambda c: c.ByteSize())
+    median = by_size[len(by_size) // 2]
+    request = cpb.GetCustomerRequest(customer_id=median.customer_id).SerializeToString()
+    body = d / "request.grpc"
+    body.write_bytes(b"\x00" + struct.pack(">I", len(request)) + request)
+    return samples, body, median.ByteSize()
+
+
+def run(ctx: Context) -> list[Row]:
+    s = ctx.sizes
+    data_dir: Path = ctx.shared["p3_store"]
+    logs = ctx.out / "logs"
+    got_runs: list[H2Result] = []
+    base_runs: list[H2Result] = []
+    with procs.start_service(data_dir, ctx.server_core, logs, "p2-service") as svc:
+        client.wait_caught_up(svc.grpc_target)
+        samples, body, size = _prepare(ctx, svc.grpc_target, s.p3_customers)
+        with procs.start_bare_grpc(ctx.server_core, logs, samples) as bare:
+            # Interleaved rounds, so a burst of load from elsewhere hits both.
+            for _ in range(s.rounds):
+                base_runs.append(measured(ctx, bare, body))
+                got_runs.append(measured(ctx, svc, body))
+        if ctx.profile:
+            _profile(ctx, svc, body)
+    got = max(got_runs, key=lambda r: r.rps)
+    base = max(base_runs, key=lambda r: r.rps)
+    ratio = got.rps / base.rps
+    each = ", ".join(f"{r.rps:,.0f}" for r in got_runs)
+    each_bare = ", ".join(f"{r.rps:,.0f}" for r in base_runs)
+    failed = sum(r.failed for r in got_runs)
+    return [
+        Row(
+            "P2 GetCustomer",
+            got.rps,
+            "calls/s",
+            base.rps,
+            ratio,
+            ">= 0.70x",
+            ratio >= 0.7 and failed == 0,
+            note=f"{s.p3_customers:,} customers stored; best of {s.rounds} "
+            f"interleaved rounds of {s.load_seconds} s (service {each}; bare "
+            f"{each_bare} calls/s); h2load {s.p2_connections} connections x "
+            f"{s.p2_streams} streams; Customer message {size} B (h2load DATA per "
+            f"call {got.bytes_per_answer:.0f} B vs bare {base.bytes_per_answer:.0f}"
+            f" B); mean latency {got.mean_ms:.1f} ms vs {base.mean_ms:.1f} ms; "
+            f"server CPU {got.cpu_share:.0%} vs {base.cpu_share:.0%} of a core "
+            f"(h2load: {base.gen_share:.0%} of its own)",
+        )
+    ]
+
+
+def _profile(ctx: Context, svc: procs.Server, body: Path) -> None:
+    seconds = ctx.sizes.profile_seconds
+    load = threading.Thread(
+        target=run_h2load, args=(ctx, svc.grpc_target, body, seconds + 2)
+    )
+    load.start()
+    time.sleep(ctx.sizes.warmup_seconds)
+    rec = profiling.record(
+        ctx.tools["py-spy"], svc.pid, seconds, ctx.out / "profile-p2.txt", ctx.gen_core
+    )
+    load.join()
+    ctx.shared.setdefault("profiles", []).append(
+        profiling.summarize(rec, "P2 GetCustomer (service under h2load)")
+    )

@@ -1,0 +1,147 @@
+"""P3 rebuild: every read model from N stored events, against merely reading
+and decoding the same events from the store.
+
+The store is filled through the EventStore API; the timed part runs in a
+child process pinned to the server core:
+
+    python -m bench.p3_rebuild measure DATA_DIR   # prints one JSON line
+    python -m bench.p3_rebuild rebuild DATA_DIR   # (what the profile samples)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import data, procs, profiling
+from bench.context import Context
+from bench.report import Row
+from bench.tools import pinned
+
+READ_BATCH = 5000
+
+
+def read_and_decode(data_dir: Path) -> tuple[int, float]:
+    from service.sqlite_store import open_sqlite
+
+    store, _, factory = open_sqlite(data_dir)
+    try:
+        started = time.perf_counter()
+        position = count = 0
+        while events := store.read(position, READ_BATCH):
+            position = events[-1].position
+            count += len(events)
+        return count, time.perf_counter() - started
+    finally:
+        factory.close()
+
+
+def rebuild(data_dir: Path) -> tuple[int, float]:
+    from projections.stores.sqlite import open_sqlite_read_models
+    from projections.worker import rebuild as rebuild_models
+    from service.sqlite_store import open_sqlite
+
+    store, _, factory = open_sqlite(data_dir)
+    models = open_sqlite_read_models(data_dir / "readmodels.sqlite")
+    try:
+        started = time.perf_counter()
+        done = rebuild_models(store, models)
+        return done.done, time.perf_counter() - started
+    finally:
+        models.db.close()
+        factory.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.p3_rebuild")
+    parser.add_argument("what", choices=("measure", "rebuild"))
+    parser.add_argument("data_dir", type=Path)
+    args = parser.parse_args()
+    if args.what == "rebuild":
+        rebuild(args.data_dir)
+        return
+    # The baseline before and after the rebuild; the faster counts (noise on a
+    # shared machine only slows a run down).
+    read_n, read_s = read_and_decode(args.data_dir)
+    built_n, built_s = rebuild(args.data_dir)
+    read_s = min(read_s, read_and_decode(args.data_dir)[1])
+    print(
+        json.dumps(
+            {"read": read_n, "read_s": read_s, "rebuilt": built_n, "rebuild_s": built_s}
+        )
+    )
+
+
+def _child(ctx: Context, what: str, data_dir: Path) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "bench.p3_rebuild", what, str(data_dir)]
+    return subprocess.Popen(
+        pinned(argv, ctx.server_core),
+        cwd=procs.ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run(ctx: Context) -> list[Row]:
+    s = ctx.sizes
+    data_dir = ctx.dir("p3/store")
+    print(f"  appending {s.p3_events:,} events for {s.p3_customers:,} customers")
+    started = time.perf_counter()
+    data.populate(
+        data_dir, s.p3_events, s.p3_customers, tag="p3", progress=not ctx.smoke
+    )
+    print(f"  appended in {time.perf_counter() - started:.0f} s; timing ...")
+    child = _child(ctx, "measure", data_dir)
+    out, _ = child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"p3 child failed ({child.returncode})")
+    r = json.loads(out.strip().splitlines()[-1])
+    read_eps, rebuild_eps = r["read"] / r["read_s"], r["rebuilt"] / r["rebuild_s"]
+    ratio = rebuild_eps / read_eps
+    ctx.shared["p3_store"] = data_dir
+    return [
+        Row(
+            "P3 rebuild",
+            rebuild_eps,
+            "events/s",
+            read_eps,
+            ratio,
+            ">= 50,000/s and >= 0.35x",
+            rebuild_eps >= 50_000 and ratio >= 0.35,
+            note=f"{r['rebuilt']:,} events of {s.p3_customers:,} customers rebuilt "
+            f"in {r['rebuild_s']:.1f} s; baseline: the same events read and decoded "
+            f"(EventStore.read, {READ_BATCH} a batch) in {r['read_s']:.1f} s (best "
+            "of a read before and one after the rebuild)",
+        )
+    ]
+
+
+def profile(ctx: Context) -> None:
+    """Sample a second, whole rebuild of P3's store (after P2 has used it)."""
+    data_dir = ctx.shared["p3_store"]
+    child = _child(ctx, "rebuild", data_dir)
+    try:
+        time.sleep(0.5)  # past the imports
+        rec = profiling.record(
+            ctx.tools["py-spy"],
+            child.pid,
+            None,
+            ctx.out / "profile-p3.txt",
+            ctx.gen_core,
+            rate=100,
+        )
+        child.wait()
+    finally:
+        child.kill()
+        child.wait()
+    ctx.shared.setdefault("profiles", []).append(
+        profiling.summarize(rec, "P3 rebuild (projections.worker.rebuild)")
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""P4 freshness: at half of P1's throughput, how long from a webhook's 2xx
+until GetCustomer shows it.
+
+A paced load of unique signed webhooks runs at half P1's measured rate.
+Among them, a probe posts a webhook, and the moment its 2xx arrives calls
+GetCustomer(customer_id, min_position = the answered position); the time
+that call takes is the freshness. The generator runs in a child process
+pinned to the load-generator core:
+
+    python -m bench.p4_freshness URL GRPC_TARGET RATE SECONDS INTERVAL FILE
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import data, procs
+from bench.context import Context
+from bench.report import Row
+from bench.tools import pinned
+
+CONNECTIONS = 16
+_LENGTH = re.compile(rb"(?i)content-length:\s*(\d+)")
+
+
+def _request(sig: str, name: str, body: bytes) -> bytes:
+    head = (
+        "POST /webhooks/jericommerce HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\n"
+        f"x-jericommerce-hmac-sha256: {sig}\r\n"
+        f"x-jericommerce-event-type: {name}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class Http:
+    """One keep-alive HTTP/1.1 connection, one request at a time."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+
+    async def open(self) -> Http:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        return self
+
+    async def post(self, request: bytes) -> tuple[int, bytes]:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = _LENGTH.search(head)
+        body = await self.reader.readexactly(int(length[1]) if length else 0)
+        return int(head.split(b" ", 2)[1]), body
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def generate(
+    url: str, target: str, rate: float, seconds: float, interval: float, path: Path
+) -> dict[str, float]:
+    import grpc
+    from jericommerce.loyalty.v1 import customer_service_pb2 as cpb
+    from jericommerce.loyalty.v1 import customer_service_pb2_grpc as cgrpc
+
+    host, port = url.removeprefix("http://").split(":")
+    pool = data.read_requests(path)
+    requests = [_request(*r) for r in pool]
+    customers = [json.loads(body)["customerId"] for _, _, body in pool]
+    nxt = 0
+    errors = 0
+    sent = 0
+    fresh: list[float] = []
+    acks: list[float] = []
+    start = time.perf_counter()
+    end = start + seconds
+
+    def take() -> int:
+        nonlocal nxt
+        nxt += 1
+        if nxt > len(requests):
+            raise RuntimeError("out of unique requests")
+        return nxt - 1
+
+    async def background(conn: Http, k: int) -> None:
+        nonlocal errors, sent
+        bg_rate = max(rate - 1 / interval, 1.0)
+        slot = k
+        while (due := start + slot / bg_rate) < end:
+            slot += CONNECTIONS
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            status, _ = await conn.post(requests[take()])
+            sent += 1
+            errors += status != 200
+
+    async def probe(conn: Http) -> None:
+        nonlocal errors, sent
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = cgrpc.CustomerServiceStub(channel)
+            while time.perf_counter() < end:
+                i = take()
+                posted = time.perf_counter()
+                status, body = await conn.post(requests[i])
+                acked = time.perf_counter()
+                sent += 1
+                if status != 200:
+                    errors += 1
+                    continue
+                position = json.loads(body)["position"]
+                req = cpb.GetCustomerRequest(
+                    customer_id=customers[i], min_position=position
+                )
+                await stub.GetCustomer(req, timeout=5)
+                fresh.append(time.perf_counter() - acked)
+                acks.append(acked - posted)
+                await asyncio.sleep(max(0.0, interval - (time.perf_counter() - posted)))
+
+    conns = [await Http(host, int(port)).open() for _ in range(CONNECTIONS + 1)]
+    await asyncio.gather(
+        probe(conns[0]), *(background(c, k) for k, c in enumerate(conns[1:]))
+    )
+    elapsed = time.perf_counter() - start
+    ms = [x * 1000 for x in fresh]
+    return {
+        "probes": len(ms),
+        "p50_ms": statistics.median(ms),
+        "p99_ms": _pct(ms, 0.99),
+        "max_ms": max(ms),
+        "ack_p50_ms": statistics.median(acks) * 1000,
+        "rate": sent / elapsed,
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    url, target, rate, seconds, interval, path = sys.argv[1:7]
+    result = asyncio.run(
+        generate(url, target, float(rate), float(seconds), float(interval), Path(path))
+    )
+    print(json.dumps(result))
+
+
+def run(ctx: Context) -> list[Row]:
+    s = ctx.sizes
+    rate = ctx.shared["p1_rps"] / 2
+    needed = int(rate * s.p4_seconds * 1.2 + s.p4_seconds / s.p4_probe_interval) + 1000
+    path = ctx.dir("p4") / "requests.txt"
+    data.write_requests(path, data.webhooks(needed, s.p1_customers, tag="p4"))
+    data_dir = ctx.dir("p4/store")
+    with procs.start_service(
+        data_dir, ctx.server_core, ctx.out / "logs", "p4-service"
+    ) as svc:
+        argv = [
+            sys.executable, "-m", "bench.p4_freshness", svc.http_url,
+            svc.grpc_target, f"{rate:.1f}", str(s.p4_seconds),
+            str(s.p4_probe_interval), str(path),
+        ]  # fmt: skip
+        out = subprocess.run(
+            pinned(argv, ctx.gen_core),
+            cwd=procs.ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    return [
+        Row(
+            "P4 freshness p99",
+            r["p99_ms"],
+            "ms",
+            target="< 50 ms",
+            passed=r["p99_ms"] < 50 and r["errors"] == 0,
+            note=f"2xx -> GetCustomer(min_position) answered: p50 {r['p50_ms']:.1f} "
+            f"ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms over "
+            f"{r['probes']} probes; load {r['rate']:,.0f} webhooks/s (asked "
+            f"{rate:,.0f}, half of P1), webhook answered in {r['ack_p50_ms']:.1f} "
+            f"ms (p50); {r['errors']} errors",
+        )
+    ]
+
+
+if __name__ == "__main__":
+    main()

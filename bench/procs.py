@@ -1,0 +1,192 @@
+"""Servers under test as child processes, pinned to the server core."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from bench.data import SECRET
+from bench.tools import pinned
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A started child process: its ports, its log, and how to stop it."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    http_port: int = 0
+    grpc_port: int = 0
+    data_dir: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)  # when spawned
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def memory_kb(self) -> dict[str, int]:
+        """VmRSS and VmHWM (peak) from /proc/PID/status, in kB."""
+        out = {}
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0])
+        return out
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
+    def metrics(self) -> dict[str, float]:
+        """The service's Prometheus samples without labels, by name."""
+        with urllib.request.urlopen(self.http_url + "/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if line and not line.startswith("#") and "{" not in name:
+                out[name] = float(value)
+        return out
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: what a crash looks like."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _spawn(
+    name: str,
+    argv: list[str],
+    core: int,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen[bytes], Path]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            pinned([sys.executable, *argv], core),
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=log,
+        )
+    return proc, log_path
+
+
+def _wait(server: Server, ready: Callable[[], bool], timeout: float = 60.0) -> Server:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not server.alive():
+            raise RuntimeError(f"{server.name} exited early:\n{server.log_tail()}")
+        if ready():
+            return server
+        time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"{server.name} did not become ready:\n{server.log_tail()}")
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def _grpc_ok(target: str) -> bool:
+    with grpc.insecure_channel(target) as channel:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=1)
+            return True
+        except grpc.FutureTimeoutError:
+            return False
+
+
+def start_service(data_dir: Path, core: int, log_dir: Path, name: str) -> Server:
+    """`python -m service run` (what `make run` runs) on SQLite in data_dir."""
+    http, rpc = free_port(), free_port()
+    env = {
+        "WEBHOOK_SECRET": SECRET,
+        "DATA_DIR": str(data_dir),
+        "HTTP_PORT": str(http),
+        "GRPC_PORT": str(rpc),
+    }
+    proc, log = _spawn(name, ["-m", "service", "run"], core, log_dir, env)
+    server = Server(name, proc, log, http, rpc, data_dir, env)
+
+    def ready() -> bool:
+        return _http_ok(server.http_url + "/readyz") and _grpc_ok(server.grpc_target)
+
+    return _wait(server, ready)
+
+
+def start_bare_sanic(core: int, log_dir: Path, loop: str = "uvloop") -> Server:
+    port = free_port()
+    argv = ["-m", "bench.baselines.bare_sanic", str(port), "--loop", loop]
+    proc, log = _spawn(f"bare_sanic_{loop}", argv, core, log_dir)
+    server = Server(f"bare_sanic_{loop}", proc, log, http_port=port)
+    return _wait(server, lambda: _http_ok(server.http_url + "/healthz"))
+
+
+def start_bare_grpc(core: int, log_dir: Path, samples: Path) -> Server:
+    port = free_port()
+    argv = ["-m", "bench.baselines.bare_grpc", str(port), str(samples)]
+    proc, log = _spawn("bare_grpc", argv, core, log_dir)
+    server = Server("bare_grpc", proc, log, grpc_port=port)
+    return _wait(server, lambda: _grpc_ok(server.grpc_target))

@@ -1,0 +1,83 @@
+"""External tools (wrk, h2load, py-spy) and core pinning.
+
+The machine has two cores: the load generator (and this process) get one,
+the server under test the other, so neither steals the other's time.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+DEBIAN_PACKAGES = {"wrk": "wrk", "h2load": "nghttp2-client"}
+
+
+class ToolMissing(RuntimeError):
+    """A tool is not installed and could not be installed; says how."""
+
+
+def _apt_install(package: str) -> bool:
+    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(cmd, env=env, **quiet).returncode == 0:  # type: ignore[call-overload]
+        return True
+    subprocess.run(["apt-get", "update", "-q"], env=env, **quiet)  # type: ignore[call-overload]
+    return subprocess.run(cmd, env=env, **quiet).returncode == 0  # type: ignore[call-overload]
+
+
+def ensure_binary(name: str) -> str:
+    """The path of `name`, installing its Debian package first when we are
+    root; otherwise ToolMissing with the command to run."""
+    package = DEBIAN_PACKAGES[name]
+    path = shutil.which(name)
+    if path is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        print(f"  installing {package} (apt-get) for {name} ...", flush=True)
+        _apt_install(package)
+        path = shutil.which(name)
+    if path is None:
+        raise ToolMissing(
+            f"{name} is missing: run `sudo apt-get install -y {package}` "
+            "(or run the benchmark as root, which installs it)"
+        )
+    return path
+
+
+def ensure_py_spy() -> str:
+    """py-spy from the virtual environment, pip-installing it if missing."""
+    path = Path(sys.executable).parent / "py-spy"
+    if not path.exists():
+        print("  installing py-spy into the virtual environment ...", flush=True)
+        cmd = [sys.executable, "-m", "pip", "install", "-q", "py-spy==0.4.3"]
+        if subprocess.run(cmd).returncode != 0 or not path.exists():
+            raise ToolMissing(
+                f"py-spy is missing: run `{sys.executable} -m pip install py-spy`"
+            )
+    return str(path)
+
+
+def children_cpu() -> float:
+    """CPU seconds used so far by this process's finished children."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def cores() -> tuple[int, int]:
+    """(load generator core, server core); the same core on a 1-core machine."""
+    available = sorted(os.sched_getaffinity(0))
+    return available[0], available[-1]
+
+
+def pin_self(core: int) -> None:
+    os.sched_setaffinity(0, {core})
+
+
+def pinned(argv: list[str], core: int) -> list[str]:
+    """`argv` run on `core` only (taskset when present, else unpinned)."""
+    if shutil.which("taskset") is None:
+        return argv
+    return ["taskset", "-c", str(core), *argv]
