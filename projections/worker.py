@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from projections.projector import EventSource, Projector
+from projections.projector import EventSource, Projector, RebuildProjector
 from projections.stores.sql import SqlReadModels
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def rebuild(
     models: SqlReadModels,
     *,
     batch_size: int = 20_000,
-    keep_states: int = 200_000,
+    keep_states: int = 100_000,
     on_progress: Callable[[RebuildProgress], None] | None = None,
     stop: threading.Event | None = None,
 ) -> RebuildProgress:
@@ -175,9 +175,9 @@ def rebuild(
     the switch; the live worker notices the switch and carries on from the new
     generation's own position, so nothing is skipped or applied twice."""
     g = models.begin_rebuild()
-    # States stay decoded in memory between batches (bounded), so a rebuild
-    # mostly folds and encodes; see docs/performance.md.
-    projector = Projector(models, g, keep_states=keep_states)
+    # States stay decoded in memory (bounded) and are written once; see
+    # RebuildProjector and docs/performance.md.
+    projector = RebuildProjector(models, g, keep_states=keep_states)
     target = source.head()
     started = time.monotonic()
     started_wall = time.time()
@@ -201,6 +201,7 @@ def rebuild(
             raise InterruptedError("rebuild stopped")
         events = source.read(projector.position, batch_size)
         if not events:
+            projector.flush()  # before readers can see the generation
             break
         projector.apply(events)
         applied += len(events)
