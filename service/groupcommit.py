@@ -50,7 +50,7 @@ class GroupCommitter:
         if self._task is None or self._task.done():
             raise StoreUnavailable("the writer is not running")
         future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        await self._queue.put((envelope, future))
+        self._queue.put_nowait((envelope, future))  # unbounded: never waits
         return await future
 
     async def _run(self) -> None:

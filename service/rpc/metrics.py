@@ -19,23 +19,40 @@ def _code(context: grpc.aio.ServicerContext) -> str:
 
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Wrapped handlers and metric children are built once per method, not
+    per call: the P2 profile showed this interceptor as a large share of a
+    GetCustomer call."""
+
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+        self._wrapped: dict[str, Any] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
         details: grpc.HandlerCallDetails,
     ) -> Any:
-        handler = await continuation(details)
-        if handler is None:
-            return None
         method = details.method  # type: ignore[attr-defined]
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = await continuation(details)
+            if handler is None:
+                return None
+            wrapped = self._wrapped[method] = self._wrap(method, handler)
+        return wrapped
+
+    def _wrap(self, method: str, handler: Any) -> Any:
         m = self.metrics
+        seconds = m.grpc_seconds.labels(method)
+        counters: dict[str, Any] = {}
 
         def done(context: grpc.aio.ServicerContext, started: float) -> None:
-            m.grpc_requests.labels(method, _code(context)).inc()
-            m.grpc_seconds.labels(method).observe(time.perf_counter() - started)
+            seconds.observe(time.perf_counter() - started)
+            code = _code(context)
+            counter = counters.get(code)
+            if counter is None:
+                counter = counters[code] = m.grpc_requests.labels(method, code)
+            counter.inc()
 
         if handler.unary_unary is not None:
             inner = handler.unary_unary
