@@ -21,6 +21,7 @@ class PostgresDb:
     bigint = "BIGINT"
     missing_table_errors = (psycopg.errors.UndefinedTable,)
     for_update = " FOR UPDATE"
+    clustered = ""
 
     def __init__(self, database_url: str, *, pool_size: int = 4) -> None:
         url = urlsplit(database_url)

@@ -30,6 +30,7 @@ class Db(Protocol):
     bigint: str
     missing_table_errors: tuple[type[BaseException], ...]
     for_update: str  # row-lock suffix for SELECT, "" where writers are serial
+    clustered: str  # table suffix that stores rows in primary-key order
 
     def write(self) -> AbstractContextManager[Any]: ...  # cursor, commits on exit
     def read(self) -> AbstractContextManager[Any]: ...  # cursor
@@ -121,12 +122,12 @@ class SqlReadModels:
                 f"customer_id TEXT NOT NULL, created_us {big} NOT NULL, "
                 f"event_id TEXT NOT NULL, position {big} NOT NULL, "
                 "entry TEXT NOT NULL, "
-                "PRIMARY KEY (customer_id, created_us, event_id))"
+                f"PRIMARY KEY (customer_id, created_us, event_id)){self.db.clustered}"
             )
             c.execute(
                 f"CREATE TABLE IF NOT EXISTS {t('history', g)} ("
                 f"customer_id TEXT NOT NULL, position {big} NOT NULL, "
-                "PRIMARY KEY (customer_id, position))"
+                f"PRIMARY KEY (customer_id, position)){self.db.clustered}"
             )
             c.execute(
                 f"CREATE TABLE IF NOT EXISTS {t('dead_letters', g)} ("
