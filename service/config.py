@@ -37,6 +37,7 @@ class Settings:
     grpc_tls_key: Path | None = None
     grpc_tls_client_ca: Path | None = None
     log_level: str = "INFO"
+    metrics_port: int | None = None
 
     @property
     def backend(self) -> str:
@@ -231,6 +232,16 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "unset",
         "PEM CA bundle: require client certificates it signed (mTLS)",
+    ),
+    Setting(
+        "METRICS_PORT",
+        "metrics_port",
+        _port,
+        None,
+        "unset",
+        "`GET /metrics` on this port (at `HTTP_HOST`) for processes without the "
+        "ingress (`loyalty worker`, `loyalty api`); the ingress serves it on "
+        "`HTTP_PORT`",
     ),
     Setting(
         "LOG_LEVEL",

@@ -156,6 +156,15 @@ async def serve(
 
     watch_task = loop.create_task(watch())
 
+    if "ingress" not in roles and settings.metrics_port is not None:
+        # No HTTP server of ours in this process: prometheus-client's own.
+        from prometheus_client import start_http_server
+
+        metrics_server, _ = start_http_server(
+            settings.metrics_port, settings.http_host, registry=metrics.registry
+        )
+        stoppers.append(metrics_server.shutdown)
+
     http_server = None
     if "ingress" in roles:
         assert committer is not None

@@ -75,7 +75,8 @@ class ServiceProcess:
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir / "service.log"
+        # One log per process: several may share a data dir (split roles).
+        self.log_path = data_dir / f"service-{'-'.join(command)}-{self.grpc_port}.log"
 
     @property
     def url(self) -> str:

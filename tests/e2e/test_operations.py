@@ -17,7 +17,7 @@ from jericommerce.loyalty.v1 import customer_service_pb2 as cpb
 from jericommerce.loyalty.v1 import customer_service_pb2_grpc as cgrpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import ROOT, ServiceProcess, headers, webhook_body
+from tests.support import ROOT, ServiceProcess, free_port, headers, webhook_body
 
 pytestmark = pytest.mark.slow
 PATH = "/webhooks/jericommerce"
@@ -117,3 +117,24 @@ def test_send_reports_a_rejection(svc: ServiceProcess, tmp_path: Path) -> None:
         timeout=60,
     )
     assert out.returncode == 1 and b"400" in out.stderr
+
+
+def test_api_only_process_exposes_metrics_on_metrics_port(svc: ServiceProcess) -> None:
+    port = free_port()
+    api = ServiceProcess(svc.data_dir, command=("api",), METRICS_PORT=str(port))
+    api.start()
+    try:
+        with grpc.insecure_channel(api.grpc_target) as ch, pytest.raises(grpc.RpcError):
+            cgrpc.CustomerServiceStub(ch).GetCustomer(
+                cpb.GetCustomerRequest(customer_id="nobody-here"), timeout=5
+            )
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        (sample,) = [
+            s
+            for s in families["loyalty_grpc_requests"].samples
+            if s.name.endswith("_total") and s.labels["code"] == "NOT_FOUND"
+        ]
+        assert sample.value == 1
+    finally:
+        api.stop()
