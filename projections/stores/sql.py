@@ -49,6 +49,7 @@ class SqlReadModels:
         self.db = db
         self._generation = 0
         self._generation_read_at = 0.0
+        self._statements: dict[tuple[str, str, int], str] = {}
 
     # -- schema and generations ------------------------------------------------
 
@@ -206,9 +207,15 @@ class SqlReadModels:
         dropped the generation we cached, look again once."""
         for attempt in (0, 1):
             g = self.current_generation(refresh=attempt == 1)
+            key = (sql, table, g)
+            statement = self._statements.get(key)
+            if statement is None:
+                statement = self._statements[key] = sql.replace(
+                    "{T}", self._t(table, g)
+                )
             try:
                 with self.db.read() as c:
-                    c.execute(sql.replace("{T}", self._t(table, g)), params)
+                    c.execute(statement, params)
                     return list(c.fetchall())
             except self.db.missing_table_errors:
                 if attempt == 1:
