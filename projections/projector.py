@@ -76,6 +76,7 @@ class RebuildProjector(Projector):
         super().__init__(models, generation)
         if self.position != 0:
             raise ValueError("a rebuild starts from an empty generation")
+        models.db.tune_for_bulk()
         self.keep_states = keep_states
         self._states: dict[str, CustomerState] = {}
         self._dirty: set[str] = set()

@@ -51,6 +51,9 @@ class PostgresDb:
     def name(self, table: str) -> str:
         return f'"{self.schema}"."{table}"'
 
+    def tune_for_bulk(self) -> None:
+        pass  # the server's own cache serves every connection
+
     def after_commit_sql(self, cursor: Any, generation: int, position: int) -> None:
         # Delivered on commit to API processes waiting on min_position.
         cursor.execute(

@@ -36,6 +36,9 @@ class Db(Protocol):
     def read(self) -> AbstractContextManager[Any]: ...  # cursor
     def name(self, table: str) -> str: ...  # qualified table name
     def close(self) -> None: ...
+    def tune_for_bulk(self) -> None:
+        """Ready this thread's connection for a bulk load (a rebuild)."""
+
     def after_commit_sql(self, cursor: Any, generation: int, position: int) -> None:
         """Last statement of every view commit (e.g. a NOTIFY)."""
 
