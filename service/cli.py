@@ -110,6 +110,10 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
     container = build(Settings.from_environ(require_secret=False))
     try:
         q = container.quarantine
+        if args.action == "dismiss":
+            done = q.resolve(args.id, f"dismissed: {args.note}")
+            print(f"{args.id}: " + ("dismissed" if done else "not open"))
+            return 0 if done else 1
         if args.action == "retry":
             from service.reprocess import reprocess
 
@@ -242,6 +246,10 @@ def _cmd_dead_letters(args: argparse.Namespace) -> int:
                 )
             )
             return 0
+        if args.action == "dismiss":
+            done = container.models.dismiss_dead_letter(args.position, args.note)
+            print(f"{args.position}: " + ("dismissed" if done else "not open"))
+            return 0 if done else 1
         if args.action == "retry":
             from projections.deadletters import retry
 
@@ -266,15 +274,17 @@ def _cmd_dead_letters(args: argparse.Namespace) -> int:
                 "customer_id": d.customer_id,
                 "type_name": d.type_name,
                 "reason": d.reason,
+                "dismissed": d.dismissed,
             }
             print(
                 json.dumps(line)
                 if args.json
                 else f"{d.position:>8}  {d.event_id}  {d.customer_id}  "
                 f"{d.type_name}: {d.reason}"
+                + (f"  [dismissed: {d.dismissed}]" if d.dismissed else "")
             )
         if not args.json:
-            print(f"{container.models.dead_letter_count()} dead letter(s)")
+            print(f"{container.models.dead_letter_count()} open dead letter(s)")
         return 0
     finally:
         container.close()
@@ -442,6 +452,11 @@ def parser() -> argparse.ArgumentParser:
     )
     qr.add_argument("ids", type=int, nargs="*", help="request ids")
     qr.add_argument("--all", action="store_true", help="every open request")
+    qd = qsub.add_parser(
+        "dismiss", help="close a request that will never be valid (keeps it listed)"
+    )
+    qd.add_argument("id", type=int)
+    qd.add_argument("--note", default="by operator", help="why, for the record")
     q.set_defaults(func=_cmd_quarantine)
     st = sub.add_parser(
         "status", help="positions, lag, dead letters, quarantine, store"
@@ -490,6 +505,11 @@ def parser() -> argparse.ArgumentParser:
     )
     dr.add_argument("positions", type=int, nargs="*", help="event positions")
     dr.add_argument("--all", action="store_true", help="every dead letter")
+    dd = dsub.add_parser(
+        "dismiss", help="stop counting a dead letter that will never apply"
+    )
+    dd.add_argument("position", type=int)
+    dd.add_argument("--note", default="by operator", help="why, for the record")
     d.set_defaults(func=_cmd_dead_letters)
     return p
 

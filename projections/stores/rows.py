@@ -28,6 +28,7 @@ class DeadLetter:
     customer_id: str
     type_name: str
     reason: str
+    dismissed: str | None = None  # an operator's note once dismissed
 
 
 @dataclass(slots=True)

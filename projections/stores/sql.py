@@ -137,7 +137,7 @@ class SqlReadModels:
                 f"CREATE TABLE IF NOT EXISTS {t('dead_letters', g)} ("
                 f"position {big} PRIMARY KEY, event_id TEXT NOT NULL, "
                 "customer_id TEXT NOT NULL, type_name TEXT NOT NULL, "
-                "reason TEXT NOT NULL)"
+                "reason TEXT NOT NULL, dismissed TEXT)"
             )
             c.execute(
                 f"INSERT INTO {self.db.name('projection_position')} "
@@ -301,14 +301,28 @@ class SqlReadModels:
         p = self.db.p
         rows = self._query(
             "dead_letters",
-            f"SELECT position, event_id, customer_id, type_name, reason FROM {{T}} "
-            f"WHERE position > {p} ORDER BY position LIMIT {p}",
+            "SELECT position, event_id, customer_id, type_name, reason, dismissed "
+            f"FROM {{T}} WHERE position > {p} ORDER BY position LIMIT {p}",
             (after, limit),
         )
         return [DeadLetter(*r) for r in rows]
 
     def dead_letter_count(self) -> int:
-        return int(self._query("dead_letters", "SELECT COUNT(*) FROM {T}", ())[0][0])
+        """Dead letters still needing attention (not dismissed)."""
+        return int(
+            self._query(
+                "dead_letters", "SELECT COUNT(*) FROM {T} WHERE dismissed IS NULL", ()
+            )[0][0]
+        )
+
+    def dismiss_dead_letter(self, position: int, note: str) -> bool:
+        """Mark a dead letter that will never apply as seen, so it stops
+        counting; False if there is no open one at `position`. (A rebuild
+        dead-letters the event again: the fold still refuses it.)"""
+        g = self.current_generation(refresh=True)
+        with self.writing(g) as w:
+            w.lock()
+            return w.dismiss_dead_letter(position, note)
 
     def customer_count(self) -> int:
         return int(self._query("customers", "SELECT COUNT(*) FROM {T}", ())[0][0])
@@ -388,6 +402,14 @@ class GenerationWriter:
         )
         row = self.c.fetchone()
         return DeadLetter(*row) if row else None
+
+    def dismiss_dead_letter(self, position: int, note: str) -> bool:
+        self.c.execute(
+            f"UPDATE {self._t('dead_letters')} SET dismissed = {self.p} "
+            f"WHERE position = {self.p} AND dismissed IS NULL RETURNING position",
+            (note, position),
+        )
+        return self.c.fetchone() is not None
 
     def write(self, batch: Batch) -> None:
         """Views, ledger, history and dead letters of a batch."""

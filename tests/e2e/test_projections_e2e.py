@@ -126,6 +126,9 @@ def test_cli_customer_and_dead_letters(svc: ServiceProcess) -> None:
         ("poison-1", "ordered")
     ]
     assert get(svc, "ordered").points_balance == 75  # the rest still applies
+    position = letters[0]["position"]
+    assert f"{position}: dismissed" in cli("dead-letters", "dismiss", str(position))
+    assert "0 open dead letter(s)" in cli("dead-letters", "list")
 
 
 def snapshot(target: str) -> list[cpb.Customer]:  # type: ignore[name-defined]

@@ -156,6 +156,11 @@ def test_quarantined_request_reprocessed_once(tmp_path: Path) -> None:
         still = reprocess(quarantine, store, bad)
         assert not still.stored and "still invalid" in still.detail
         assert [e.id for e in store.read(0, 10)] == ["was-refused"]
+        # One that will never be valid is dismissed: closed, still listed.
+        assert quarantine.open_count() == 1
+        assert quarantine.resolve(bad, "dismissed: garbage from a test tool")
+        assert quarantine.open_count() == 0
+        assert "already" in reprocess(quarantine, store, bad).detail
         # A copy the sender retried meanwhile is answered as a duplicate.
         dup = quarantine.add("old parser said no", hdrs, good.raw)
         assert "duplicate" in reprocess(quarantine, store, dup).detail

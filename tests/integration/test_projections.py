@@ -249,6 +249,18 @@ class ReadModelContract:
         assert not still.applied and "still refused" in still.detail
         assert [d.event_id for d in self.models.dead_letters()] == ["bad"]
 
+    def test_dismissed_dead_letters_stay_listed_but_stop_counting(self) -> None:
+        source = ListSource()
+        source.add(T.BALANCE_CHANGED, id="bad", customer_id="c1", amount="lots")
+        self.worker(source).run_once()
+        assert self.models.dead_letter_count() == 1
+        assert self.models.dismiss_dead_letter(1, "sender bug, ticket 42")
+        assert not self.models.dismiss_dead_letter(1, "again")
+        assert not self.models.dismiss_dead_letter(99, "no such letter")
+        (letter,) = self.models.dead_letters()
+        assert letter.dismissed == "sender bug, ticket 42"
+        assert self.models.dead_letter_count() == 0
+
 
 class TestSqliteReadModels(ReadModelContract):
     @pytest.fixture(autouse=True)
