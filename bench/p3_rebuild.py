@@ -41,8 +41,8 @@ def read_and_decode(data_dir: Path) -> tuple[int, float]:
 
 
 def rebuild(data_dir: Path) -> tuple[int, float]:
+    from projections.rebuild import rebuild as rebuild_models
     from projections.stores.sqlite import open_sqlite_read_models
-    from projections.worker import rebuild as rebuild_models
     from service.sqlite_store import open_sqlite
 
     store, _, factory = open_sqlite(data_dir)
@@ -139,7 +139,7 @@ def profile(ctx: Context) -> None:
         child.kill()
         child.wait()
     ctx.shared.setdefault("profiles", []).append(
-        profiling.summarize(rec, "P3 rebuild (projections.worker.rebuild)")
+        profiling.summarize(rec, "P3 rebuild (projections.rebuild.rebuild)")
     )
 
 

@@ -10,32 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
-from projections.projector import EventSource, Projector, RebuildProjector
+from projections.lease import Lease, SoleWorker
+from projections.projector import EventSource, Projector
 from projections.stores.sql import SqlReadModels
 
 log = logging.getLogger(__name__)
-
-
-class Lease(Protocol):
-    """Permission to apply; only one worker holds it at a time."""
-
-    def acquire(self) -> bool: ...
-    def release(self) -> None: ...
-
-
-class SoleWorker:
-    """The lease when only one worker can exist (embedded SQLite)."""
-
-    def acquire(self) -> bool:
-        return True
-
-    def release(self) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -148,68 +130,3 @@ class ProjectionWorker:
             self._last_error = None
             backoff = 0.1
             self._wake.wait(self.poll_interval)
-
-
-@dataclass(frozen=True)
-class RebuildProgress:
-    generation: int
-    done: int  # position reached
-    target: int  # head when the rebuild started
-    events_per_second: float
-    started_at: float  # monotonic
-    started_wall: float  # epoch seconds, for display
-    finished: bool
-
-
-def rebuild(
-    source: EventSource,
-    models: SqlReadModels,
-    *,
-    batch_size: int = 20_000,
-    keep_states: int = 100_000,
-    on_progress: Callable[[RebuildProgress], None] | None = None,
-    stop: threading.Event | None = None,
-) -> RebuildProgress:
-    """Fold every stored event into a fresh generation, then switch readers to
-    it and drop the old one. Reads are served from the old generation until
-    the switch; the live worker notices the switch and carries on from the new
-    generation's own position, so nothing is skipped or applied twice."""
-    g = models.begin_rebuild()
-    # States stay decoded in memory (bounded) and are written once; see
-    # RebuildProjector and docs/performance.md.
-    projector = RebuildProjector(models, g, keep_states=keep_states)
-    target = source.head()
-    started = time.monotonic()
-    started_wall = time.time()
-    applied = 0
-
-    def progress(finished: bool) -> RebuildProgress:
-        elapsed = max(time.monotonic() - started, 1e-9)
-        return RebuildProgress(
-            g,
-            projector.position,
-            target,
-            applied / elapsed,
-            started,
-            started_wall,
-            finished,
-        )
-
-    while True:
-        if stop is not None and stop.is_set():
-            models.abandon_rebuild()
-            raise InterruptedError("rebuild stopped")
-        events = source.read(projector.position, batch_size)
-        if not events:
-            projector.flush()  # before readers can see the generation
-            break
-        projector.apply(events)
-        applied += len(events)
-        if on_progress is not None:
-            on_progress(progress(False))
-    old = models.switch_to(g)
-    models.drop_generation(old)
-    done = progress(True)
-    if on_progress is not None:
-        on_progress(done)
-    return done

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from projections.lease import Lease, SoleWorker
 from projections.stores.sql import SqlReadModels
-from projections.worker import Lease, SoleWorker
 from service.config import Settings
 from service.eventstore import EventStore
 from service.metrics import Metrics

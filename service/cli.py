@@ -187,7 +187,7 @@ def _cmd_customer(args: argparse.Namespace) -> int:
 
 
 def _cmd_rebuild(args: argparse.Namespace) -> int:
-    from projections.worker import RebuildProgress, rebuild
+    from projections.rebuild import RebuildProgress, rebuild
 
     container = build(Settings.from_environ(require_secret=False))
 

@@ -7,8 +7,8 @@ import threading
 import time
 
 from projections.projector import EventSource
+from projections.rebuild import RebuildProgress, rebuild
 from projections.stores.sql import SqlReadModels
-from projections.worker import RebuildProgress, rebuild
 
 log = logging.getLogger(__name__)
 

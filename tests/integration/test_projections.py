@@ -15,9 +15,10 @@ from projections.customer.codec import decode_state
 from projections.customer.model import fold, view
 from projections.events import EventType as T
 from projections.events import RecordedEvent
+from projections.rebuild import rebuild
 from projections.stores.rows import Batch, DeadLetter
 from projections.stores.sql import SqlReadModels
-from projections.worker import ProjectionWorker, rebuild
+from projections.worker import ProjectionWorker
 from tests.unit.eventfactory import make_event
 
 T0 = datetime(2026, 3, 8, 12, tzinfo=UTC)

@@ -1,0 +1,27 @@
+"""Who may apply: one projection worker at a time.
+
+The lease is a protocol so the worker stays free of SQL; the PostgreSQL
+implementation (an advisory lock) lives with the other PostgreSQL code in
+projections/stores/postgres.py.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Lease(Protocol):
+    """Permission to apply; only one worker holds it at a time."""
+
+    def acquire(self) -> bool: ...
+    def release(self) -> None: ...
+
+
+class SoleWorker:
+    """The lease when only one worker can exist (embedded SQLite)."""
+
+    def acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
