@@ -31,14 +31,6 @@ class PositionWatch:
             if not future.done():
                 future.set_result(None)
 
-    def reset(self, position: int) -> None:
-        """A rebuild switched generations: the position may go down."""
-        self._loop.call_soon_threadsafe(self._reset, position)
-
-    def _reset(self, position: int) -> None:
-        self.position = position
-        self._advance(position)
-
     async def wait_for(self, position: int, timeout: float | None) -> bool:
         """True once `position` is reached, False if `timeout` ran out first."""
         if self.position >= position:

@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from projections.worker import ProjectionWorker
 from service import logs
@@ -20,6 +21,9 @@ from service.bootstrap import Container
 from service.eventstore import Appended, StoreUnavailable
 from service.groupcommit import GroupCommitter
 from service.positions import PositionWatch
+
+if TYPE_CHECKING:  # imported where used: psycopg only matters on PostgreSQL
+    from service.postgres_notify import Listener
 
 log = logs.get(__name__)
 HEALTH_INTERVAL = 1.0
@@ -30,13 +34,6 @@ ALL_ROLES = frozenset({"ingress", "worker", "api"})
 class Bound:
     http_port: int | None = None
     grpc_port: int | None = None
-
-
-@dataclass
-class _Parts:
-    """What `serve` started, in start order, so it stops in reverse."""
-
-    stoppers: list[Callable[[], object]] = field(default_factory=list)
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -205,7 +202,7 @@ def _listen(
     head: PositionWatch,
     applied: PositionWatch,
     worker: ProjectionWorker | None,
-) -> object:
+) -> Listener:
     from projections.stores.postgres import APPLIED_CHANNEL
     from service.postgres_notify import Listener
 

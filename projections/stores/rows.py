@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from projections.customer.points import LedgerEntry
 from projections.customer.state import CustomerState
-from projections.customer.timekeys import micros
+from projections.customer.timekeys import at, micros
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +78,6 @@ def ledger_row(customer_id: str, e: LedgerEntry) -> tuple[str, int, str, int, st
 
 
 def ledger_entry(row: tuple[int, str, int, str]) -> LedgerEntry:
-    from projections.customer.timekeys import at
-
     created_us, event_id, position, payload = row
     amount, reference, previous, to_next, next_name = json.loads(payload)
 
