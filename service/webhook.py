@@ -142,7 +142,10 @@ class DeadlineProtocol(HttpProtocol):
     REQUEST_TIMEOUT; only an idle keep-alive connection restarts it."""
 
     def data_received(self, data: bytes) -> None:
-        idle = self._http is None or self._http.stage is Stage.IDLE
+        # `http`, not `_http`: on uvloop the first bytes can arrive before
+        # the connection task has set the attribute.
+        http = self.http
+        idle = http is None or http.stage is Stage.IDLE
         started = self._time
         super().data_received(data)
         if not idle:
@@ -151,7 +154,7 @@ class DeadlineProtocol(HttpProtocol):
     def check_timeouts(self) -> None:
         # A body still arriving when time is up is the sender's slowness:
         # 408, not the 503 Sanic gives for a slow handler.
-        http = self._http
+        http = self.http
         if (
             self._task
             and http is not None
