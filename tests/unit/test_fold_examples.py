@@ -673,6 +673,45 @@ def test_state_round_trips_through_bytes() -> None:
 
 
 def test_decode_refuses_other_bytes() -> None:
-    for data in (b"[]", b'{"a":1}', b"[2]", encode_state(new_state("c"))[:-1] + b",1]"):
+    for data in (
+        b"[]",
+        b'{"a":1}',
+        b"[2]",
+        b"[1]",
+        b"[2,",
+        b"[3," + encode_state(new_state("c"))[3:],
+        encode_state(new_state("c"))[:-1] + b",1]",
+    ):
         with pytest.raises(ValueError):
             decode_state(data)
+
+
+def test_states_orjson_refuses_round_trip_exactly() -> None:
+    """Ints beyond 64 bits and lone surrogates: orjson cannot write them (and
+    would read a big int back as a float), so the stdlib writes version 1."""
+    huge = 10**29  # within the fold's range (10**30), far beyond 64 bits
+    result = fold(
+        "c1",
+        [
+            make_event(T.CUSTOMER_CREATED, id="e1", firstName="Zo\ud800"),
+            make_event(T.BALANCE_CHANGED, id="e2", amount=huge),
+        ],
+    )
+    data = encode_state(result.state)
+    assert data.startswith(b"[1,")
+    back = decode_state(data)
+    assert back == result.state
+    assert view(back).points_balance == huge
+    assert type(view(back).points_balance) is int
+
+
+def test_version_1_states_from_before_orjson_still_decode() -> None:
+    state = fold("c1", [make_event(T.CUSTOMER_CREATED, id="e1", email="a@x.com")]).state
+    data = encode_state(state)
+    assert data.startswith(b"[2,")
+    import json
+
+    old = json.dumps(
+        [1, *json.loads(data)[1:]], separators=(",", ":"), sort_keys=True
+    ).encode()
+    assert decode_state(old) == state
