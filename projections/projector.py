@@ -91,8 +91,10 @@ class RebuildProjector(Projector):
             missing = sorted(wanted - self._states.keys())
             stored = {} if self._all_in_memory else w.load_states(missing)
             dirty: dict[str, CustomerState] = {}
-            batch = fold_batch(events, stored, self._states, dirty_out=dirty)
-            w.write(batch)
+            batch = fold_batch(
+                events, stored, self._states, dirty_out=dirty, in_key_order=False
+            )
+            w.write(batch, staged=True)
         self._dirty.update(dirty)
         self.position = batch.position
         if len(self._states) > self.keep_states:
@@ -101,11 +103,21 @@ class RebuildProjector(Projector):
             self._all_in_memory = False
         return batch
 
+    def finish(self) -> None:
+        """Write what is still in memory and merge the staged rows: the
+        generation is complete when this returns."""
+        self.flush()
+        with self.models.writing(self.generation) as w:
+            w.lock()
+            w.complete_rebuild()
+
     def flush(self) -> None:
         """Write every state changed since the last flush."""
         if not self._dirty:
             return
-        rows = customer_rows({cid: self._states[cid] for cid in self._dirty})
+        # In key order: appends to the primary-key index instead of inserts
+        # all over it.
+        rows = customer_rows({cid: self._states[cid] for cid in sorted(self._dirty)})
         with self.models.writing(self.generation) as w:
             w.lock()
             w.write(Batch(position=self.position, customers=rows))
@@ -118,11 +130,13 @@ def fold_batch(
     states: dict[str, CustomerState] | None = None,
     *,
     dirty_out: dict[str, CustomerState] | None = None,
+    in_key_order: bool = True,
 ) -> Batch:
     """The rows a batch of events writes, given the states it touches: in
     `states` (kept in memory) or else `stored` (encoded), else new. With
     `dirty_out`, the changed states are handed back there instead of being
-    encoded into the batch's customer rows."""
+    encoded into the batch's customer rows. `in_key_order` sorts history and
+    ledger rows by their tables' keys (pointless for staged rows)."""
     states = {} if states is None else states
     dirty: dict[str, CustomerState] = {}
     batch = Batch(position=events[-1].position)
@@ -154,9 +168,9 @@ def fold_batch(
         batch.customers = customer_rows(dirty)
     else:
         dirty_out.update(dirty)
-    # Index order: fewer B-tree pages touched than arrival order.
-    batch.history.sort()
-    batch.ledger.sort()
+    if in_key_order:  # fewer B-tree pages touched than arrival order
+        batch.history.sort()
+        batch.ledger.sort()
     return batch
 
 
