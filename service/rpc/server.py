@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,7 +21,7 @@ from service.config import Settings
 from service.metrics import Metrics
 from service.rpc.customers import CustomerServicer
 from service.rpc.events import EventServicer
-from service.rpc.metrics import MetricsInterceptor
+from service.rpc.metrics import MeteredRegistration
 from service.rpc.projection_control import ProjectionServicer
 
 SERVICE_NAMES = (
@@ -76,18 +77,18 @@ def create_server(
     """A server bound to `address` (port 0 picks a free one) and its port.
     Call inside the running loop; start it with `await server.start()`."""
     server = grpc.aio.server(
-        interceptors=[MetricsInterceptor(metrics)] if metrics is not None else [],
         # One process owns the port unless several are started on purpose.
         options=[("grpc.so_reuseport", 0)],
     )
+    target: Any = server if metrics is None else MeteredRegistration(server, metrics)
     customer_service_pb2_grpc.add_CustomerServiceServicer_to_server(
-        servicers.customers, server
+        servicers.customers, target
     )
-    event_service_pb2_grpc.add_EventServiceServicer_to_server(servicers.events, server)
+    event_service_pb2_grpc.add_EventServiceServicer_to_server(servicers.events, target)
     projection_service_pb2_grpc.add_ProjectionServiceServicer_to_server(
-        servicers.projections, server
+        servicers.projections, target
     )
-    health_pb2_grpc.add_HealthServicer_to_server(health_service.servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_service.servicer, target)
     reflection.enable_server_reflection(
         (
             *SERVICE_NAMES,
