@@ -83,6 +83,31 @@ def stored_views(models: SqlReadModels) -> dict[str, object]:
     return {cid: view(decode_state(blob)) for cid, blob in models.iter_states()}
 
 
+def stored_rows(models: SqlReadModels) -> dict[str, object]:
+    """Everything readers see besides the views: ledgers, histories, and
+    what the email and tier indexes answer."""
+    out: dict[str, object] = {}
+    for cid, blob in models.iter_states():
+        state = decode_state(blob)
+        out[cid] = (
+            models.ledger(cid, after=(-1, ""), limit=1000),
+            models.history(cid, after=0, limit=1000),
+            state.email and models.lookup_email(state.email[2]),
+        )
+    for tier in ("Gold", "Silver"):
+        out[tier] = models.list_customers(after="", limit=1000, tier=tier)
+    return out
+
+
+def table_exists(models: SqlReadModels, table: str) -> bool:
+    try:
+        with models.db.write() as c:
+            c.execute(f"SELECT 1 FROM {models.db.name(table)} WHERE 1 = 0")
+    except models.db.missing_table_errors:
+        return False
+    return True
+
+
 def reference_views(source: ListSource) -> dict[str, object]:
     out = {}
     for cid in {e.customer_id for e in source.events}:
@@ -198,18 +223,51 @@ class ReadModelContract:
         live = self.worker(source)
         live.run_once()
         before = stored_views(self.models)
+        rows_before = stored_rows(self.models)
         old = self.models.current_generation(refresh=True)
         progress = []
         done = rebuild(source, self.models, batch_size=50, on_progress=progress.append)
         assert done.finished and done.done == source.head()
         assert progress[-1].finished and len(progress) > 2
-        assert self.models.current_generation(refresh=True) == old + 1
+        g = self.models.current_generation(refresh=True)
+        assert g == old + 1
         assert stored_views(self.models) == before
+        # Staged history and ledger rows were merged, indexes built, and the
+        # staging tables dropped.
+        assert stored_rows(self.models) == rows_before
+        assert not table_exists(self.models, f"history_stage_{g}")
+        assert not table_exists(self.models, f"ledger_stage_{g}")
         assert self.models.dead_letter_count() == 1
         # The live worker notices the switch and carries on in the new tables.
         source.add(T.CUSTOMER_SCANNED, id="after", customer_id="c1")
         assert live.run_once() == 1
         assert stored_views(self.models) == reference_views(source)
+
+    def test_a_stopped_rebuild_leaves_nothing_behind(self) -> None:
+        import threading
+
+        source = ListSource()
+        history(source)
+        self.worker(source).run_once()
+        before = stored_views(self.models)
+        stop = threading.Event()
+
+        def stop_after_first_batch(progress: object) -> None:
+            stop.set()
+
+        with pytest.raises(InterruptedError):
+            rebuild(
+                source,
+                self.models,
+                batch_size=50,
+                on_progress=stop_after_first_batch,
+                stop=stop,
+            )
+        g = self.models.current_generation(refresh=True) + 1
+        for table in ("customers", "history_stage", "ledger_stage"):
+            assert not table_exists(self.models, f"{table}_{g}")
+        assert self.models.pending_generation() == 0
+        assert stored_views(self.models) == before
 
     def test_dead_letter_retry_applies_at_most_once(self) -> None:
         from projections.deadletters import retry
