@@ -1,8 +1,10 @@
-"""`python -m bench [--smoke]`: build the data, run P1-P5, print the table.
+"""`python -m bench [--smoke] [--pg]`: build the data, run P1-P5 (with --pg:
+P1 and P3 on PostgreSQL), print the table.
 
 The load generators (and this process) run on one core, every server under
-test on the other. Stores and request files live in a temporary directory;
-logs, py-spy profiles and the results (results.md, results.json) in --out.
+test on the other (with --pg, on both). Stores and request files live in a
+temporary directory; logs, py-spy profiles and the results (results.md and
+results.json; results-pg.* with --pg) in --out.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import p1_ingest, p2_reads, p3_rebuild, p4_freshness, p5_memory, report
+from bench import p1_ingest, p2_reads, p3_rebuild, p4_freshness, p5_memory, pg, report
 from bench.context import FULL, SMOKE, Context
 from bench.tools import ToolMissing, cores, ensure_binary, ensure_py_spy, pin_self
 
@@ -43,7 +45,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     p.add_argument(
-        "--only", default="P1,P2,P3,P4,P5", help="comma-separated, e.g. P1,P3"
+        "--only",
+        default=None,
+        help="comma-separated, e.g. P1,P3 (default: all; with --pg: P1,P3)",
+    )
+    p.add_argument(
+        "--pg",
+        action="store_true",
+        help="P1 (2 ingress processes) and P3 on PostgreSQL instead of SQLite",
+    )
+    p.add_argument(
+        "--pg-url",
+        default=pg.DEFAULT_URL,
+        help="the PostgreSQL database for --pg (default: $BENCH_DATABASE_URL or "
+        "%(default)s); each run works in a fresh schema, dropped at the end",
     )
     p.add_argument(
         "--profile",
@@ -61,13 +76,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def selected(only: str) -> list[str]:
-    wanted = {x.strip().upper() for x in only.split(",") if x.strip()}
-    unknown = wanted - set(BENCHMARKS)
+def selected(only: str | None, on_pg: bool = False) -> list[str]:
+    known = pg.BENCHMARKS if on_pg else BENCHMARKS
+    wanted = {x.strip().upper() for x in (only or ",".join(known)).split(",")}
+    wanted.discard("")
+    unknown = wanted - set(known)
     if unknown:
-        raise SystemExit(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
-    wanted |= {NEEDS[x] for x in wanted if x in NEEDS}
-    return [name for name in BENCHMARKS if name in wanted]
+        where = " on PostgreSQL (--pg runs P1 and P3)" if on_pg else ""
+        raise SystemExit(f"unknown benchmark(s){where}: {', '.join(sorted(unknown))}")
+    if not on_pg:
+        wanted |= {NEEDS[x] for x in wanted if x in NEEDS}
+    return [name for name in known if name in wanted]
 
 
 def tools_for(names: list[str], profile: bool) -> dict[str, str]:
@@ -83,8 +102,17 @@ def tools_for(names: list[str], profile: bool) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    names = selected(args.only)
+    names = selected(args.only, args.pg)
     profile = (not args.smoke) if args.profile is None else args.profile
+    if args.pg and (why := pg.unreachable(args.pg_url)):
+        print(
+            f"bench: PostgreSQL is not reachable at {pg.shown(args.pg_url)}: {why}\n"
+            "  start it (e.g. `pg_ctlcluster --skip-systemctl-redirect 15 main "
+            "start`) or point --pg-url / BENCH_DATABASE_URL at one",
+            file=sys.stderr,
+        )
+        return 2
+    benchmarks, titles = (pg.BENCHMARKS, pg.TITLES) if args.pg else (BENCHMARKS, TITLES)
     gen_core, server_core = cores()
     pin_self(gen_core)
     try:
@@ -103,11 +131,17 @@ def main(argv: list[str] | None = None) -> int:
         server_core=server_core,
         profile=profile,
         tools=tools,
+        pg_url=args.pg_url if args.pg else "",
     )
-    mode = "smoke" if args.smoke else "full"
+    mode = ("smoke" if args.smoke else "full") + (" pg" if args.pg else "")
+    servers = (
+        f"servers unpinned, on {pg.shown(args.pg_url)}"
+        if args.pg
+        else f"servers on core {server_core}"
+    )
     print(
-        f"bench ({mode}): load generators on core {gen_core}, servers on core "
-        f"{server_core}; data in {work}",
+        f"bench ({mode}): load generators on core {gen_core}, {servers}; data in "
+        f"{work}",
         flush=True,
     )
     rows: list[report.Row] = []
@@ -115,15 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         for name in names:
-            print(f"== {TITLES[name]}", flush=True)
+            print(f"== {titles[name]}", flush=True)
             t0 = time.monotonic()
             try:
-                rows += BENCHMARKS[name](ctx)
+                rows += benchmarks[name](ctx)
             except Exception as e:  # one broken benchmark must not hide the rest
                 crashed = True
                 traceback.print_exc()
                 rows.append(
-                    report.Row(TITLES[name], None, "", passed=False, note=str(e))
+                    report.Row(titles[name], None, "", passed=False, note=str(e))
                 )
             print(f"   ({time.monotonic() - t0:.0f} s)", flush=True)
             if name == "P2" and profile and "p3_store" in ctx.shared:
@@ -142,9 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         if part
     )
     print("\n" + text)
-    (args.out / "results.md").write_text(text + "\n")
+    stem = "results-pg" if args.pg else "results"  # a --pg run keeps the SQLite one
+    (args.out / f"{stem}.md").write_text(text + "\n")
     report.write_json(
-        args.out / "results.json",
+        args.out / f"{stem}.json",
         rows,
         {
             "mode": mode,
@@ -153,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             "cores": [gen_core, server_core],
         },
     )
-    print(f"\n{mode} run took {elapsed:.0f} s; results in {args.out}/results.md")
+    print(f"\n{mode} run took {elapsed:.0f} s; results in {args.out}/{stem}.md")
     missed = any(r.passed is False for r in rows)
     return 1 if crashed or (args.strict and missed) else 0
 

@@ -70,6 +70,7 @@ class Context:
     server_core: int
     profile: bool
     tools: dict[str, str] = field(default_factory=dict)
+    pg_url: str = ""  # --pg: the database; each benchmark makes its own schema
     shared: dict[str, Any] = field(default_factory=dict)  # between benchmarks
 
     def dir(self, name: str) -> Path:

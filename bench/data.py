@@ -20,9 +20,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from projections.events import EventType as T
+
+if TYPE_CHECKING:
+    from service.eventstore import EventStore
 
 SECRET = "bench-secret"
 EPOCH = 1_735_689_600  # 2025-01-01T00:00:00Z
@@ -222,26 +225,40 @@ def populate(
     batch: int = 1000,
     progress: bool = False,
 ) -> int:
-    """Append `count` events straight into DATA_DIR/events.sqlite through the
-    EventStore API (no HTTP), in batches; returns the head position. The
-    customers' creations are spread over the whole stream."""
-    from service.ingest import parse_envelope
+    """Append `count` events straight into DATA_DIR/events.sqlite; see fill."""
     from service.sqlite_store import open_sqlite
 
     store, _quarantine, factory = open_sqlite(data_dir)
     try:
-        chunk = []
-        done = 0
-        for w in webhooks(count, customers, tag=tag, spread=count):
-            chunk.append(parse_envelope(w.body, w.type_name))
-            if len(chunk) == batch:
-                store.append(chunk)
-                done += len(chunk)
-                chunk = []
-                if progress and done % 100_000 == 0:
-                    print(f"    appended {done:,}/{count:,}", flush=True)
-        if chunk:
-            store.append(chunk)
-        return store.head()
+        return fill(store, count, customers, tag=tag, batch=batch, progress=progress)
     finally:
         factory.close()
+
+
+def fill(
+    store: EventStore,
+    count: int,
+    customers: int,
+    *,
+    tag: str,
+    batch: int = 1000,
+    progress: bool = False,
+) -> int:
+    """Append `count` events through the EventStore API (no HTTP), in
+    batches; returns the head position. The customers' creations are spread
+    over the whole stream."""
+    from service.ingest import parse_envelope
+
+    chunk = []
+    done = 0
+    for w in webhooks(count, customers, tag=tag, spread=count):
+        chunk.append(parse_envelope(w.body, w.type_name))
+        if len(chunk) == batch:
+            store.append(chunk)
+            done += len(chunk)
+            chunk = []
+            if progress and done % 100_000 == 0:
+                print(f"    appended {done:,}/{count:,}", flush=True)
+    if chunk:
+        store.append(chunk)
+    return store.head()

@@ -16,13 +16,36 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench import data, procs, profiling
 from bench.context import Context
 from bench.report import Row
 from bench.tools import pinned
 
+if TYPE_CHECKING:
+    from projections.projector import EventSource
+    from projections.stores.sql import SqlReadModels
+
 READ_BATCH = 5000
+
+
+def time_read(store: EventSource) -> tuple[int, float]:
+    """The baseline: every event read and decoded, nothing else."""
+    started = time.perf_counter()
+    position = count = 0
+    while events := store.read(position, READ_BATCH):
+        position = events[-1].position
+        count += len(events)
+    return count, time.perf_counter() - started
+
+
+def time_rebuild(store: EventSource, models: SqlReadModels) -> tuple[int, float]:
+    from projections.rebuild import rebuild as rebuild_models
+
+    started = time.perf_counter()
+    done = rebuild_models(store, models)
+    return done.done, time.perf_counter() - started
 
 
 def read_and_decode(data_dir: Path) -> tuple[int, float]:
@@ -30,27 +53,19 @@ def read_and_decode(data_dir: Path) -> tuple[int, float]:
 
     store, _, factory = open_sqlite(data_dir)
     try:
-        started = time.perf_counter()
-        position = count = 0
-        while events := store.read(position, READ_BATCH):
-            position = events[-1].position
-            count += len(events)
-        return count, time.perf_counter() - started
+        return time_read(store)
     finally:
         factory.close()
 
 
 def rebuild(data_dir: Path) -> tuple[int, float]:
-    from projections.rebuild import rebuild as rebuild_models
     from projections.stores.sqlite import open_sqlite_read_models
     from service.sqlite_store import open_sqlite
 
     store, _, factory = open_sqlite(data_dir)
     models = open_sqlite_read_models(data_dir / "readmodels.sqlite")
     try:
-        started = time.perf_counter()
-        done = rebuild_models(store, models)
-        return done.done, time.perf_counter() - started
+        return time_rebuild(store, models)
     finally:
         models.db.close()
         factory.close()
@@ -122,25 +137,26 @@ def run(ctx: Context) -> list[Row]:
 
 def profile(ctx: Context) -> None:
     """Sample a second, whole rebuild of P3's store (after P2 has used it)."""
-    data_dir = ctx.shared["p3_store"]
-    child = _child(ctx, "rebuild", data_dir)
+    child = _child(ctx, "rebuild", ctx.shared["p3_store"])
+    profile_child(
+        ctx, child, "profile-p3.txt", "P3 rebuild (projections.rebuild.rebuild)"
+    )
+
+
+def profile_child(
+    ctx: Context, child: subprocess.Popen[str], file: str, title: str
+) -> None:
+    """py-spy over the whole life of a rebuild child."""
     try:
         time.sleep(0.5)  # past the imports
         rec = profiling.record(
-            ctx.tools["py-spy"],
-            child.pid,
-            None,
-            ctx.out / "profile-p3.txt",
-            ctx.gen_core,
-            rate=100,
+            ctx.tools["py-spy"], child.pid, None, ctx.out / file, ctx.gen_core, rate=100
         )
         child.wait()
     finally:
         child.kill()
         child.wait()
-    ctx.shared.setdefault("profiles", []).append(
-        profiling.summarize(rec, "P3 rebuild (projections.rebuild.rebuild)")
-    )
+    ctx.shared.setdefault("profiles", []).append(profiling.summarize(rec, title))
 
 
 if __name__ == "__main__":

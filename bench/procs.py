@@ -1,7 +1,9 @@
-"""Servers under test as child processes, pinned to the server core."""
+"""Servers under test as child processes, pinned to the server core (or, in
+the PostgreSQL mode, to no core at all)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -45,6 +47,7 @@ class Server:
     data_dir: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)  # when spawned
+    group: bool = False  # leads its own process group (it forks workers)
 
     @property
     def pid(self) -> int:
@@ -70,6 +73,26 @@ class Server:
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)
 
+    def descendants(self) -> list[int]:
+        found, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                continue
+            found += map(int, kids)
+            todo += map(int, kids)
+        return found
+
+    def tree_cpu_seconds(self) -> float:
+        """CPU of the process and its live descendants (ingress --workers)."""
+        total = 0.0
+        for pid in [self.pid, *self.descendants()]:
+            with contextlib.suppress(OSError):  # exited meanwhile
+                total += cpu_seconds(pid)
+        return total
+
     def metrics(self) -> dict[str, float]:
         """The service's Prometheus samples without labels, by name."""
         with urllib.request.urlopen(self.http_url + "/metrics", timeout=5) as r:
@@ -85,8 +108,12 @@ class Server:
         return self.proc.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL: what a crash looks like."""
-        if self.alive():
+        """SIGKILL: what a crash looks like (to the whole group, if it leads one,
+        so no forked worker survives its supervisor)."""
+        if self.group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
+        elif self.alive():
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
@@ -112,9 +139,10 @@ class Server:
 def _spawn(
     name: str,
     argv: list[str],
-    core: int,
+    core: int | None,
     log_dir: Path,
     env: dict[str, str] | None = None,
+    group: bool = False,
 ) -> tuple[subprocess.Popen[bytes], Path]:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
@@ -125,6 +153,7 @@ def _spawn(
             env={**os.environ, **(env or {})},
             stdout=log,
             stderr=log,
+            start_new_session=group,
         )
     return proc, log_path
 
@@ -176,7 +205,7 @@ def start_service(data_dir: Path, core: int, log_dir: Path, name: str) -> Server
     return _wait(server, ready)
 
 
-def start_bare_sanic(core: int, log_dir: Path, loop: str = "uvloop") -> Server:
+def start_bare_sanic(core: int | None, log_dir: Path, loop: str = "uvloop") -> Server:
     port = free_port()
     argv = ["-m", "bench.baselines.bare_sanic", str(port), "--loop", loop]
     proc, log = _spawn(f"bare_sanic_{loop}", argv, core, log_dir)
@@ -190,3 +219,43 @@ def start_bare_grpc(core: int, log_dir: Path, samples: Path) -> Server:
     proc, log = _spawn("bare_grpc", argv, core, log_dir)
     server = Server("bare_grpc", proc, log, grpc_port=port)
     return _wait(server, lambda: _grpc_ok(server.grpc_target))
+
+
+def _listeners(port: int) -> int:
+    """Sockets listening on `port` (one per SO_REUSEPORT process)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(
+        1
+        for r in rows
+        if r.split()[1].endswith(f":{port:04X}") and r.split()[3] == "0A"
+    )
+
+
+def start_pg_role(
+    role: str, database_url: str, log_dir: Path, name: str, workers: int = 1
+) -> Server:
+    """`python -m service ROLE` on PostgreSQL, on no particular core. The
+    ingress serves HTTP (with `--workers N`, N processes on one port); the
+    worker serves only /metrics; the api serves gRPC."""
+    http, rpc = free_port(), free_port()
+    env = {
+        "WEBHOOK_SECRET": SECRET,
+        "DATABASE_URL": database_url,
+        "HTTP_PORT": str(http),
+        "GRPC_PORT": str(rpc),
+        "METRICS_PORT": str(http),
+    }
+    argv = ["-m", "service", role]
+    if workers > 1:
+        argv += ["--workers", str(workers)]
+    proc, log = _spawn(name, argv, None, log_dir, env, group=workers > 1)
+    server = Server(name, proc, log, http, rpc, env=env, group=workers > 1)
+
+    def ready() -> bool:
+        if role == "api":
+            return _grpc_ok(server.grpc_target)
+        if role == "worker":
+            return _http_ok(server.http_url + "/metrics")
+        return _listeners(http) >= workers and _http_ok(server.http_url + "/readyz")
+
+    return _wait(server, ready)

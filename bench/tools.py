@@ -11,9 +11,12 @@ import resource
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 DEBIAN_PACKAGES = {"wrk": "wrk", "h2load": "nghttp2-client"}
+# Taken at import, before pin_self narrows this process (and its children).
+ALL_CORES = tuple(sorted(os.sched_getaffinity(0)))
 
 
 class ToolMissing(RuntimeError):
@@ -76,8 +79,10 @@ def pin_self(core: int) -> None:
     os.sched_setaffinity(0, {core})
 
 
-def pinned(argv: list[str], core: int) -> list[str]:
-    """`argv` run on `core` only (taskset when present, else unpinned)."""
+def pinned(argv: list[str], core: int | Sequence[int] | None) -> list[str]:
+    """`argv` run on `core` only (taskset when present, else unpinned); None:
+    on every core (children would otherwise inherit our own pinning)."""
     if shutil.which("taskset") is None:
         return argv
-    return ["taskset", "-c", str(core), *argv]
+    chosen = ALL_CORES if core is None else [core] if isinstance(core, int) else core
+    return ["taskset", "-c", ",".join(map(str, chosen)), *argv]
