@@ -13,8 +13,10 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from sanic import Request, Sanic, response
-from sanic.exceptions import PayloadTooLarge, RequestTimeout
+from sanic.compat import Header
+from sanic.exceptions import BadURL, PayloadTooLarge, RequestTimeout
 from sanic.http import Stage
+from sanic.models.protocol_types import TransportProtocol
 from sanic.response import HTTPResponse
 from sanic.server.protocols.http_protocol import HttpProtocol
 
@@ -54,7 +56,11 @@ def create_app(ingress: Ingress) -> Sanic:
     # Sanic keeps a registry of app names; tests build several apps.
     # Sanic's own plain-text log handlers stay off: its loggers propagate to
     # ours, so every line is JSON.
-    app = Sanic(f"loyalty_ingress_{next(_names)}", configure_logging=False)
+    app = Sanic(
+        f"loyalty_ingress_{next(_names)}",
+        configure_logging=False,
+        request_class=AnswerableRequest,
+    )
     app.config.REQUEST_MAX_SIZE = ingress.max_body_bytes
     # Sanic caps the request head at 16 KiB whatever is configured.
     app.config.REQUEST_MAX_HEADER_SIZE = min(ingress.max_header_bytes, 16384)
@@ -127,6 +133,11 @@ def create_app(ingress: Ingress) -> Sanic:
         m.webhooks.labels("-", "too_large").inc()
         return response.json({"error": "request too large"}, status=413)
 
+    @app.exception(BadURL)
+    async def bad_target(request: Request, exception: Exception) -> HTTPResponse:
+        # Sanic's own answer echoes the target, which may be personal data.
+        return response.json({"error": "request target is not a valid URL"}, 400)
+
     @app.get("/healthz")
     async def healthz(request: Request) -> HTTPResponse:
         return response.json({"status": "alive"})
@@ -145,6 +156,37 @@ def create_app(ingress: Ingress) -> Sanic:
         return response.raw(m.exposition(), content_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+class AnswerableRequest(Request):
+    """A request whose target httptools cannot parse (`GET someone@x HTTP/1.1`)
+    is refused with BadURL, a 400. But Sanic then builds a stand-in request
+    from the same target to answer with, which raises BadURL again, and the
+    connection is dropped with no answer at all. The stand-in (the only
+    request built with method "NONE") gets target `/` instead, so the 400
+    goes out; the refused target itself is neither kept nor logged."""
+
+    def __init__(
+        self,
+        url_bytes: bytes,
+        headers: Header,
+        version: str,
+        method: str,
+        transport: TransportProtocol,
+        app: Sanic,  # type: ignore[type-arg]
+        head: bytes = b"",
+        stream_id: int = 0,
+    ) -> None:
+        try:
+            super().__init__(
+                url_bytes, headers, version, method, transport, app, head, stream_id
+            )
+        except BadURL:
+            if method != "NONE":
+                raise
+            super().__init__(
+                b"/", headers, version, method, transport, app, head, stream_id
+            )
 
 
 class DeadlineProtocol(HttpProtocol):
