@@ -52,9 +52,26 @@ def _cmd_api(args: argparse.Namespace) -> int:
     return _serve(frozenset({"api"}))
 
 
-def _ingress_child() -> None:
+def _ingress_child(supervisor: int) -> None:
     logs.configure()
+    _stop_when_orphaned(supervisor)
     _serve(frozenset({"ingress"}), reuse_port=True)
+
+
+def _stop_when_orphaned(parent: int, every: float = 0.5) -> None:
+    """SIGTERM ourselves (a graceful stop) once `parent` is gone. A
+    supervisor killed with SIGKILL cannot stop its children, and they would
+    go on serving the port unsupervised, with nobody to restart or stop them."""
+    import signal
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 def _cmd_ingress(args: argparse.Namespace) -> int:
@@ -68,19 +85,23 @@ def _cmd_ingress(args: argparse.Namespace) -> int:
     return supervise(_ingress_child, args.workers)
 
 
-def supervise(target: Callable[[], None], count: int) -> int:
-    """Run `count` copies of `target` in child processes sharing the port;
-    restart any that dies; stop them all on SIGTERM/SIGINT."""
+def supervise(target: Callable[[int], None], count: int) -> int:
+    """Run `count` copies of `target` (given our pid) in child processes
+    sharing the port; restart any that dies; stop them all on SIGTERM/SIGINT."""
     import multiprocessing
+    import shutil
     import signal
     import tempfile
     import time
+
+    from prometheus_client import multiprocess
 
     ctx = multiprocessing.get_context("spawn")
     stopping = False
     # The children share one port; their metrics go to one directory so a
     # scrape that reaches any child reports all of them.
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="loyalty-metrics-")
+    metrics_dir = tempfile.mkdtemp(prefix="loyalty-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
 
     def on_signal(signum: int, frame: object) -> None:
         nonlocal stopping
@@ -88,23 +109,31 @@ def supervise(target: Callable[[], None], count: int) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    children = [ctx.Process(target=target, daemon=False) for _ in range(count)]
-    for child in children:
+
+    def spawn() -> multiprocessing.process.BaseProcess:
+        child = ctx.Process(target=target, args=(os.getpid(),), daemon=False)
         child.start()
-    while not stopping:
-        time.sleep(0.2)
-        for i, child in enumerate(children):
-            if not child.is_alive() and not stopping:
-                print(
-                    f"loyalty: ingress worker {child.pid} exited; restarting",
-                    file=sys.stderr,
-                )
-                children[i] = ctx.Process(target=target, daemon=False)
-                children[i].start()
-    for child in children:
-        child.terminate()
-    for child in children:
-        child.join(10)
+        return child
+
+    children = [spawn() for _ in range(count)]
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for i, child in enumerate(children):
+                if not child.is_alive() and not stopping:
+                    print(
+                        f"loyalty: ingress worker {child.pid} exited; restarting",
+                        file=sys.stderr,
+                    )
+                    if child.pid is not None:  # its live gauges stop counting
+                        multiprocess.mark_process_dead(child.pid, metrics_dir)
+                    children[i] = spawn()
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.join(10)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

@@ -226,3 +226,74 @@ def test_outage_answers_503_unavailable_then_recovers(
         admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
         admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         admin.close()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # pid (comm) state ppid ...; comm may hold spaces, so split after ")"
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _metrics_dir(pid: int) -> Path:
+    env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    value = next(v for v in env if v.startswith(b"PROMETHEUS_MULTIPROC_DIR="))
+    return Path(value.partition(b"=")[2].decode())
+
+
+def _supervised_ingress(
+    pg_url: str, tmp_path: Path, procs: list[ServiceProcess]
+) -> tuple[ServiceProcess, list[int]]:
+    svc = ServiceProcess(
+        tmp_path, command=("ingress", "--workers", "2"), DATABASE_URL=pg_url
+    ).start()
+    procs.append(svc)
+    assert svc.proc is not None
+    deadline = time.monotonic() + 20
+    while len(children := _children(svc.proc.pid)) < 2:
+        assert time.monotonic() < deadline, "the two ingress children never started"
+        time.sleep(0.1)
+    items = burst(40, "w", 4)
+    answers = asyncio.run(post_all([svc.url], items))
+    assert "non-2xx" not in answers and len(answers) == 40
+    return svc, children
+
+
+def test_ingress_workers_stop_and_clean_up_with_their_supervisor(
+    pg_url: str, tmp_path: Path, procs: list[ServiceProcess]
+) -> None:
+    svc, children = _supervised_ingress(pg_url, tmp_path, procs)
+    metrics = _metrics_dir(children[0])
+    assert metrics.is_dir()
+    svc.stop()  # SIGTERM
+    assert svc.proc is not None and svc.proc.returncode == 0
+    assert not any(_running(pid) for pid in children)
+    assert not metrics.exists()
+
+
+def test_ingress_workers_do_not_outlive_a_killed_supervisor(
+    pg_url: str, tmp_path: Path, procs: list[ServiceProcess]
+) -> None:
+    svc, children = _supervised_ingress(pg_url, tmp_path, procs)
+    svc.kill()  # SIGKILL: the supervisor cannot stop them itself
+    deadline = time.monotonic() + 15
+    while any(_running(pid) for pid in children):
+        assert time.monotonic() < deadline, "orphaned ingress children kept running"
+        time.sleep(0.1)
+    with pytest.raises(httpx.ConnectError):  # nobody serves the port any more
+        httpx.get(svc.url + "/healthz", timeout=2)
