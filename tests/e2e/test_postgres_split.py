@@ -229,15 +229,19 @@ def test_outage_answers_503_unavailable_then_recovers(
 
 
 def _children(pid: int) -> list[int]:
+    """The ingress processes `pid` spawned (not multiprocessing's resource
+    tracker, which is its child too)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
             # pid (comm) state ppid ...; comm may hold spaces, so split after ")"
-            if int(stat.rpartition(")")[2].split()[1]) == pid:
+            ppid = int(stat.rpartition(")")[2].split()[1])
+            if ppid == pid and b"spawn_main" in cmdline:
                 found.append(int(entry.name))
     return found
 
