@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import psycopg
-from psycopg import sql
+from psycopg import Notify, sql
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,27 @@ class Listener:
                     for callback in self._channels.values():
                         callback("")
                     while not self._stop.is_set():
-                        for note in conn.notifies(timeout=0.5):
-                            self._channels[note.channel](note.payload)
+                        burst = list(conn.notifies(timeout=0.5, stop_after=1))
+                        if burst:  # and whatever else has arrived meanwhile
+                            burst += conn.notifies(timeout=0)
+                        for channel, payload in coalesce(burst):
+                            self._channels[channel](payload)
             except psycopg.Error as e:
                 self.connected.clear()
                 log.warning("LISTEN connection lost, retrying: %s", e)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+
+def coalesce(notes: Iterable[Notify]) -> list[tuple[str, str]]:
+    """One callback per channel and payload prefix, with the last payload: a
+    busy ingress commits (and NOTIFYs) hundreds of times a second, and each
+    callback may query the database, in every listening process. Payloads
+    are "" (events) or "schema:generation:position", whose positions only
+    grow, so the last one says everything the earlier ones did."""
+    last: dict[tuple[str, str], str] = {}
+    for note in notes:
+        key = (note.channel, note.payload.rpartition(":")[0])
+        last.pop(key, None)  # keep arrival order of the last of each
+        last[key] = note.payload
+    return [(channel, payload) for (channel, _), payload in last.items()]

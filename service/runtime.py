@@ -91,8 +91,11 @@ async def serve(
         worker.start()
         stoppers.append(lambda: asyncio.to_thread(worker.stop))
 
+    # The head only feeds an ingress-only process's gauges: it polls it
+    # below instead of querying it after every commit any process makes.
+    follow_events = worker is not None or "api" in roles
     if settings.database_url:
-        listener = _listen(container, head, applied, worker)
+        listener = _listen(container, head, applied, worker, follow_events)
         listener.start()
         stoppers.append(lambda: asyncio.to_thread(listener.stop))
 
@@ -139,6 +142,8 @@ async def serve(
                         applied.advance(
                             await asyncio.to_thread(models.applied_position)
                         )
+                    if not follow_events:
+                        head.advance(await asyncio.to_thread(events.head))
                     dead, quarantined = await asyncio.to_thread(counts)
                     metrics.dead_letters.set(dead)
                     metrics.quarantine_open.set(quarantined)
@@ -202,6 +207,7 @@ def _listen(
     head: PositionWatch,
     applied: PositionWatch,
     worker: ProjectionWorker | None,
+    follow_events: bool,
 ) -> Listener:
     from projections.stores.postgres import APPLIED_CHANNEL
     from service.postgres_notify import Listener
@@ -226,10 +232,10 @@ def _listen(
         if schema == listener.schema and int(generation) == models.current_generation():
             applied.advance(int(position))
 
-    listener = Listener(
-        container.settings.database_url,
-        {container.events_channel: on_events, APPLIED_CHANNEL: on_applied},
-    )
+    channels = {APPLIED_CHANNEL: on_applied}
+    if follow_events:
+        channels[container.events_channel] = on_events
+    listener = Listener(container.settings.database_url, channels)
     return listener
 
 
