@@ -82,14 +82,13 @@ class RebuildProjector(Projector):
         self._dirty: set[str] = set()
         # Every customer written so far is in memory until the first eviction.
         self._all_in_memory = True
+        self._flushed = False  # any customer rows written yet
 
     def apply(self, events: Sequence[RecordedEvent]) -> Batch:
         self._check(events)
         with self.models.writing(self.generation) as w:
             w.advance(expected=self.position, to=events[-1].position)
-            wanted = {e.customer_id for e in events if e.type is not None}
-            missing = sorted(wanted - self._states.keys())
-            stored = {} if self._all_in_memory else w.load_states(missing)
+            stored = {} if self._all_in_memory else w.load_states(self._missing(events))
             dirty: dict[str, CustomerState] = {}
             batch = fold_batch(
                 events, stored, self._states, dirty_out=dirty, in_key_order=False
@@ -102,6 +101,11 @@ class RebuildProjector(Projector):
             self._states.clear()
             self._all_in_memory = False
         return batch
+
+    def _missing(self, events: Sequence[RecordedEvent]) -> list[str]:
+        """Customers of `events` whose state is not in memory, in key order."""
+        wanted = {e.customer_id for e in events if e.type is not None}
+        return sorted(wanted - self._states.keys())
 
     def finish(self) -> None:
         """Write what is still in memory and merge the staged rows: the
@@ -120,7 +124,11 @@ class RebuildProjector(Projector):
         rows = customer_rows({cid: self._states[cid] for cid in sorted(self._dirty)})
         with self.models.writing(self.generation) as w:
             w.lock()
-            w.write(Batch(position=self.position, customers=rows))
+            if self._flushed:
+                w.write(Batch(position=self.position, customers=rows))
+            else:  # nothing written yet: no row to update, a bulk insert
+                w.insert_customers(rows)
+        self._flushed = True
         self._dirty.clear()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -60,6 +60,27 @@ class PostgresDb:
             "SELECT pg_notify(%s, %s)",
             (APPLIED_CHANNEL, f"{self.schema}:{generation}:{position}"),
         )
+
+    def bulk_insert(
+        self, cursor: Any, table: str, columns: str, rows: Sequence[Sequence[Any]]
+    ) -> None:
+        # COPY: one stream instead of a statement per row; several times
+        # faster for a rebuild's million staged rows.
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def merge_staged(
+        self, cursor: Any, stage: str, final: str, columns: str, key: str
+    ) -> None:
+        # The staged table becomes the final one and gets its key afterwards:
+        # one sort to build the index, instead of copying a million rows into
+        # a B-tree. (`final` was created empty with the same columns.)
+        bare = final.rpartition(".")[2]
+        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        cursor.execute(f"DROP TABLE {final}")
+        cursor.execute(f"ALTER TABLE {stage} RENAME TO {bare}")
+        cursor.execute(f"ALTER TABLE {final} ADD PRIMARY KEY ({key})")
 
     def close(self) -> None:
         self.pool.close()

@@ -15,10 +15,11 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from projections.customer.points import LedgerEntry
-from projections.stores.rows import Batch, DeadLetter, ledger_entry
+from projections.stores.rows import Batch, CustomerRow, DeadLetter, ledger_entry
 
 # Tables a rebuild fills through a staging twin (see begin_rebuild).
 STAGED = ("history", "ledger")
+LEDGER_COLUMNS = "customer_id, created_us, event_id, position, entry"
 
 
 class StalePosition(RuntimeError):
@@ -44,6 +45,18 @@ class Db(Protocol):
 
     def after_commit_sql(self, cursor: Any, generation: int, position: int) -> None:
         """Last statement of every view commit (e.g. a NOTIFY)."""
+
+    def bulk_insert(
+        self, cursor: Any, table: str, columns: str, rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Plain inserts (no conflicts possible) as fast as the backend can."""
+
+    def merge_staged(
+        self, cursor: Any, stage: str, final: str, columns: str, key: str
+    ) -> None:
+        """Make `final` (empty, keyed by `key`) hold `stage`'s rows; `stage`
+        is gone afterwards. Staged rows are unique by key: each is written
+        once, by the one applier of a rebuild's generation."""
 
 
 class SqlReadModels:
@@ -441,22 +454,34 @@ class GenerationWriter:
         """Move a rebuild's staged history and ledger rows into their tables,
         in key order, drop the staging tables, and index the customers: one
         sort each instead of a B-tree insert per row."""
-        c, t = self.c, self._t
+        c, t, db = self.c, self._t, self.models.db
         self.models.create_indexes(c, self.g)
-        # `WHERE true` keeps SQLite from reading ON CONFLICT as a join's ON.
-        c.execute(
-            f"INSERT INTO {t('history')} (customer_id, position) "
-            f"SELECT customer_id, position FROM {t('history_stage')} WHERE true "
-            "ORDER BY customer_id, position ON CONFLICT DO NOTHING"
+        db.merge_staged(
+            c,
+            t("history_stage"),
+            t("history"),
+            "customer_id, position",
+            "customer_id, position",
         )
-        c.execute(
-            f"INSERT INTO {t('ledger')} (customer_id, created_us, event_id, "
-            "position, entry) SELECT customer_id, created_us, event_id, position, "
-            f"entry FROM {t('ledger_stage')} WHERE true "
-            "ORDER BY customer_id, created_us, event_id ON CONFLICT DO NOTHING"
+        db.merge_staged(
+            c,
+            t("ledger_stage"),
+            t("ledger"),
+            LEDGER_COLUMNS,
+            "customer_id, created_us, event_id",
         )
-        for table in STAGED:
-            c.execute(f"DROP TABLE {t(table + '_stage')}")
+
+    def insert_customers(self, rows: Sequence[CustomerRow]) -> None:
+        """The first customer rows of a rebuild's (empty) generation."""
+        self.models.db.bulk_insert(
+            self.c,
+            self._t("customers"),
+            "customer_id, email_lower, email_key, tier, position, state",
+            [
+                (r.customer_id, r.email_lower, r.email_key, r.tier, r.position, r.state)
+                for r in rows
+            ],
+        )
 
     def write(self, batch: Batch, *, staged: bool = False) -> None:
         """Views, ledger, history and dead letters of a batch; with `staged`,
@@ -468,7 +493,6 @@ class GenerationWriter:
             if staged
             else (t("history", g), t("ledger", g))
         )
-        conflict = "" if staged else " ON CONFLICT DO NOTHING"
         if batch.customers:
             c.executemany(
                 f"INSERT INTO {t('customers', g)} (customer_id, email_lower, "
@@ -490,18 +514,25 @@ class GenerationWriter:
                     for r in batch.customers
                 ],
             )
-        if batch.ledger:
-            c.executemany(
-                f"INSERT INTO {ledger} (customer_id, created_us, event_id, "
-                f"position, entry) VALUES ({p},{p},{p},{p},{p}){conflict}",
-                batch.ledger,
-            )
-        if batch.history:
-            c.executemany(
-                f"INSERT INTO {history} (customer_id, position) "
-                f"VALUES ({p},{p}){conflict}",
-                batch.history,
-            )
+        if staged:  # a rebuild's own tables: nothing to conflict with
+            db = self.models.db
+            if batch.ledger:
+                db.bulk_insert(c, ledger, LEDGER_COLUMNS, batch.ledger)
+            if batch.history:
+                db.bulk_insert(c, history, "customer_id, position", batch.history)
+        else:
+            if batch.ledger:
+                c.executemany(
+                    f"INSERT INTO {ledger} ({LEDGER_COLUMNS}) "
+                    f"VALUES ({p},{p},{p},{p},{p}) ON CONFLICT DO NOTHING",
+                    batch.ledger,
+                )
+            if batch.history:
+                c.executemany(
+                    f"INSERT INTO {history} (customer_id, position) "
+                    f"VALUES ({p},{p}) ON CONFLICT DO NOTHING",
+                    batch.history,
+                )
         if batch.dead:
             c.executemany(
                 f"INSERT INTO {t('dead_letters', g)} (position, event_id, "

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from projections.stores.sql import SqlReadModels
 
@@ -83,6 +84,28 @@ class SqliteDb:
         self, cursor: sqlite3.Cursor, generation: int, position: int
     ) -> None:
         pass  # one process: the worker tells its readers directly
+
+    def bulk_insert(
+        self,
+        cursor: sqlite3.Cursor,
+        table: str,
+        columns: str,
+        rows: Sequence[Sequence[Any]],
+    ) -> None:
+        marks = ",".join("?" * (columns.count(",") + 1))
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+    def merge_staged(
+        self, cursor: sqlite3.Cursor, stage: str, final: str, columns: str, key: str
+    ) -> None:
+        # In key order: appends to the WITHOUT ROWID B-tree instead of inserts
+        # all over it. `WHERE true` keeps SQLite from reading ON CONFLICT as a
+        # join's ON.
+        cursor.execute(
+            f"INSERT INTO {final} ({columns}) SELECT {columns} FROM {stage} "
+            f"WHERE true ORDER BY {key} ON CONFLICT DO NOTHING"
+        )
+        cursor.execute(f"DROP TABLE {stage}")
 
     def close(self) -> None:
         with self._lock:

@@ -243,6 +243,18 @@ class ReadModelContract:
         assert live.run_once() == 1
         assert stored_views(self.models) == reference_views(source)
 
+    def test_a_rebuild_with_more_customers_than_it_keeps_in_memory(self) -> None:
+        # keep_states below the customer count: states are flushed (first a
+        # bulk insert, then upserts), evicted and loaded back mid-rebuild.
+        source = ListSource()
+        history(source)
+        self.worker(source).run_once()
+        before, rows_before = stored_views(self.models), stored_rows(self.models)
+        assert len(before) > 6
+        rebuild(source, self.models, batch_size=7, keep_states=3)
+        assert stored_views(self.models) == before
+        assert stored_rows(self.models) == rows_before
+
     def test_a_stopped_rebuild_leaves_nothing_behind(self) -> None:
         import threading
 
