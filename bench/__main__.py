@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--pg-url",
-        default=pg.DEFAULT_URL,
+        default=pg.default_url(),
         help="the PostgreSQL database for --pg (default: $BENCH_DATABASE_URL or "
         "%(default)s); each run works in a fresh schema, dropped at the end",
     )

@@ -42,9 +42,15 @@ from bench.tools import pinned
 if TYPE_CHECKING:
     import psycopg
 
-DEFAULT_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+FALLBACK_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def default_url() -> str:
+    """$BENCH_DATABASE_URL, read when asked (not at import), else the local test
+    database."""
+    return os.environ.get("BENCH_DATABASE_URL", FALLBACK_URL)
+
+
 INGRESS = 2
 WIDE = 256  # connections of the extra, informational round
 P1_TARGET, P3_TARGET = 10_000, 30_000
