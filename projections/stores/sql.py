@@ -208,11 +208,15 @@ class SqlReadModels:
         return g
 
     def switch_to(self, g: int) -> int:
-        """Make generation `g` the one readers see; returns the old one."""
+        """Make generation `g` the one readers see; returns the old one.
+        Dead letters an operator dismissed stay dismissed: a rebuild
+        dead-letters the same events again (the fold still refuses them)."""
         old = self.current_generation(refresh=True)
-        with self.db.write() as c:
-            self._set_meta(c, "current", g)
-            self._set_meta(c, "pending", 0)
+        with self.writing(old) as w:
+            w.lock()  # after any dismissal in progress on the old generation
+            w.carry_dismissals(to=g)
+            self._set_meta(w.c, "current", g)
+            self._set_meta(w.c, "pending", 0)
         self._generation = g
         self._generation_read_at = time.monotonic()
         return old
@@ -449,6 +453,16 @@ class GenerationWriter:
             (note, position),
         )
         return self.c.fetchone() is not None
+
+    def carry_dismissals(self, *, to: int) -> None:
+        """Copy this generation's dismissal notes to the same events' dead
+        letters in generation `to` (a position is one event)."""
+        old, new = self._t("dead_letters"), self.models._t("dead_letters", to)
+        self.c.execute(
+            f"UPDATE {new} SET dismissed = (SELECT o.dismissed FROM {old} o "
+            f"WHERE o.position = {new}.position) WHERE dismissed IS NULL "
+            f"AND position IN (SELECT position FROM {old} WHERE dismissed IS NOT NULL)"
+        )
 
     def complete_rebuild(self) -> None:
         """Move a rebuild's staged history and ledger rows into their tables,

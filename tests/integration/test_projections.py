@@ -332,6 +332,18 @@ class ReadModelContract:
         assert letter.dismissed == "sender bug, ticket 42"
         assert self.models.dead_letter_count() == 0
 
+    def test_dismissals_survive_a_rebuild(self) -> None:
+        source = ListSource()
+        source.add(T.BALANCE_CHANGED, id="bad", customer_id="c1", amount="lots")
+        source.add(T.BALANCE_CHANGED, id="worse", customer_id="c2", amount="x")
+        source.add(T.CUSTOMER_SCANNED, id="ok", customer_id="c1")
+        self.worker(source).run_once()
+        assert self.models.dismiss_dead_letter(1, "sender bug, ticket 42")
+        rebuild(source, self.models)
+        dismissed = {d.event_id: d.dismissed for d in self.models.dead_letters()}
+        assert dismissed == {"bad": "sender bug, ticket 42", "worse": None}
+        assert self.models.dead_letter_count() == 1
+
 
 class TestSqliteReadModels(ReadModelContract):
     @pytest.fixture(autouse=True)
