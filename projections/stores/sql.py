@@ -100,12 +100,16 @@ class SqlReadModels:
 
     def _meta(self, key: str) -> int:
         with self.db.read() as c:
-            c.execute(
-                f"SELECT value FROM {self.db.name('projection_meta')} "
-                f"WHERE key = {self.db.p}",
-                (key,),
-            )
-            row = c.fetchone()
+            return self._meta_in(c, key)
+
+    def _meta_in(self, c: Any, key: str) -> int:
+        """A meta value as the transaction of cursor `c` sees it."""
+        c.execute(
+            f"SELECT value FROM {self.db.name('projection_meta')} "
+            f"WHERE key = {self.db.p}",
+            (key,),
+        )
+        row = c.fetchone()
         return int(row[0]) if row else 0
 
     def current_generation(self, *, refresh: bool = False) -> int:
@@ -360,12 +364,16 @@ class SqlReadModels:
 
     def dismiss_dead_letter(self, position: int, note: str) -> bool:
         """Mark a dead letter that will never apply as seen, so it stops
-        counting; False if there is no open one at `position`. (A rebuild
-        dead-letters the event again: the fold still refuses it.)"""
-        g = self.current_generation(refresh=True)
-        with self.writing(g) as w:
-            w.lock()
-            return w.dismiss_dead_letter(position, note)
+        counting; False if there is no open one at `position`. A rebuild
+        dead-letters the event again and carries the note over (switch_to)."""
+        while True:
+            g = self.current_generation(refresh=True)
+            with self.writing(g) as w:
+                w.lock()
+                # A rebuild that switched in while we waited for the lock has
+                # already carried the old generation's notes: dismiss there.
+                if self._meta_in(w.c, "current") == g:
+                    return w.dismiss_dead_letter(position, note)
 
     def customer_count(self) -> int:
         return int(self._query("customers", "SELECT COUNT(*) FROM {T}", ())[0][0])

@@ -332,6 +332,26 @@ class ReadModelContract:
         assert letter.dismissed == "sender bug, ticket 42"
         assert self.models.dead_letter_count() == 0
 
+    def test_a_dismissal_that_raced_a_switch_lands_in_the_new_tables(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        source = ListSource()
+        source.add(T.BALANCE_CHANGED, id="bad", customer_id="c1", amount="lots")
+        self.worker(source).run_once()
+        old = self.models.current_generation(refresh=True)
+        rebuild(source, self.models)  # switches in a new generation, drops `old`
+        looked_up = self.models.current_generation
+        answers = iter([old])  # the dismissal saw the generation before the switch
+
+        def stale_then_fresh(*, refresh: bool = False) -> int:
+            return next(answers, None) or looked_up(refresh=refresh)
+
+        monkeypatch.setattr(self.models, "current_generation", stale_then_fresh)
+        assert self.models.dismiss_dead_letter(1, "sender bug")
+        monkeypatch.undo()
+        (letter,) = self.models.dead_letters()
+        assert letter.dismissed == "sender bug"
+
     def test_dismissals_survive_a_rebuild(self) -> None:
         source = ListSource()
         source.add(T.BALANCE_CHANGED, id="bad", customer_id="c1", amount="lots")
