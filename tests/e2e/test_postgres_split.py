@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -294,6 +295,7 @@ def test_ingress_workers_do_not_outlive_a_killed_supervisor(
     pg_url: str, tmp_path: Path, procs: list[ServiceProcess]
 ) -> None:
     svc, children = _supervised_ingress(pg_url, tmp_path, procs)
+    metrics = _metrics_dir(children[0])
     svc.kill()  # SIGKILL: the supervisor cannot stop them itself
     deadline = time.monotonic() + 15
     while any(_running(pid) for pid in children):
@@ -301,3 +303,4 @@ def test_ingress_workers_do_not_outlive_a_killed_supervisor(
         time.sleep(0.1)
     with pytest.raises(httpx.ConnectError):  # nobody serves the port any more
         httpx.get(svc.url + "/healthz", timeout=2)
+    shutil.rmtree(metrics)  # a killed supervisor cannot remove it
