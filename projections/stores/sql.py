@@ -20,6 +20,15 @@ from projections.stores.rows import Batch, CustomerRow, DeadLetter, ledger_entry
 # Tables a rebuild fills through a staging twin (see begin_rebuild).
 STAGED = ("history", "ledger")
 LEDGER_COLUMNS = "customer_id, created_us, event_id, position, entry"
+CUSTOMER_COLUMNS = "customer_id, email_lower, email_key, tier, position, state"
+
+
+def _customer_values(rows: Sequence[CustomerRow]) -> list[tuple[Any, ...]]:
+    """CustomerRows as parameter tuples, in CUSTOMER_COLUMNS order."""
+    return [
+        (r.customer_id, r.email_lower, r.email_key, r.tier, r.position, r.state)
+        for r in rows
+    ]
 
 
 class StalePosition(RuntimeError):
@@ -498,11 +507,8 @@ class GenerationWriter:
         self.models.db.bulk_insert(
             self.c,
             self._t("customers"),
-            "customer_id, email_lower, email_key, tier, position, state",
-            [
-                (r.customer_id, r.email_lower, r.email_key, r.tier, r.position, r.state)
-                for r in rows
-            ],
+            CUSTOMER_COLUMNS,
+            _customer_values(rows),
         )
 
     def write(self, batch: Batch, *, staged: bool = False) -> None:
@@ -517,24 +523,13 @@ class GenerationWriter:
         )
         if batch.customers:
             c.executemany(
-                f"INSERT INTO {t('customers', g)} (customer_id, email_lower, "
-                "email_key, tier, position, state) "
+                f"INSERT INTO {t('customers', g)} ({CUSTOMER_COLUMNS}) "
                 f"VALUES ({p},{p},{p},{p},{p},{p}) "
                 "ON CONFLICT (customer_id) DO UPDATE SET "
                 "email_lower = excluded.email_lower, "
                 "email_key = excluded.email_key, tier = excluded.tier, "
                 "position = excluded.position, state = excluded.state",
-                [
-                    (
-                        r.customer_id,
-                        r.email_lower,
-                        r.email_key,
-                        r.tier,
-                        r.position,
-                        r.state,
-                    )
-                    for r in batch.customers
-                ],
+                _customer_values(batch.customers),
             )
         if staged:  # a rebuild's own tables: nothing to conflict with
             db = self.models.db
