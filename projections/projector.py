@@ -63,7 +63,7 @@ class RebuildProjector(Projector):
     """A projector for a generation nobody reads yet (a rebuild).
 
     States stay decoded in memory between batches (up to `keep_states`
-    customers) and are written once, by `flush`, instead of after every
+    customers) and are written once, by `_flush`, instead of after every
     batch: profiling the rebuild showed it rewriting every customer's state
     dozens of times. This is safe only because the generation is invisible
     until it is switched in, `rebuild` flushes before switching, and a
@@ -80,9 +80,10 @@ class RebuildProjector(Projector):
         self.keep_states = keep_states
         self._states: dict[str, CustomerState] = {}
         self._dirty: set[str] = set()
-        # Every customer written so far is in memory until the first eviction.
+        # Every customer is in memory until the first eviction; until then
+        # no customer row has been written either (only evictions and
+        # `finish` flush).
         self._all_in_memory = True
-        self._flushed = False  # any customer rows written yet
 
     def apply(self, events: Sequence[RecordedEvent]) -> Batch:
         self._check(events)
@@ -97,7 +98,7 @@ class RebuildProjector(Projector):
         self._dirty.update(dirty)
         self.position = batch.position
         if len(self._states) > self.keep_states:
-            self.flush()
+            self._flush()
             self._states.clear()
             self._all_in_memory = False
         return batch
@@ -110,12 +111,12 @@ class RebuildProjector(Projector):
     def finish(self) -> None:
         """Write what is still in memory and merge the staged rows: the
         generation is complete when this returns."""
-        self.flush()
+        self._flush()
         with self.models.writing(self.generation) as w:
             w.lock()
             w.complete_rebuild()
 
-    def flush(self) -> None:
+    def _flush(self) -> None:
         """Write every state changed since the last flush."""
         if not self._dirty:
             return
@@ -124,11 +125,10 @@ class RebuildProjector(Projector):
         rows = customer_rows({cid: self._states[cid] for cid in sorted(self._dirty)})
         with self.models.writing(self.generation) as w:
             w.lock()
-            if self._flushed:
-                w.write(Batch(position=self.position, customers=rows))
-            else:  # nothing written yet: no row to update, a bulk insert
+            if self._all_in_memory:  # no row written yet: a bulk insert
                 w.insert_customers(rows)
-        self._flushed = True
+            else:
+                w.write(Batch(position=self.position, customers=rows))
         self._dirty.clear()
 
 
