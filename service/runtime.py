@@ -244,13 +244,18 @@ async def _start_api(
 ) -> tuple[object, Callable[[], object], int]:
     from service.reads import CustomerReads
     from service.rebuilds import Rebuilds
+    from service.rpc.admin import AdminPolicy
     from service.rpc.customers import CustomerServicer
     from service.rpc.events import EventServicer
+    from service.rpc.privacy import PrivacyServicer
     from service.rpc.projection_control import ProjectionServicer
     from service.rpc.server import Health, Servicers, create_server, tls
 
     settings = container.settings
     rebuilds = Rebuilds(container.events, container.models)
+    admin = AdminPolicy(
+        mtls=settings.grpc_tls_client_ca is not None, admins=settings.admin_clients
+    )
     health = Health()
     server, port = create_server(
         f"{settings.grpc_host}:{settings.grpc_port}",
@@ -267,7 +272,9 @@ async def _start_api(
                 container.models,
                 rebuilds,
                 container.models.applied_position,
+                admin,
             ),
+            privacy=PrivacyServicer(container.privacy(), applied, admin),
         ),
         health,
         container.metrics,
