@@ -148,21 +148,23 @@ def decode_rows(rows: Sequence[Row], keyring: Keyring) -> list[RecordedEvent]:
     position only. Rows from before encryption (a five-field header) are
     read as they were written."""
     parsed = []
-    wanted: dict[str, str] = {}
+    wanted: set[str] = set()
     for position, topic, state in rows:
         header, _, payload = state.partition(b"\n")
         fields = _HEADER(header.decode())
         if len(fields) == 6 and fields[5]:
-            wanted[fields[1]] = fields[5]
+            wanted.add(fields[1])
         parsed.append((position, topic, header, fields, payload))
-    readers = keyring.readers(wanted) if wanted else {}
+    live = keyring.live(wanted) if wanted else {}
     events = []
     for position, topic, header, fields, payload in parsed:
         event_id, customer_id, type_name, created_at, received_at = fields[:5]
         raw: bytes | None = payload
         if len(fields) == 6:
-            aead = readers.get(customer_id) if fields[5] else None
-            raw = None if aead is None else unseal(aead, payload, header)
+            key = live.get(customer_id) if fields[5] else None
+            # Another key id than the live one: a key destroyed by an erasure.
+            ok = key is not None and key[0] == fields[5]
+            raw = unseal(key[1], payload, header) if ok else None  # type: ignore[index]
         if topic == ERASURE_TOPIC:
             kind = ERASURE
         elif raw is None:

@@ -304,19 +304,16 @@ class Keyring:
 
     # -- keys for reading --------------------------------------------------------
 
-    def readers(self, wanted: Mapping[str, str]) -> dict[str, AESGCM]:
-        """The keys that can still decrypt: for each customer, their key if
-        it is still live and is the one named (`wanted[customer] = key_id`)."""
-        rows = self._rows(wanted)
-        found = {}
-        for cid, key_id in wanted.items():
-            row = rows.get(cid)
-            if row is not None and row[0] == key_id:
-                found[cid] = self._unwrap(cid, key_id, row[1], row[2])
-        return found
-
-    def reader(self, customer_id: str, key_id: str) -> AESGCM | None:
-        return self.readers({customer_id: key_id}).get(customer_id)
+    def live(self, customer_ids: Iterable[str]) -> dict[str, tuple[str, AESGCM]]:
+        """Each customer's live key as (key id, key); none for a customer
+        erased since (and a row encrypted under another key id than the live
+        one is unreadable: its key is gone)."""
+        rows = self._rows(customer_ids)
+        return {
+            cid: (row[0], self._unwrap(cid, row[0], row[1], row[2]))
+            for cid, row in rows.items()
+            if row[0] is not None
+        }
 
     # -- erasure -------------------------------------------------------------------
 

@@ -127,11 +127,11 @@ class Quarantine:
 
     def _rows(self, rows: list[Any]) -> list[QuarantinedRequest]:
         wanted = {
-            r["customer_id"]: r["key_id"]
+            r["customer_id"]
             for r in rows
             if r["key_id"] not in (None, MASTER) and r["customer_id"]
         }
-        readers = self.keyring.readers(wanted) if wanted else {}
+        live = self.keyring.live(wanted) if wanted else {}
         items = []
         for r in rows:
             body = bytes(r["body"])
@@ -139,9 +139,10 @@ class Quarantine:
             if r["key_id"] == MASTER:
                 body = self.keyring.open_without_customer(body, aad) or b""
             elif r["key_id"] is not None:
-                aead = readers.get(r["customer_id"])
+                key = live.get(r["customer_id"])
                 try:
-                    body = b"" if aead is None else unseal(aead, body, aad)
+                    ok = key is not None and key[0] == r["key_id"]
+                    body = unseal(key[1], body, aad) if ok else b""  # type: ignore[index]
                 except InvalidTag:
                     body = b""
             items.append(_row(r, body))

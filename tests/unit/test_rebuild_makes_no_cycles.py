@@ -23,8 +23,8 @@ KEY = AESGCM(bytes(32))
 class OneKey:
     """Every customer's data key is KEY (the keyring's reading side)."""
 
-    def readers(self, wanted: dict[str, str]) -> dict[str, AESGCM]:
-        return dict.fromkeys(wanted, KEY)
+    def live(self, customer_ids: set[str]) -> dict[str, tuple[str, AESGCM]]:
+        return dict.fromkeys(customer_ids, ("key-1", KEY))
 
 
 def _stored(event: RecordedEvent) -> tuple[int, str, bytes]:
