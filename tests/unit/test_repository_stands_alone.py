@@ -119,7 +119,7 @@ def test_each_kind_of_outside_reference_is_caught(line: str) -> None:
 @pytest.mark.parametrize(
     "line",
     [
-        "a PostgreSQL advisory lock is the lease; when the holder dies its session ends",
+        "when the holder dies its session ends and the standby takes over",
         "a session-level advisory lock",
         'self._conn.execute("SELECT 1")  # still our session, still held',
         "start_new_session=True,",
