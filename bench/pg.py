@@ -1,4 +1,4 @@
-"""PostgreSQL mode (`python -m bench --pg`): issue 6's production figures.
+"""PostgreSQL mode (`python -m bench --pg`): the production figures.
 
 P1: `python -m service ingress --workers 2` (two processes sharing the port
 with SO_REUSEPORT), one `worker` and one `api`, under wrk replaying unique

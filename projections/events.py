@@ -103,5 +103,5 @@ class RecordedEvent:
 
     @property
     def sort_key(self) -> tuple[datetime, str]:
-        """'Newest' in the contract: greatest createdAt, ties broken by id."""
+        """'Newest' in the read-model rules: greatest createdAt, ties broken by id."""
         return (self.created_at, self.id)

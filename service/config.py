@@ -1,4 +1,4 @@
-"""Typed settings, read once from the environment (CONTRACT section 2).
+"""Typed settings, read once from the environment.
 
 `SETTINGS` is the single description of every variable: `from_environ`
 parses with it and `reference()` renders the README's configuration table

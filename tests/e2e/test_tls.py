@@ -1,4 +1,4 @@
-"""gRPC transport security (issue 7, item 6): TLS from configured PEM files,
+"""gRPC transport security: TLS from configured PEM files,
 and mTLS when a client CA is configured. Certificates are made here with the
 `openssl` CLI: a CA, a server certificate for localhost / 127.0.0.1 (SAN), a
 client certificate from the same CA, and a rogue CA with its own client."""

@@ -1,4 +1,4 @@
-"""The generated protobuf modules match CONTRACT.md section 5.
+"""The generated protobuf modules match the documented gRPC API.
 
 Other teams generate Go, Node and Java clients from proto/, so the names and
 shapes checked here are the binding part of the API: renaming or retyping any
@@ -61,8 +61,8 @@ MESSAGE = T.TYPE_MESSAGE
 TIMESTAMP = "google.protobuf.Timestamp"
 STRUCT = "google.protobuf.Struct"
 
-# The 18 event names as JeriCommerce documents them (CONTRACT.md section 1).
-CONTRACT_EVENT_NAMES = [
+# The 18 event names as JeriCommerce documents them (docs/webhooks.md).
+DOCUMENTED_EVENT_NAMES = [
     "Customer created",
     "Customer birthday",
     "Customer scanned",
@@ -358,7 +358,7 @@ def test_event_type_values_are_prefixed_and_zero_is_unspecified() -> None:
 def test_every_contract_event_name_has_its_own_event_type() -> None:
     values = _event_type_values()
     numbers = []
-    for event_name in CONTRACT_EVENT_NAMES:
+    for event_name in DOCUMENTED_EVENT_NAMES:
         enum_name = "EVENT_TYPE_" + event_name.upper().replace(" ", "_")
         assert enum_name in values, f"{event_name!r}: no {enum_name}"
         numbers.append(values[enum_name])
