@@ -258,6 +258,18 @@ class Keyring:
                         "ON CONFLICT (customer_id) DO NOTHING",
                         (cid, key_id, wrapped, self.master.id),
                     )
+            # After the writes (they hold the lock): a rotation that committed
+            # meanwhile would leave these keys wrapped under a retired key.
+            c.execute(
+                f"SELECT value FROM {self.t.key_meta} WHERE name = 'master_id'"
+                f"{self.t.for_share}"
+            )
+            row = c.fetchone()
+            if row is not None and row["value"] != self.master.id:
+                raise WrongMasterKey(
+                    f"the store's master key is now {row['value']}: restart with "
+                    "the MASTER_KEY_FILE it was rotated to"
+                )
 
     def _unwrap(
         self, cid: str, key_id: str, wrapped: bytes | None, master_id: str | None

@@ -13,6 +13,7 @@ import contextlib
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from projections.worker import ProjectionWorker
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # imported where used: psycopg only matters on PostgreSQL
 
 log = logs.get(__name__)
 HEALTH_INTERVAL = 1.0
+PURGE_INTERVAL = 3600.0
 ALL_ROLES = frozenset({"ingress", "worker", "api"})
 
 
@@ -129,9 +131,27 @@ async def serve(
     def counts() -> tuple[int, int]:
         return models.dead_letter_count(), container.quarantine.open_count()
 
+    purged_at = -PURGE_INTERVAL
+
+    async def purge() -> None:
+        # Quarantined requests past their retention; one role does it.
+        nonlocal purged_at
+        if worker is None or loop.time() - purged_at < PURGE_INTERVAL:
+            return
+        purged_at = loop.time()
+        cutoff = datetime.now(UTC) - timedelta(days=settings.quarantine_retention_days)
+        try:
+            purged = await asyncio.to_thread(container.quarantine.purge, cutoff)
+        except Exception as e:
+            log.warning("could not purge the quarantine", error=str(e))
+            return
+        if purged:
+            log.info("purged quarantined requests past retention", count=purged)
+
     async def watch() -> None:
         caught_up_at = loop.time()
         while True:
+            await purge()
             checks = await ready()
             if health is not None:
                 await health.set(checks["store"])

@@ -335,3 +335,29 @@ def test_erasure_on_postgres(pg_url: str, tmp_path: Path) -> None:
         svc.cli("rebuild")
         with grpc.insecure_channel(svc.grpc_target) as ch:
             assert code(lambda: get(ch, "pga")) == grpc.StatusCode.NOT_FOUND
+
+
+def test_master_key_rotation_from_the_cli(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with ServiceProcess(data) as svc:
+        head = send(svc, "rot")
+        with grpc.insecure_channel(svc.grpc_target) as ch:
+            get(ch, "rot", head)
+    new_key = tmp_path / "keys" / "master-2.key"
+    out = svc.cli("keys", "rotate-master", "--new-key-file", str(new_key))
+    assert "re-wrapped 1 data key(s)" in out
+    assert new_key.stat().st_mode & 0o777 == 0o600
+    # The old key (DATA_DIR/master.key, the default) no longer opens the store.
+    refused = subprocess.run(
+        [sys.executable, "-m", "service", "keys", "status"],
+        env=svc.env,
+        cwd=ROOT,
+        capture_output=True,
+    )
+    assert refused.returncode == 2
+    assert b"MASTER_KEY_FILE" in refused.stderr
+    with ServiceProcess(data, MASTER_KEY_FILE=str(new_key)) as svc:
+        with grpc.insecure_channel(svc.grpc_target) as ch:
+            assert get(ch, "rot").last_name == "Lastrotzq"
+        export = json.loads(svc.cli("export", "rot"))
+        assert export["events"][0]["body"]["properties"] == person("rot")

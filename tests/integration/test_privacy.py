@@ -224,6 +224,24 @@ class PrivacyContract:
         assert quarantined.body.startswith(b"{")
         assert old.id != new.id
 
+    def test_a_process_left_on_the_old_master_key_creates_no_keys(
+        self, tmp_path: Path
+    ) -> None:
+        self.seed()
+        stale = build(self.settings)  # another process, started before rotation
+        try:
+            new = write_new_master_key(tmp_path / "new.key")
+            keyring = self.container.events.keyring
+            keyring.rotate_master(new, self.container.quarantine.reseal_master)
+            with pytest.raises(WrongMasterKey):
+                stale.events.append([created("z1", "zed")])
+            # The current process goes on, new customers included.
+            self.container.events.append([created("z1", "zed")])
+            self.project()
+            assert self.reads.get("zed").first_name == "Bob"
+        finally:
+            stale.close()
+
     def test_rows_from_before_encryption_are_read_then_encrypted(self) -> None:
         plain = [created("p1", "ana"), points("p2", "bob", 4)]
         received = datetime.now(UTC)
