@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ..events import RecordedEvent
 from .fields import integer
-from .state import CustomerState
+from .state import BirthdaySet, CustomerState
 from .timekeys import at, newer
 
 
@@ -20,11 +20,11 @@ class Birthday:
 def on_birthday(state: CustomerState, event: RecordedEvent, us: int) -> None:
     age = integer(event.properties, "age")
     if newer(us, event.id, state.birthday):
-        state.birthday = [us, event.id, age]
+        state.birthday = BirthdaySet(us, event.id, age)
 
 
 def birthday_view(state: CustomerState) -> Birthday:
     newest = state.birthday
     if newest is None:
         return Birthday()
-    return Birthday(newest[2], at(newest[0]))
+    return Birthday(newest.age, at(newest.us))

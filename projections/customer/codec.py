@@ -1,7 +1,9 @@
 """CustomerState <-> bytes: one compact JSON array, version first.
 
-The state holds only JSON values (see state.py), so this is a single C-level
-call each way. Keys are sorted so that equal states encode to equal bytes
+The state holds only JSON values and registers (NamedTuples, written as
+arrays; see state.py), so encoding is a single C-level call; decoding is one
+call plus turning each register's array back into its named type. Keys are
+sorted so that equal states encode to equal bytes
 whatever order their maps were filled in.
 
 Two versions, one layout. Version 2 is written by orjson (several times
@@ -20,7 +22,7 @@ from operator import attrgetter
 
 import orjson
 
-from .state import CustomerState
+from .state import REGISTER_MAPS, REGISTERS, CustomerState
 
 VERSION = 2
 STDLIB_VERSION = 1
@@ -32,12 +34,22 @@ _stdlib_encode = json.JSONEncoder(
 ).encode
 _stdlib_decode = json.JSONDecoder().decode
 _ORJSON_PREFIX = b"[%d," % VERSION
+# Positions in the encoded array (the version comes first) of the registers.
+_AT = {name: i for i, name in enumerate(_NAMES, 1)}
+_REGISTER_AT = tuple((_AT[name], kind) for name, kind in REGISTERS.items())
+_MAP_AT = tuple((_AT[name], kind) for name, kind in REGISTER_MAPS.items())
+# A NamedTuple from a list in one C call (its own constructor is a Python
+# function taking each field as an argument: twice the decoding time).
+_as = tuple.__new__
 
 
 def encode_state(state: CustomerState) -> bytes:
     values = _values(state)
     try:
-        return orjson.dumps((VERSION, *values), option=orjson.OPT_SORT_KEYS)
+        # orjson writes no NamedTuple by itself: `tuple` makes each an array.
+        return orjson.dumps(
+            (VERSION, *values), default=tuple, option=orjson.OPT_SORT_KEYS
+        )
     except TypeError:
         return _stdlib_encode((STDLIB_VERSION, *values)).encode()
 
@@ -57,4 +69,12 @@ def decode_state(data: bytes | bytearray | memoryview) -> CustomerState:
         or values[0] != version
     ):
         raise ValueError("not a customer state of this version")
+    try:
+        for i, kind in _REGISTER_AT:
+            if values[i] is not None:
+                values[i] = _as(kind, values[i])
+        for i, kind in _MAP_AT:
+            values[i] = {key: _as(kind, v) for key, v in values[i].items()}
+    except (TypeError, AttributeError) as e:
+        raise ValueError(f"not a customer state of this version: {e}") from None
     return CustomerState(*values[1:])

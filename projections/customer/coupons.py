@@ -12,7 +12,7 @@ from datetime import datetime
 
 from ..events import RecordedEvent
 from .fields import key_text, text
-from .state import CustomerState
+from .state import CouponPass, CouponSet, CustomerState
 from .timekeys import at, newer
 
 
@@ -36,7 +36,7 @@ def on_assigned(state: CustomerState, event: RecordedEvent, us: int) -> None:
     code = key_text(props, "code")
     details = [text(props, name) for name in _DETAILS]
     if newer(us, event.id, state.coupons.get(code)):
-        state.coupons[code] = [us, event.id, *details]
+        state.coupons[code] = CouponSet(us, event.id, *details)
 
 
 def _pass_code(event: RecordedEvent) -> str | None:
@@ -48,33 +48,31 @@ def on_pass_installed(state: CustomerState, event: RecordedEvent, us: int) -> No
     code = _pass_code(event)
     state.coupon_installs += 1
     if code is not None and newer(us, event.id, state.coupon_passes.get(code)):
-        state.coupon_passes[code] = [us, event.id, True]
+        state.coupon_passes[code] = CouponPass(us, event.id, True)
 
 
 def on_pass_uninstalled(state: CustomerState, event: RecordedEvent, us: int) -> None:
     code = _pass_code(event)
     state.coupon_uninstalls += 1
     if code is not None and newer(us, event.id, state.coupon_passes.get(code)):
-        state.coupon_passes[code] = [us, event.id, False]
+        state.coupon_passes[code] = CouponPass(us, event.id, False)
 
 
 def coupons_view(state: CustomerState) -> tuple[Coupon, ...]:
     passes = state.coupon_passes
     coupons = []
-    for code, (us, _, header, body, slug, assigned_from, install_url) in sorted(
-        state.coupons.items()
-    ):
+    for code, coupon in sorted(state.coupons.items()):
         installed = passes.get(code)
         coupons.append(
             Coupon(
                 code=code,
-                header=header,
-                body=body,
-                slug=slug,
-                assigned_from=assigned_from,
-                install_url=install_url,
-                assigned_at=at(us),
-                pass_installed=bool(installed and installed[2]),
+                header=coupon.header,
+                body=coupon.body,
+                slug=coupon.slug,
+                assigned_from=coupon.assigned_from,
+                install_url=coupon.install_url,
+                assigned_at=at(coupon.us),
+                pass_installed=bool(installed and installed.installed),
             )
         )
     return tuple(coupons)

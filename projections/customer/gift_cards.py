@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ..events import RecordedEvent
 from .fields import flag, key_text, text
-from .state import CustomerState
+from .state import CustomerState, GiftCardSet
 from .timekeys import at, newer
 
 
@@ -32,16 +32,22 @@ def on_sent(state: CustomerState, event: RecordedEvent, us: int) -> None:
     details = [text(props, name) for name in _DETAILS]
     mail_sent = flag(props, "mailSent")
     if newer(us, event.id, state.gift_cards.get(code)):
-        state.gift_cards[code] = [us, event.id, *details, mail_sent]
+        state.gift_cards[code] = GiftCardSet(us, event.id, *details, mail_sent)
 
 
 def gift_cards_view(state: CustomerState) -> tuple[GiftCard, ...]:
     cards = []
-    for code, register in sorted(state.gift_cards.items()):
-        us, _, header, body, slug, assigned_from, install_url, mail_sent = register
+    for code, card in sorted(state.gift_cards.items()):
         cards.append(
             GiftCard(
-                code, header, body, slug, assigned_from, install_url, mail_sent, at(us)
+                code,
+                card.header,
+                card.body,
+                card.slug,
+                card.assigned_from,
+                card.install_url,
+                card.mail_sent,
+                at(card.us),
             )
         )
     return tuple(cards)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from ..events import RecordedEvent
 from .exact_numbers import Number, add, load, store
 from .fields import key_number, number, text
-from .state import CustomerState
+from .state import BalanceSet, CustomerState
 from .timekeys import newer
 
 
@@ -50,14 +50,9 @@ def on_balance_changed(
     else:
         state.points_sum = store(add(load(total), amount))
     if newer(us, event.id, state.balance):
-        state.balance = [
-            us,
-            event.id,
-            store(amount),
-            store(previous),
-            store(to_next),
-            next_name,
-        ]
+        state.balance = BalanceSet(
+            us, event.id, store(amount), store(previous), store(to_next), next_name
+        )
     return LedgerEntry(
         event.id,
         event.position,
@@ -75,9 +70,9 @@ def points_view(state: CustomerState) -> Points:
     total: Number = load(state.points_sum)
     if newest is None:
         return Points(total, None, None)
-    previous = load(newest[3])
+    previous = load(newest.previous)
     if previous is not None:
         # The sender's own running balance beats our sum (it knows about
         # points from before the integration).
-        total = add(previous, load(newest[2]))
-    return Points(total, load(newest[4]), newest[5])
+        total = add(previous, load(newest.amount))
+    return Points(total, load(newest.to_next), newest.next_name)

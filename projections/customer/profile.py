@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ..events import RecordedEvent
 from .fields import text
-from .state import CustomerState
+from .state import Created, CustomerState, EmailSeen
 from .timekeys import at, newer
 
 
@@ -47,7 +47,7 @@ def on_customer_created(state: CustomerState, event: RecordedEvent, us: int) -> 
     props = event.properties
     values = [text(props, name) for name in _CREATED_FIELDS]  # may raise: first
     if newer(us, event.id, state.created):
-        state.created = [us, event.id, *values]
+        state.created = Created(us, event.id, *values)
 
 
 def note_email(state: CustomerState, event: RecordedEvent, us: int) -> None:
@@ -59,21 +59,32 @@ def note_email(state: CustomerState, event: RecordedEvent, us: int) -> None:
     if type(email) is str and newer(us, event.id, state.email):
         email = email.strip()
         if email:
-            state.email = [us, event.id, email]
+            state.email = EmailSeen(us, event.id, email)
 
 
 def profile_view(state: CustomerState) -> Profile:
     seen = state.email
-    created = state.created or [None, None, *([None] * len(_CREATED_FIELDS))]
-    first, last, phone, origin, referral, source, medium, campaign = created[2:]
+    created = state.created
+    if created is None:
+        return Profile(
+            email=seen.email if seen else None,
+            email_seen_at=(at(seen.us), seen.event_id) if seen else None,
+            first_name=None,
+            last_name=None,
+            phone_number=None,
+            origin=None,
+            referral=None,
+            utm=Utm(),
+            registered_at=None,
+        )
     return Profile(
-        email=seen[2] if seen else None,
-        email_seen_at=(at(seen[0]), seen[1]) if seen else None,
-        first_name=first,
-        last_name=last,
-        phone_number=phone,
-        origin=origin,
-        referral=referral,
-        utm=Utm(source, medium, campaign),
-        registered_at=at(created[0]),
+        email=seen.email if seen else None,
+        email_seen_at=(at(seen.us), seen.event_id) if seen else None,
+        first_name=created.first_name,
+        last_name=created.last_name,
+        phone_number=created.phone_number,
+        origin=created.origin,
+        referral=created.referral,
+        utm=Utm(created.utm_source, created.utm_medium, created.utm_campaign),
+        registered_at=at(created.us),
     )

@@ -13,7 +13,7 @@ from decimal import Decimal
 from ..events import RecordedEvent
 from .exact_numbers import load, store
 from .fields import key_text, number, text
-from .state import CustomerState
+from .state import Claim, CustomerState, Offer, Stamp
 from .timekeys import at, newer
 
 
@@ -49,15 +49,9 @@ def on_redeemable(state: CustomerState, event: RecordedEvent, us: int) -> None:
     cost = number(props, "rewardCost")
     remaining = number(props, "customerRemainingBalance")
     if newer(us, event.id, state.offers.get(reward_id)):
-        state.offers[reward_id] = [
-            us,
-            event.id,
-            link,
-            title,
-            store(value),
-            store(cost),
-            store(remaining),
-        ]
+        state.offers[reward_id] = Offer(
+            us, event.id, link, title, store(value), store(cost), store(remaining)
+        )
 
 
 def on_redeemed(state: CustomerState, event: RecordedEvent, us: int) -> None:
@@ -70,47 +64,45 @@ def on_redeemed(state: CustomerState, event: RecordedEvent, us: int) -> None:
     if claim_id is None or not claim_id.strip():
         claim_id = event.id
     if newer(us, event.id, state.claims.get(claim_id)):
-        state.claims[claim_id] = [us, event.id, reward_id, link, title, code]
+        state.claims[claim_id] = Claim(us, event.id, reward_id, link, title, code)
 
 
 def on_refunded(state: CustomerState, event: RecordedEvent, us: int) -> None:
     claim_id = key_text(event.properties, "claimId")
     if newer(us, event.id, state.refunds.get(claim_id)):
-        state.refunds[claim_id] = [us, event.id]
+        state.refunds[claim_id] = Stamp(us, event.id)
 
 
 def redeemable_view(state: CustomerState) -> tuple[RedeemableReward, ...]:
     return tuple(
         RedeemableReward(
             reward_id,
-            link,
-            title,
-            load(value),
-            load(cost),
-            load(remaining),
-            at(us),
+            offer.link,
+            offer.title,
+            load(offer.value),
+            load(offer.cost),
+            load(offer.remaining),
+            at(offer.us),
         )
-        for reward_id, (us, _, link, title, value, cost, remaining) in sorted(
-            state.offers.items()
-        )
+        for reward_id, offer in sorted(state.offers.items())
     )
 
 
 def redeemed_view(state: CustomerState) -> tuple[RedeemedReward, ...]:
     refunds = state.refunds
     claims = []
-    for claim_id, (us, _, reward_id, link, title, code) in sorted(state.claims.items()):
+    for claim_id, claim in sorted(state.claims.items()):
         refund = refunds.get(claim_id)
         claims.append(
             RedeemedReward(
                 claim_id=claim_id,
-                reward_id=reward_id,
-                reward_link=link,
-                reward_title=title,
-                code=code,
-                redeemed_at=at(us),
+                reward_id=claim.reward_id,
+                reward_link=claim.link,
+                reward_title=claim.title,
+                code=claim.code,
+                redeemed_at=at(claim.us),
                 refunded=refund is not None,
-                refunded_at=at(refund[0]) if refund else None,
+                refunded_at=at(refund.us) if refund else None,
             )
         )
     return tuple(claims)

@@ -1,22 +1,123 @@
 """The mutable state a customer's events fold into.
 
-Only plain JSON values live here (ints, strings, bools, lists, dicts), so the
-codec is one json call each way and decoding makes no per-field objects.
-Conventions (see timekeys.py and exact_numbers.py):
+Only plain JSON values live here (ints, strings, bools, registers, dicts), so
+the codec is one json call each way. Conventions (see timekeys.py and
+exact_numbers.py):
 - a time is int microseconds since the epoch, UTC;
-- a register is [us, event_id, *fields], set by the newest event (its sort key
-  comes first so that last-writer-wins needs no datetime);
+- a register is a NamedTuple (us, event_id, *fields), set by the newest event
+  (its sort key comes first so that last-writer-wins needs no datetime); it
+  is encoded as a JSON array in field order;
 - a number is an int, or a str holding a canonical Decimal.
-Field order is the encoding's order: append new fields and bump the codec's
-version when it changes.
+Field order (of the state and of each register) is the encoding's order:
+append new fields and bump the codec's version when it changes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import NamedTuple
 
-Register = list[Any]
+from .exact_numbers import Stored
+
+
+class Stamp(NamedTuple):
+    """When an event that carries nothing else last happened."""
+
+    us: int
+    event_id: str
+
+
+class EmailSeen(NamedTuple):
+    us: int
+    event_id: str
+    email: str
+
+
+class Created(NamedTuple):
+    us: int
+    event_id: str
+    first_name: str | None
+    last_name: str | None
+    phone_number: str | None
+    origin: str | None
+    referral: str | None
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+
+
+class BalanceSet(NamedTuple):
+    us: int
+    event_id: str
+    amount: Stored
+    previous: Stored | None
+    to_next: Stored | None
+    next_name: str | None
+
+
+class TierSet(NamedTuple):
+    us: int
+    event_id: str
+    current: str | None
+    previous: str | None
+
+
+class PassRequested(NamedTuple):
+    us: int
+    event_id: str
+    download_link: str | None
+
+
+class CouponSet(NamedTuple):
+    us: int
+    event_id: str
+    header: str | None
+    body: str | None
+    slug: str | None
+    assigned_from: str | None
+    install_url: str | None
+
+
+class CouponPass(NamedTuple):
+    us: int
+    event_id: str
+    installed: bool
+
+
+class GiftCardSet(NamedTuple):
+    us: int
+    event_id: str
+    header: str | None
+    body: str | None
+    slug: str | None
+    assigned_from: str | None
+    install_url: str | None
+    mail_sent: bool
+
+
+class Offer(NamedTuple):
+    us: int
+    event_id: str
+    link: str | None
+    title: str | None
+    value: Stored | None
+    cost: Stored | None
+    remaining: Stored | None
+
+
+class Claim(NamedTuple):
+    us: int
+    event_id: str
+    reward_id: str
+    link: str | None
+    title: str | None
+    code: str | None
+
+
+class BirthdaySet(NamedTuple):
+    us: int
+    event_id: str
+    age: int | None
 
 
 @dataclass(slots=True)
@@ -25,33 +126,30 @@ class CustomerState:
     position: int = 0  # highest global position applied
     event_count: int = 0  # applied events (known type, not poison)
     # profile
-    email: Register | None = None  # [us, id, email] from any event's base payload
-    created: Register | None = None  # [us, id, first, last, phone, origin,
-    #                                   referral, utm_source, utm_medium, utm_campaign]
+    email: EmailSeen | None = None  # from any event's base payload
+    created: Created | None = None
     # points
-    points_sum: int | str = 0  # sum of every amount
-    balance: Register | None = None  # [us, id, amount, previous, to_next, next_name]
+    points_sum: Stored = 0  # sum of every amount
+    balance: BalanceSet | None = None
     # tier
-    tier: Register | None = None  # [us, id, current, previous]
+    tier: TierSet | None = None
     # wallet pass
-    pass_requested: Register | None = None  # [us, id, download_link]
-    pass_installed: Register | None = None  # [us, id]
-    pass_uninstalled: Register | None = None  # [us, id]
-    # coupons: code -> [us, id, header, body, slug, assigned_from, install_url]
-    coupons: dict[str, Register] = field(default_factory=dict)
-    # code -> [us, id, installed]; kept even before the coupon is assigned
-    coupon_passes: dict[str, Register] = field(default_factory=dict)
+    pass_requested: PassRequested | None = None
+    pass_installed: Stamp | None = None
+    pass_uninstalled: Stamp | None = None
+    # coupons by code
+    coupons: dict[str, CouponSet] = field(default_factory=dict)
+    # by code; kept even before the coupon is assigned
+    coupon_passes: dict[str, CouponPass] = field(default_factory=dict)
     coupon_installs: int = 0
     coupon_uninstalls: int = 0
-    # gift cards: code -> [us, id, header, body, slug, assigned_from,
-    #                      install_url, mail_sent]
-    gift_cards: dict[str, Register] = field(default_factory=dict)
-    # rewards: reward_id -> [us, id, link, title, value, cost, remaining]
-    offers: dict[str, Register] = field(default_factory=dict)
-    # claim_id -> [us, id, reward_id, link, title, code]
-    claims: dict[str, Register] = field(default_factory=dict)
-    # claim_id -> [us, id] of its newest refund; kept even before the claim
-    refunds: dict[str, Register] = field(default_factory=dict)
+    # gift cards by code
+    gift_cards: dict[str, GiftCardSet] = field(default_factory=dict)
+    # rewards: offers by reward_id, claims by claim_id
+    offers: dict[str, Offer] = field(default_factory=dict)
+    claims: dict[str, Claim] = field(default_factory=dict)
+    # claim_id -> its newest refund; kept even before the claim
+    refunds: dict[str, Stamp] = field(default_factory=dict)
     # engagement
     scans: int = 0
     taps: int = 0
@@ -59,7 +157,29 @@ class CustomerState:
     wallet_visits: int = 0
     last_activity: int | None = None  # us of the newest applied event
     # birthday
-    birthday: Register | None = None  # [us, id, age]
+    birthday: BirthdaySet | None = None
+
+
+# The register type of each field that holds one (or a map of them), for the
+# codec to rebuild from JSON arrays.
+REGISTERS: dict[str, type[tuple[object, ...]]] = {
+    "email": EmailSeen,
+    "created": Created,
+    "balance": BalanceSet,
+    "tier": TierSet,
+    "pass_requested": PassRequested,
+    "pass_installed": Stamp,
+    "pass_uninstalled": Stamp,
+    "birthday": BirthdaySet,
+}
+REGISTER_MAPS: dict[str, type[tuple[object, ...]]] = {
+    "coupons": CouponSet,
+    "coupon_passes": CouponPass,
+    "gift_cards": GiftCardSet,
+    "offers": Offer,
+    "claims": Claim,
+    "refunds": Stamp,
+}
 
 
 def new_state(customer_id: str) -> CustomerState:

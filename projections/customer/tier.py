@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ..events import RecordedEvent
 from .fields import text
-from .state import CustomerState
+from .state import CustomerState, TierSet
 from .timekeys import at, newer
 
 
@@ -23,11 +23,11 @@ def on_tier_changed(state: CustomerState, event: RecordedEvent, us: int) -> None
     current = text(props, "current")
     previous = text(props, "previous")
     if newer(us, event.id, state.tier):
-        state.tier = [us, event.id, current, previous]
+        state.tier = TierSet(us, event.id, current, previous)
 
 
 def tier_view(state: CustomerState) -> Tier:
     newest = state.tier
     if newest is None:
         return Tier()
-    return Tier(newest[2], newest[3], at(newest[0]))
+    return Tier(newest.current, newest.previous, at(newest.us))

@@ -1,8 +1,9 @@
 """Event times as integer microseconds, and the "newest wins" comparison.
 
 The fold state keeps times as ints (not datetimes) so that comparing is cheap
-and the codec is a plain JSON dump. A register is a list whose first two items
-are the sort key of the event that set it: [us, event_id, *fields].
+and the codec is a plain JSON dump. A register (state.py) is a NamedTuple
+whose first two items are the sort key of the event that set it:
+(us, event_id, *fields).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def at(us: int | None) -> datetime | None:
     return None if us is None else EPOCH + timedelta(microseconds=us)
 
 
-def newer(us: int, event_id: str, register: list[Any] | None) -> bool:
+def newer(us: int, event_id: str, register: tuple[Any, ...] | None) -> bool:
     """True when (us, event_id) sorts after the key a register was set from."""
     return (
         register is None

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from ..events import RecordedEvent
 from .fields import text
-from .state import CustomerState
+from .state import CustomerState, PassRequested, Stamp
 from .timekeys import at, newer
 
 
@@ -31,17 +31,17 @@ class WalletPass:
 def on_requested(state: CustomerState, event: RecordedEvent, us: int) -> None:
     link = text(event.properties, "downloadLink")
     if newer(us, event.id, state.pass_requested):
-        state.pass_requested = [us, event.id, link]
+        state.pass_requested = PassRequested(us, event.id, link)
 
 
 def on_installed(state: CustomerState, event: RecordedEvent, us: int) -> None:
     if newer(us, event.id, state.pass_installed):
-        state.pass_installed = [us, event.id]
+        state.pass_installed = Stamp(us, event.id)
 
 
 def on_uninstalled(state: CustomerState, event: RecordedEvent, us: int) -> None:
     if newer(us, event.id, state.pass_uninstalled):
-        state.pass_uninstalled = [us, event.id]
+        state.pass_uninstalled = Stamp(us, event.id)
 
 
 def wallet_pass_view(state: CustomerState) -> WalletPass:
@@ -49,7 +49,7 @@ def wallet_pass_view(state: CustomerState) -> WalletPass:
     installed = state.pass_installed
     uninstalled = state.pass_uninstalled
     if installed is not None and (
-        uninstalled is None or newer(installed[0], installed[1], uninstalled)
+        uninstalled is None or newer(installed.us, installed.event_id, uninstalled)
     ):
         status = WalletPassStatus.INSTALLED
     elif uninstalled is not None:
@@ -60,8 +60,8 @@ def wallet_pass_view(state: CustomerState) -> WalletPass:
         status = WalletPassStatus.NONE
     return WalletPass(
         status=status,
-        download_link=requested[2] if requested else None,
-        requested_at=at(requested[0]) if requested else None,
-        installed_at=at(installed[0]) if installed else None,
-        uninstalled_at=at(uninstalled[0]) if uninstalled else None,
+        download_link=requested.download_link if requested else None,
+        requested_at=at(requested.us) if requested else None,
+        installed_at=at(installed.us) if installed else None,
+        uninstalled_at=at(uninstalled.us) if uninstalled else None,
     )
