@@ -9,7 +9,6 @@ notification id is the global position.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
@@ -23,25 +22,27 @@ from eventsourcing.persistence import (
     ApplicationRecorder,
     IntegrityError,
     PersistenceError,
-    StoredEvent,
 )
 
-from projections.events import ERASURE, REDACTED_EVENT, EventType, RecordedEvent
-from service.ingest import Envelope, loads
-from service.keyring import CustomerKey, Keyring, KeysChanged, seal, unseal
-
-# Fixed forever: changing it would let old ids be stored again.
-ID_NAMESPACE = uuid.UUID("6f1c3c55-3f0e-5d57-9a55-4f2f6c0b7a11")
-ERASURE_NAMESPACE = uuid.UUID("0d6b8a53-1f2e-5c4b-8d9a-7e3f2a1b0c99")
-TOPIC_PREFIX = "jericommerce:"
-UNKNOWN_TOPIC = TOPIC_PREFIX + "UNKNOWN"
-# Not a JeriCommerce event: written by an erasure, never by a webhook.
-ERASURE_TOPIC = "loyalty:CustomerErased"
-ERASURE_NAME = "Customer erased"
-REDACTED = ""  # the key id of an event stored without its body
+from projections.events import EventType, RecordedEvent
+from service.ingest import Envelope
+from service.keyring import Keyring, KeysChanged, seal
+from service.storedevents import (
+    REDACTED,
+    Row,
+    decode_rows,
+    encode,
+    erasure_marker,
+    make_header,
+    originator_id,
+    parse_header,
+    topic_for,
+)
 
 # What a dead or unreachable database raises through the library or drivers.
 STORE_ERRORS = (PersistenceError, sqlite3.Error, psycopg.Error, OSError)
+
+_fromiso = datetime.fromisoformat
 
 
 class StoreUnavailable(Exception):
@@ -55,137 +56,6 @@ class Appended:
 
     status: Literal["accepted", "duplicate"]
     position: int
-
-
-def originator_id(event_id: str) -> uuid.UUID:
-    return uuid.uuid5(ID_NAMESPACE, event_id)
-
-
-def topic_for(event_type: EventType | None) -> str:
-    return UNKNOWN_TOPIC if event_type is None else TOPIC_PREFIX + event_type.name
-
-
-def _header(
-    event_id: str,
-    customer_id: str,
-    type_name: str,
-    created_at: datetime,
-    received_at: datetime,
-    key_id: str,
-) -> bytes:
-    return json.dumps(
-        [
-            event_id,
-            customer_id,
-            type_name,
-            created_at.isoformat(),
-            received_at.isoformat(),
-            key_id,
-        ],
-        separators=(",", ":"),
-    ).encode()
-
-
-def encode(envelope: Envelope, received_at: datetime, key: CustomerKey) -> StoredEvent:
-    """A one-line JSON header in clear (ids, names and times: no personal
-    data), then the request body encrypted with the customer's data key,
-    the header as associated data. An event created at or before its
-    customer's erasure keeps only the header: nothing personal is stored."""
-    erased = key.erased_at is not None and envelope.created_at <= key.erased_at
-    if key.aead is None or key.key_id is None or erased:
-        header = _header(
-            envelope.id,
-            envelope.customer_id,
-            envelope.type_name,
-            envelope.created_at,
-            received_at,
-            REDACTED,
-        )
-        payload = b""
-    else:
-        header = _header(
-            envelope.id,
-            envelope.customer_id,
-            envelope.type_name,
-            envelope.created_at,
-            received_at,
-            key.key_id,
-        )
-        payload = seal(key.aead, envelope.raw, header)
-    return StoredEvent(
-        originator_id=originator_id(envelope.id),
-        originator_version=1,
-        topic=topic_for(envelope.type),
-        state=header + b"\n" + payload,
-    )
-
-
-def erasure_marker(customer_id: str, erased_at: datetime) -> StoredEvent:
-    """The log's record that a customer was erased: the projections delete
-    their read models when they reach it, in order, so no batch in flight
-    and no rebuild brings them back."""
-    marker_id = f"{customer_id}\x00{erased_at.isoformat()}"
-    header = _header(
-        marker_id, customer_id, ERASURE_NAME, erased_at, erased_at, REDACTED
-    )
-    return StoredEvent(
-        originator_id=uuid.uuid5(ERASURE_NAMESPACE, marker_id),
-        originator_version=1,
-        topic=ERASURE_TOPIC,
-        state=header + b"\n",
-    )
-
-
-_TYPES: dict[str, EventType | None] = {topic_for(t): t for t in EventType}
-_HEADER = json.JSONDecoder().decode
-_fromiso = datetime.fromisoformat
-Row = tuple[int, str, bytes]
-
-
-def decode_rows(rows: Sequence[Row], keyring: Keyring) -> list[RecordedEvent]:
-    """Stored rows as events, decrypted where the customer's key is live.
-    An erased customer's events come back redacted: ids, type, times and
-    position only. Rows from before encryption (a five-field header) are
-    read as they were written."""
-    parsed = []
-    wanted: set[str] = set()
-    for position, topic, state in rows:
-        header, _, payload = state.partition(b"\n")
-        fields = _HEADER(header.decode())
-        if len(fields) == 6 and fields[5]:
-            wanted.add(fields[1])
-        parsed.append((position, topic, header, fields, payload))
-    live = keyring.live(wanted) if wanted else {}
-    events = []
-    for position, topic, header, fields, payload in parsed:
-        event_id, customer_id, type_name, created_at, received_at = fields[:5]
-        raw: bytes | None = payload
-        if len(fields) == 6:
-            key = live.get(customer_id) if fields[5] else None
-            # Another key id than the live one: a key destroyed by an erasure.
-            ok = key is not None and key[0] == fields[5]
-            raw = unseal(key[1], payload, header) if ok else None  # type: ignore[index]
-        if topic == ERASURE_TOPIC:
-            kind = ERASURE
-        elif raw is None:
-            kind = REDACTED_EVENT
-        else:
-            kind = ""
-        events.append(
-            RecordedEvent(
-                position,
-                event_id,
-                _TYPES.get(topic),
-                type_name,
-                customer_id,
-                _fromiso(created_at),
-                _fromiso(received_at),
-                {} if raw is None else loads(raw),
-                b"" if raw is None else raw,
-                kind,
-            )
-        )
-    return events
 
 
 class PositionIndex:
@@ -369,10 +239,10 @@ class EventStore:
         rewrites = []
         for position, _topic, state in self.index.states_in(c, positions):
             header, _, _ = state.partition(b"\n")
-            fields = _HEADER(header.decode())
+            fields = parse_header(header.decode())
             if len(fields) == 5:
                 created, received = _fromiso(fields[3]), _fromiso(fields[4])
-                new = _header(*fields[:3], created, received, REDACTED)
+                new = make_header(*fields[:3], created, received, REDACTED)
                 rewrites.append((position, new + b"\n"))
         self.index.rewrite_states(c, rewrites)
         return len(rewrites)
@@ -391,7 +261,7 @@ class EventStore:
             legacy = []
             for position, _topic, state in rows:
                 header, _, raw = state.partition(b"\n")
-                fields = _HEADER(header.decode())
+                fields = parse_header(header.decode())
                 if len(fields) == 5:
                     legacy.append((position, fields, raw))
             if not legacy:
@@ -417,9 +287,9 @@ class EventStore:
             created, received = _fromiso(fields[3]), _fromiso(fields[4])
             erased = key.erased_at is not None and created <= key.erased_at
             if key.aead is None or key.key_id is None or erased:
-                new = _header(*fields[:3], created, received, REDACTED) + b"\n"
+                new = make_header(*fields[:3], created, received, REDACTED) + b"\n"
             else:
-                header = _header(*fields[:3], created, received, key.key_id)
+                header = make_header(*fields[:3], created, received, key.key_id)
                 new = header + b"\n" + seal(key.aead, raw, header)
             rewrites.append((position, new))
         used = {cid: k.key_id for cid, k in keys.items() if k.key_id is not None}
@@ -431,7 +301,7 @@ class EventStore:
             todo = [
                 (p, new)
                 for p, new in rewrites
-                if len(_HEADER(current[p].partition(b"\n")[0].decode())) == 5
+                if len(parse_header(current[p].partition(b"\n")[0].decode())) == 5
             ]
             self.index.rewrite_states(c, todo)
             self.keyring.verify(c, used)
@@ -444,6 +314,6 @@ class EventStore:
             count += sum(
                 1
                 for _p, _t, state in rows
-                if len(_HEADER(state.partition(b"\n")[0].decode())) == 5
+                if len(parse_header(state.partition(b"\n")[0].decode())) == 5
             )
         return count

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,10 +29,16 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from service.config import ConfigError
+from service.keyrecords import (
+    KeyRecords,
+    KeyTables,
+    Transaction,
+    WrongMasterKey,
+    wrap_aad,
+)
 from service.masterkey import NONCE, MasterKey
 
-Transaction = Callable[..., AbstractContextManager[Any]]
+__all__ = ["CustomerKey", "KeyTables", "Keyring", "KeysChanged", "WrongMasterKey"]
 _CHUNK = 500
 _CACHE_LIMIT = 50_000
 
@@ -41,10 +46,6 @@ _CACHE_LIMIT = 50_000
 class KeysChanged(Exception):
     """A data key used to encrypt a batch was destroyed or replaced before the
     batch committed (an erasure raced it); encrypt again."""
-
-
-class WrongMasterKey(ConfigError):
-    """The configured master key is not the one the data keys are wrapped under."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,19 +58,6 @@ class CustomerKey:
     erased_at: datetime | None
 
 
-@dataclass(frozen=True)
-class KeyTables:
-    """A backend's spelling of the key tables."""
-
-    p: str  # parameter marker
-    blob: str
-    serial_pk: str  # an auto-increment primary key column
-    data_keys: str
-    key_meta: str
-    erasures: str
-    for_share: str  # row lock that blocks a concurrent erasure ("" on SQLite)
-
-
 def seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
     nonce = os.urandom(NONCE)
     return nonce + aead.encrypt(nonce, plaintext, aad)
@@ -79,101 +67,22 @@ def unseal(aead: AESGCM, sealed: bytes, aad: bytes) -> bytes:
     return aead.decrypt(sealed[:NONCE], sealed[NONCE:], aad)
 
 
-def _wrap_aad(customer_id: str, key_id: str) -> bytes:
-    return f"data-key\x00{customer_id}\x00{key_id}".encode()
-
-
 def _when(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-class Keyring:
+class Keyring(KeyRecords):
+    """Per-customer data keys: made on first use, unwrapped for reading,
+    destroyed by an erasure (`shred`)."""
+
     def __init__(
         self, master: MasterKey, transaction: Transaction, tables: KeyTables
     ) -> None:
-        self.master = master
-        self._transaction = transaction
-        self.t = tables
+        super().__init__(master, transaction, tables)
         # Unwrapped keys by key id. A key id names one key forever, so the
         # cache cannot serve a wrong key; whether the key is still live is
         # asked of the table every time (an erasure in another process).
         self._aeads: dict[str, AESGCM] = {}
-
-    # -- schema and the master key ---------------------------------------------
-
-    def create_tables(self) -> None:
-        t = self.t
-        with self._transaction(commit=True) as c:
-            c.execute(
-                f"CREATE TABLE IF NOT EXISTS {t.data_keys} ("
-                "customer_id TEXT PRIMARY KEY, key_id TEXT, "
-                f"wrapped {t.blob}, master_id TEXT, erased_at TEXT)"
-            )
-            c.execute(
-                f"CREATE TABLE IF NOT EXISTS {t.key_meta} "
-                "(name TEXT PRIMARY KEY, value TEXT NOT NULL)"
-            )
-            c.execute(
-                f"CREATE TABLE IF NOT EXISTS {t.erasures} ({t.serial_pk}, "
-                "customer_id TEXT NOT NULL, erased_at TEXT NOT NULL, "
-                "events BIGINT NOT NULL)"
-            )
-
-    def meta(self, name: str) -> str | None:
-        with self._transaction(commit=False) as c:
-            c.execute(
-                f"SELECT value FROM {self.t.key_meta} WHERE name = {self.t.p}", (name,)
-            )
-            row = c.fetchone()
-        return None if row is None else str(row["value"])
-
-    def set_meta(self, c: Any, name: str, value: str) -> None:
-        p = self.t.p
-        c.execute(
-            f"INSERT INTO {self.t.key_meta} (name, value) VALUES ({p}, {p}) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (name, value),
-        )
-
-    def check_master(self) -> None:
-        """Record the master key's id on a new store; refuse a different key
-        on an existing one."""
-        expected = self.meta("master_id")
-        if expected is None:
-            with self._transaction(commit=True) as c:
-                c.execute(
-                    f"INSERT INTO {self.t.key_meta} (name, value) "
-                    f"VALUES ('master_id', {self.t.p}) ON CONFLICT (name) DO NOTHING",
-                    (self.master.id,),
-                )
-            expected = self.meta("master_id")
-        if expected != self.master.id:
-            raise WrongMasterKey(
-                f"MASTER_KEY_FILE holds master key {self.master.id}, but this "
-                f"store's data keys are wrapped under {expected}: configure the "
-                "file that key was read from (or, after `loyalty keys "
-                "rotate-master`, the new one)"
-            )
-
-    def record_legacy_head(self, head: int) -> None:
-        """On the first start of a store that holds events from before
-        encryption, remember how far they go (`legacy_through`), so start-up
-        can say that `loyalty keys encrypt-existing` is due."""
-        if self.meta("legacy_through") is None:
-            with self._transaction(commit=True) as c:
-                c.execute(
-                    f"INSERT INTO {self.t.key_meta} (name, value) "
-                    f"VALUES ('legacy_through', {self.t.p}) "
-                    "ON CONFLICT (name) DO NOTHING",
-                    (str(head),),
-                )
-
-    def legacy_through(self) -> int:
-        return int(self.meta("legacy_through") or 0)
-
-    def clear_legacy(self) -> None:
-        with self._transaction(commit=True) as c:
-            self.set_meta(c, "legacy_through", "0")
 
     # -- keys for writing --------------------------------------------------------
 
@@ -242,7 +151,7 @@ class Keyring:
             for cid in customer_ids:
                 key_id = uuid.uuid4().hex
                 wrapped = self.master.seal(
-                    AESGCM.generate_key(bit_length=256), _wrap_aad(cid, key_id)
+                    AESGCM.generate_key(bit_length=256), wrap_aad(cid, key_id)
                 )
                 if cid in rows:  # erased before: a new key, if still keyless
                     c.execute(
@@ -284,7 +193,7 @@ class Keyring:
                 "MASTER_KEY_FILE"
             )
         try:
-            aead = AESGCM(self.master.open(wrapped, _wrap_aad(cid, key_id)))
+            aead = AESGCM(self.master.open(wrapped, wrap_aad(cid, key_id)))
         except InvalidTag:
             raise WrongMasterKey(
                 "a data key does not unwrap under the configured master key"
@@ -381,49 +290,6 @@ class Keyring:
                 (r["customer_id"], r["erased_at"], int(r["events"]))
                 for r in c.fetchall()
             ]
-
-    # -- master key rotation -------------------------------------------------------
-
-    def rotate_master(
-        self,
-        new: MasterKey,
-        also: Callable[[Any, MasterKey, MasterKey], object] | None = None,
-    ) -> int:
-        """Re-wrap every live data key under `new`, in one transaction (with
-        `also(cursor, old, new)` for other data under the master key), and
-        record `new` as the store's master key. Returns how many keys."""
-        p, t = self.t.p, self.t
-        count = 0
-        with self._transaction(commit=True) as c:
-            c.execute(
-                f"SELECT value FROM {t.key_meta} WHERE name = 'master_id'"
-                f"{t.for_share.replace('SHARE', 'UPDATE')}"
-            )
-            row = c.fetchone()
-            if row is not None and row["value"] != self.master.id:
-                raise WrongMasterKey(
-                    f"the store is wrapped under {row['value']}, not under the "
-                    f"configured {self.master.id}"
-                )
-            c.execute(
-                f"SELECT customer_id, key_id, wrapped FROM {t.data_keys} "
-                "WHERE key_id IS NOT NULL"
-            )
-            for r in c.fetchall():
-                cid, key_id, wrapped = r["customer_id"], r["key_id"], r["wrapped"]
-                aad = _wrap_aad(cid, key_id)
-                data_key = self.master.open(bytes(wrapped), aad)
-                c.execute(
-                    f"UPDATE {t.data_keys} SET wrapped = {p}, master_id = {p} "
-                    f"WHERE customer_id = {p} AND key_id = {p}",
-                    (new.seal(data_key, aad), new.id, cid, key_id),
-                )
-                count += 1
-            if also is not None:
-                also(c, self.master, new)
-            self.set_meta(c, "master_id", new.id)
-        self.master = new
-        return count
 
     def seal_without_customer(self, plaintext: bytes, aad: bytes) -> bytes:
         """For a quarantined request whose customer cannot be read."""

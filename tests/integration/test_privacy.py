@@ -19,12 +19,12 @@ from projections.worker import ProjectionWorker
 from service.bootstrap import Container, build
 from service.config import Settings
 from service.errors import NotFound
-from service.eventstore import ERASURE_TOPIC, encode, topic_for
 from service.ingest import Envelope, parse_envelope
 from service.keyring import WrongMasterKey
 from service.masterkey import read_master_key, write_new_master_key
 from service.privacy import Privacy
 from service.reads import CustomerReads
+from service.storedevents import ERASURE_TOPIC, encode, topic_for
 from tests.support import master_key_file
 
 # Personal data that must never be found in clear once erased.
@@ -286,7 +286,7 @@ def legacy_state(env: Envelope, received: datetime) -> object:
     """A row as the version before encryption wrote it."""
     from eventsourcing.persistence import StoredEvent
 
-    from service.eventstore import originator_id
+    from service.storedevents import originator_id
 
     header = json.dumps(
         [

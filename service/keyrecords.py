@@ -1,0 +1,167 @@
+"""The key tables' schema, and what they record about the master key: its
+id (checked at start-up, replaced by a rotation, which re-wraps every data
+key) and how far events from before encryption go. `Keyring` (keyring.py)
+adds the customers' data keys on top."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from service.config import ConfigError
+from service.masterkey import MasterKey
+
+Transaction = Callable[..., AbstractContextManager[Any]]
+
+
+class WrongMasterKey(ConfigError):
+    """The configured master key is not the one the data keys are wrapped under."""
+
+
+@dataclass(frozen=True)
+class KeyTables:
+    """A backend's spelling of the key tables."""
+
+    p: str  # parameter marker
+    blob: str
+    serial_pk: str  # an auto-increment primary key column
+    data_keys: str
+    key_meta: str
+    erasures: str
+    for_share: str  # row lock that blocks a concurrent erasure ("" on SQLite)
+
+
+def wrap_aad(customer_id: str, key_id: str) -> bytes:
+    return f"data-key\x00{customer_id}\x00{key_id}".encode()
+
+
+class KeyRecords:
+    """The key tables, and the master key they are wrapped under."""
+
+    def __init__(
+        self, master: MasterKey, transaction: Transaction, tables: KeyTables
+    ) -> None:
+        self.master = master
+        self._transaction = transaction
+        self.t = tables
+
+    # -- schema and the master key ---------------------------------------------
+
+    def create_tables(self) -> None:
+        t = self.t
+        with self._transaction(commit=True) as c:
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {t.data_keys} ("
+                "customer_id TEXT PRIMARY KEY, key_id TEXT, "
+                f"wrapped {t.blob}, master_id TEXT, erased_at TEXT)"
+            )
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {t.key_meta} "
+                "(name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {t.erasures} ({t.serial_pk}, "
+                "customer_id TEXT NOT NULL, erased_at TEXT NOT NULL, "
+                "events BIGINT NOT NULL)"
+            )
+
+    def meta(self, name: str) -> str | None:
+        with self._transaction(commit=False) as c:
+            c.execute(
+                f"SELECT value FROM {self.t.key_meta} WHERE name = {self.t.p}", (name,)
+            )
+            row = c.fetchone()
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, c: Any, name: str, value: str) -> None:
+        p = self.t.p
+        c.execute(
+            f"INSERT INTO {self.t.key_meta} (name, value) VALUES ({p}, {p}) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    def check_master(self) -> None:
+        """Record the master key's id on a new store; refuse a different key
+        on an existing one."""
+        expected = self.meta("master_id")
+        if expected is None:
+            with self._transaction(commit=True) as c:
+                c.execute(
+                    f"INSERT INTO {self.t.key_meta} (name, value) "
+                    f"VALUES ('master_id', {self.t.p}) ON CONFLICT (name) DO NOTHING",
+                    (self.master.id,),
+                )
+            expected = self.meta("master_id")
+        if expected != self.master.id:
+            raise WrongMasterKey(
+                f"MASTER_KEY_FILE holds master key {self.master.id}, but this "
+                f"store's data keys are wrapped under {expected}: configure the "
+                "file that key was read from (or, after `loyalty keys "
+                "rotate-master`, the new one)"
+            )
+
+    def record_legacy_head(self, head: int) -> None:
+        """On the first start of a store that holds events from before
+        encryption, remember how far they go (`legacy_through`), so start-up
+        can say that `loyalty keys encrypt-existing` is due."""
+        if self.meta("legacy_through") is None:
+            with self._transaction(commit=True) as c:
+                c.execute(
+                    f"INSERT INTO {self.t.key_meta} (name, value) "
+                    f"VALUES ('legacy_through', {self.t.p}) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    (str(head),),
+                )
+
+    def legacy_through(self) -> int:
+        return int(self.meta("legacy_through") or 0)
+
+    def clear_legacy(self) -> None:
+        with self._transaction(commit=True) as c:
+            self.set_meta(c, "legacy_through", "0")
+
+    # -- master key rotation -------------------------------------------------------
+
+    def rotate_master(
+        self,
+        new: MasterKey,
+        also: Callable[[Any, MasterKey, MasterKey], object] | None = None,
+    ) -> int:
+        """Re-wrap every live data key under `new`, in one transaction (with
+        `also(cursor, old, new)` for other data under the master key), and
+        record `new` as the store's master key. Returns how many keys."""
+        p, t = self.t.p, self.t
+        count = 0
+        with self._transaction(commit=True) as c:
+            c.execute(
+                f"SELECT value FROM {t.key_meta} WHERE name = 'master_id'"
+                f"{t.for_share.replace('SHARE', 'UPDATE')}"
+            )
+            row = c.fetchone()
+            if row is not None and row["value"] != self.master.id:
+                raise WrongMasterKey(
+                    f"the store is wrapped under {row['value']}, not under the "
+                    f"configured {self.master.id}"
+                )
+            c.execute(
+                f"SELECT customer_id, key_id, wrapped FROM {t.data_keys} "
+                "WHERE key_id IS NOT NULL"
+            )
+            for r in c.fetchall():
+                cid, key_id, wrapped = r["customer_id"], r["key_id"], r["wrapped"]
+                aad = wrap_aad(cid, key_id)
+                data_key = self.master.open(bytes(wrapped), aad)
+                c.execute(
+                    f"UPDATE {t.data_keys} SET wrapped = {p}, master_id = {p} "
+                    f"WHERE customer_id = {p} AND key_id = {p}",
+                    (new.seal(data_key, aad), new.id, cid, key_id),
+                )
+                count += 1
+            if also is not None:
+                also(c, self.master, new)
+            self.set_meta(c, "master_id", new.id)
+        self.master = new
+        return count
