@@ -9,11 +9,14 @@ answered before its batch has committed.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from service.eventstore import Appended, StoreUnavailable
 from service.ingest import Envelope
+
+log = logging.getLogger(__name__)
 
 AppendBatch = Callable[[Sequence[Envelope]], list[Appended]]
 
@@ -65,7 +68,13 @@ class GroupCommitter:
                     self._executor, self._append, envelopes
                 )
             except Exception as e:
-                error = e if isinstance(e, StoreUnavailable) else StoreUnavailable(e)
+                if isinstance(e, StoreUnavailable):
+                    error = e
+                else:
+                    # Not the store's own refusal: a fault worth its own line
+                    # (each request is answered 503 with the cause).
+                    log.warning("appending a batch failed: %s", type(e).__name__)
+                    error = StoreUnavailable(e)
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(error)

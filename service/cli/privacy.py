@@ -6,24 +6,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from service.bootstrap import Container, build
+from service.bootstrap import build
 from service.config import Settings
 from service.privacy import WORKER_WAIT_SECONDS, wait_applied
 
 
-def _container() -> Container:
-    return build(Settings.from_environ(require_secret=False))
-
-
-def _cmd_erase(args: argparse.Namespace) -> int:
+def _cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
     if not args.customer_id.strip():
         print("loyalty: a customer id is required", file=sys.stderr)
         return 2
-    container = _container()
+    container = build(settings)
     try:
         privacy = container.privacy()
         erasure = privacy.erase(args.customer_id)
@@ -60,11 +56,11 @@ def _event(event: Any) -> dict[str, Any]:
     }
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
+def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from service.errors import NotFound
     from service.render import plain
 
-    container = _container()
+    container = build(settings)
     try:
         try:
             export = container.privacy().export(args.customer_id)
@@ -99,8 +95,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         container.close()
 
 
-def _cmd_erasures(args: argparse.Namespace) -> int:
-    container = _container()
+def _cmd_erasures(args: argparse.Namespace, settings: Settings) -> int:
+    container = build(settings)
     try:
         rows = container.events.keyring.erasures(args.customer_id)
         for cid, when, events in rows:
@@ -113,10 +109,10 @@ def _cmd_erasures(args: argparse.Namespace) -> int:
         container.close()
 
 
-def _cmd_keys(args: argparse.Namespace) -> int:
+def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from service.masterkey import read_master_key, write_new_master_key
 
-    container = _container()
+    container = build(settings)
     try:
         keyring = container.events.keyring
         if args.action == "rotate-master":
@@ -156,20 +152,6 @@ def _cmd_keys(args: argparse.Namespace) -> int:
                 }
             )
         )
-        return 0
-    finally:
-        container.close()
-
-
-def _cmd_quarantine_purge(args: argparse.Namespace) -> int:
-    settings = Settings.from_environ(require_secret=False)
-    days = args.older_than_days or settings.quarantine_retention_days
-    container = build(settings)
-    try:
-        cutoff = datetime.now(UTC) - timedelta(days=days)
-        purged = container.quarantine.purge(cutoff)
-        container.privacy().scrub()
-        print(f"purged {purged} quarantined request(s) received before {cutoff:%F %T}")
         return 0
     finally:
         container.close()
