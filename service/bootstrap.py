@@ -70,28 +70,10 @@ class Container:
 
     def privacy(self) -> Privacy:
         """Erasure and export over this container's stores."""
-        from service.privacy import Privacy, postgres_scrubber, sqlite_scrubber
+        from service.privacy import Privacy, scrubber
 
-        settings, models = self.settings, self.models
-        if settings.database_url:
-
-            def tables() -> list[str]:
-                g = models.current_generation(refresh=True)
-                keyring = self.events.keyring.t
-                # The tables whose deleted rows held personal data or keys
-                # (ledger, history and dead letters hold ids and numbers).
-                return [
-                    keyring.data_keys,
-                    self.quarantine.table,
-                    models.db.name(f"customers_{g}"),
-                ]
-
-            scrub = postgres_scrubber(settings.database_url, tables)
-        else:
-            scrub = sqlite_scrubber(
-                [settings.data_dir / "events.sqlite", models.db.path]  # type: ignore[attr-defined]
-            )
-        return Privacy(self.events, self.quarantine, models, scrub)
+        scrub = scrubber(self.settings, self.events, self.quarantine, self.models)
+        return Privacy(self.events, self.quarantine, self.models, scrub)
 
     def close(self) -> None:
         for close in reversed(self.closers):

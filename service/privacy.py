@@ -24,6 +24,7 @@ from projections.customer.model import Customer
 from projections.events import RecordedEvent
 from projections.stores.sql import SqlReadModels
 from service import logs
+from service.config import Settings
 from service.eventstore import EventStore
 from service.quarantine import Quarantine, QuarantinedRequest
 from service.reads import CustomerReads
@@ -195,3 +196,28 @@ def postgres_scrubber(
                 c.execute(f"VACUUM {table}")  # type: ignore[arg-type]
 
     return scrub
+
+
+def scrubber(
+    settings: Settings,
+    events: EventStore,
+    quarantine: Quarantine,
+    models: SqlReadModels,
+) -> Callable[[], None]:
+    """What clears the remains of deleted rows on the configured backend."""
+    if settings.database_url:
+
+        def tables() -> list[str]:
+            g = models.current_generation(refresh=True)
+            # The tables whose deleted rows held personal data or keys
+            # (ledger, history and dead letters hold ids and numbers).
+            return [
+                events.keyring.t.data_keys,
+                quarantine.table,
+                models.db.name(f"customers_{g}"),
+            ]
+
+        return postgres_scrubber(settings.database_url, tables)
+    return sqlite_scrubber(
+        [settings.data_dir / "events.sqlite", models.db.path]  # type: ignore[attr-defined]
+    )
