@@ -374,7 +374,7 @@ def _listener(
         if schema == listener.schema and int(generation) == models.current_generation():
             applied.advance(int(position))
 
-    channels = {APPLIED_CHANNEL: on_applied}
+    channels: dict[str, Callable[[str], None]] = {APPLIED_CHANNEL: on_applied}
     if follow_events:
         channels[container.events_channel] = on_events
     listener = Listener(container.settings.database_url, channels)

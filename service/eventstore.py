@@ -246,7 +246,9 @@ class EventStore:
             fields = parse_header(header.decode())
             if len(fields) == 5:
                 created, received = _fromiso(fields[3]), _fromiso(fields[4])
-                new = make_header(*fields[:3], created, received, REDACTED)
+                new = make_header(
+                    fields[0], fields[1], fields[2], created, received, REDACTED
+                )
                 rewrites.append((position, new + b"\n"))
         self.index.rewrite_states(c, rewrites)
         return len(rewrites)
@@ -287,13 +289,15 @@ class EventStore:
         keys = self.keyring.for_append(newest)
         rewrites = []
         for position, fields, raw in legacy:
-            key = keys[fields[1]]
+            event_id, customer_id, type_name = fields[:3]
+            key = keys[customer_id]
             created, received = _fromiso(fields[3]), _fromiso(fields[4])
             erased = key.erased_at is not None and created <= key.erased_at
+            names = (event_id, customer_id, type_name, created, received)
             if key.aead is None or key.key_id is None or erased:
-                new = make_header(*fields[:3], created, received, REDACTED) + b"\n"
+                new = make_header(*names, REDACTED) + b"\n"
             else:
-                header = make_header(*fields[:3], created, received, key.key_id)
+                header = make_header(*names, key.key_id)
                 new = header + b"\n" + seal(key.aead, raw, header)
             rewrites.append((position, new))
         used = {cid: k.key_id for cid, k in keys.items() if k.key_id is not None}

@@ -29,10 +29,14 @@ _DETAILS = ("header", "body", "slug", "assignedFrom", "installUrl")
 def on_sent(state: CustomerState, event: RecordedEvent, us: int) -> None:
     props = event.properties
     code = key_text(props, "code")
-    details = [text(props, name) for name in _DETAILS]
+    header, body, slug, assigned_from, install_url = (
+        text(props, name) for name in _DETAILS
+    )
     mail_sent = flag(props, "mailSent")
     if newer(us, event.id, state.gift_cards.get(code)):
-        state.gift_cards[code] = GiftCardSet(us, event.id, *details, mail_sent)
+        state.gift_cards[code] = GiftCardSet(
+            us, event.id, header, body, slug, assigned_from, install_url, mail_sent
+        )
 
 
 def gift_cards_view(state: CustomerState) -> tuple[GiftCard, ...]:
