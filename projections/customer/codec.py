@@ -74,7 +74,9 @@ def decode_state(data: bytes | bytearray | memoryview) -> CustomerState:
             if values[i] is not None:
                 values[i] = _as(kind, values[i])
         for i, kind in _MAP_AT:
-            values[i] = {key: _as(kind, v) for key, v in values[i].items()}
+            held = values[i]
+            if held:
+                values[i] = {key: _as(kind, v) for key, v in held.items()}
     except (TypeError, AttributeError) as e:
         raise ValueError(f"not a customer state of this version: {e}") from None
     return CustomerState(*values[1:])
