@@ -44,6 +44,7 @@ class Ingress:
     secrets: tuple[bytes, ...]
     max_body_bytes: int
     max_header_bytes: int
+    max_id_length: int
     request_timeout: float
     keep_alive_timeout: float
     submit: Callable[[Envelope], Awaitable[Appended]]
@@ -89,7 +90,9 @@ def create_app(ingress: Ingress) -> Sanic:
             m.webhooks.labels("-", "bad_signature").inc()
             return response.json({"error": "unauthorized"}, status=401)
         try:
-            envelope = parse_envelope(body, type_header)
+            envelope = parse_envelope(
+                body, type_header, max_id_length=ingress.max_id_length
+            )
         except InvalidWebhook as e:
             return await _quarantine(request, body, str(e))
         label = envelope.type.name if envelope.type else "UNKNOWN"
