@@ -48,7 +48,12 @@ def _retry(args: argparse.Namespace, q: Quarantine, container: Container) -> int
         print("nothing to re-process", file=sys.stderr)
     failed = 0
     for request_id in ids:
-        outcome = reprocess(q, container.events, request_id)
+        outcome = reprocess(
+            q,
+            container.events,
+            request_id,
+            max_id_length=container.settings.max_id_length,
+        )
         failed += not outcome.stored
         print(f"{request_id}: {outcome.detail}")
     return 1 if failed else 0
