@@ -41,6 +41,7 @@ from service.ingest import (
     parse_envelope,
     verify_signature,
 )
+from service.ingress_status import STATUS, Outcome
 from service.metrics import Metrics
 
 WEBHOOK_PATH = "/webhooks/jericommerce"
@@ -99,17 +100,19 @@ def create_app(ingress: Ingress) -> Sanic:
     append_seconds = m.append_seconds.observe
     counted: dict[tuple[str, str], Any] = {}
 
+    def refuse(outcome: Outcome, error: str, event_type: str = "-") -> HTTPResponse:
+        m.webhooks.labels(event_type, outcome).inc()
+        return response.json({"error": error}, status=STATUS[outcome])
+
     @app.post(WEBHOOK_PATH)
     async def webhook(request: Request) -> HTTPResponse:
         body = request.body or b""
         type_header = request.headers.get(EVENT_TYPE_HEADER)
         if len(body) > ingress.max_body_bytes:  # chunked bodies carry no length
-            m.webhooks.labels("-", "too_large").inc()
-            return response.json({"error": "body too large"}, status=413)
+            return refuse(Outcome.TOO_LARGE, "body too large")
         signature = request.headers.get(SIGNATURE_HEADER)
         if not verify_signature(body, signature, ingress.secrets):
-            m.webhooks.labels("-", "bad_signature").inc()
-            return response.json({"error": "unauthorized"}, status=401)
+            return refuse(Outcome.BAD_SIGNATURE, "unauthorized")
         try:
             envelope = parse_envelope(
                 body, type_header, max_id_length=ingress.max_id_length
@@ -121,9 +124,8 @@ def create_app(ingress: Ingress) -> Sanic:
         try:
             appended = await ingress.submit(envelope)
         except StoreUnavailable as e:
-            m.webhooks.labels(label, "unavailable").inc()
             log.warning("answering 503: the store is unavailable: %s", _cause(e))
-            return response.json({"error": "store unavailable, retry"}, status=503)
+            return refuse(Outcome.UNAVAILABLE, "store unavailable, retry", label)
         append_seconds(time.perf_counter() - started)
         outcome = counted.get((label, appended.status))
         if outcome is None:  # labels() takes a lock and builds a key: once each
@@ -136,6 +138,8 @@ def create_app(ingress: Ingress) -> Sanic:
         return HTTPResponse(
             b'{"status":"%s","position":%d}'
             % (appended.status.encode(), appended.position),
+            # An Outcome is a StrEnum: it hashes and compares as its text.
+            status=STATUS[appended.status],  # type: ignore[index]
             content_type="application/json",
         )
 
@@ -144,18 +148,15 @@ def create_app(ingress: Ingress) -> Sanic:
         try:
             await asyncio.to_thread(ingress.quarantine, reason, headers, body)
         except StoreUnavailable as e:
-            m.webhooks.labels("-", "unavailable").inc()
             log.warning("answering 503: cannot quarantine: %s", _cause(e))
-            return response.json({"error": "store unavailable, retry"}, status=503)
-        m.webhooks.labels("-", "invalid").inc()
+            return refuse(Outcome.UNAVAILABLE, "store unavailable, retry")
         m.quarantined.inc()
-        return response.json({"error": reason}, status=400)
+        return refuse(Outcome.INVALID, reason)
 
     @app.exception(PayloadTooLarge)
     async def too_large(request: Request, exception: Exception) -> HTTPResponse:
         # Sanic refuses an oversized Content-Length before our handler runs.
-        m.webhooks.labels("-", "too_large").inc()
-        return response.json({"error": "request too large"}, status=413)
+        return refuse(Outcome.TOO_LARGE, "request too large")
 
     @app.exception(BadRequest)
     async def unreadable(request: Request, exception: SanicException) -> HTTPResponse:
