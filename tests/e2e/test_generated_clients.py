@@ -317,3 +317,49 @@ def test_example_without_client_certificate_is_refused(
     if lang == "ts":
         refused.add(grpc.StatusCode.CANCELLED)
     assert line["code"] in {code.value[0] for code in refused}, line
+
+
+@pytest.fixture(scope="module")
+def plaintext_service(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServiceProcess]:
+    with ServiceProcess(tmp_path_factory.mktemp("plaintext")) as svc:
+        yield svc
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_example_over_plaintext_reads_its_own_write(
+    lang: str, built: None, plaintext_service: ServiceProcess
+) -> None:
+    """The `make run` set-up: no TLS, and no waiting for a live event."""
+    svc = plaintext_service
+    customer = f"plain-{lang}"
+    position = post(svc, f"{customer}-1", "Balance changed", customer, amount=7)
+    done = subprocess.run(
+        [
+            *example(lang),
+            "--target", svc.grpc_target,
+            "--customer", customer,
+            "--min-position", str(position),
+            "--after", str(position - 1),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done
+    lines = [json.loads(x) for x in done.stdout.splitlines()]
+    steps = [line["step"] for line in lines]
+    assert steps == [
+        "customer",
+        "not_found",
+        "invalid_argument",
+        "customers",
+        "event",
+        "caught_up",
+        "done",
+    ], lines
+    assert lines[0]["customer"]["points_balance"] == "7"
+    assert lines[0]["customer"]["position"] == str(position)
+    assert lines[4]["event"]["id"] == f"{customer}-1"
+    assert int(lines[5]["head_position"]) >= position
