@@ -5,6 +5,7 @@
 #   clients/ts/build/js/example.js     TypeScript (protoc-gen-es + Connect), tsc strict
 #   clients/go/build/loyalty-example   Go (protoc-gen-go + protoc-gen-go-grpc), GOPATH mode
 #   clients/cpp/build/loyalty-example  C++ (protoc + grpc_cpp_plugin), CMake
+#   clients/java/build/loyalty-example Java (protoc + grpc_java_plugin), javac
 #
 #   scripts/build_clients.sh            (what `make clients` runs)
 #
@@ -33,6 +34,8 @@ missing_toolchain() {
 
 [[ -x "$buf" && -x "$python" ]] || missing_toolchain "no .venv with buf: run \`make venv\` first"
 
+tcnative="/usr/lib/$(uname -m)-linux-gnu/jni/libnetty-tcnative.so"
+
 # One line a need: what to probe, and the Debian package that provides it.
 # `cmd:` a command on PATH, `path:` a file or directory, `pc:` a pkg-config
 # module. grpc-go accepts golang/protobuf 1.3 or 1.5, but only 1.5 (its
@@ -53,7 +56,34 @@ NEEDS=(
   "pc:grpc++ libgrpc++-dev"
   "cmd:cmake cmake"
   "cmd:g++ g++"
+  "cmd:javac default-jdk-headless"
+  "cmd:grpc_java_plugin protobuf-compiler-grpc-java-plugin"
+  "path:$tcnative libnetty-tcnative-jni"
 )
+# The Java example's class path: Debian's jars, and the package of each.
+JAVA_JARS=(
+  "grpc-api grpc-context grpc-core grpc-netty grpc-protobuf grpc-protobuf-lite grpc-stub:libgrpc-java"
+  "protobuf:libprotobuf-java"
+  "proto-google-common-protos:libgoogle-common-protos-java"
+  "guava:libguava-java"
+  "gson:libgoogle-gson-java"
+  "perfmark-api:libperfmark-java"
+  "error_prone_annotations:liberror-prone-java"
+  "jsr305:libjsr305-java"
+  "animal-sniffer-annotations:libanimal-sniffer-java"
+  "geronimo-annotation-1.3-spec:libgeronimo-annotation-1.3-spec-java"
+  "netty-buffer netty-codec netty-codec-http netty-codec-http2 netty-codec-socks netty-common netty-handler netty-handler-proxy netty-resolver netty-transport:libnetty-java"
+  # TLS: Debian's netty has no ALPN with the JDK's own TLS; grpc-netty
+  # then uses OpenSSL through netty-tcnative (and its JNI library).
+  "netty-tcnative:libnetty-tcnative-java"
+)
+java_classpath=""
+for entry in "${JAVA_JARS[@]}"; do
+  for jar in ${entry%%:*}; do
+    NEEDS+=("path:/usr/share/java/$jar.jar ${entry#*:}")
+    java_classpath+="${java_classpath:+:}/usr/share/java/$jar.jar"
+  done
+done
 
 present() {
   local kind="${1%%:*}" what="${1#*:}"
@@ -114,7 +144,9 @@ common_sum="$(
     node --version
     pkg-config --modversion grpc++ protobuf
     dpkg-query -W -f '${Version}\n' protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev \
-      golang-google-protobuf-dev golang-google-genproto-dev golang-github-golang-protobuf-1-5-dev 2>/dev/null || true
+      golang-google-protobuf-dev golang-google-genproto-dev golang-github-golang-protobuf-1-5-dev \
+      libgrpc-java libprotobuf-java protobuf-compiler-grpc-java-plugin 2>/dev/null || true
+    javac -version 2>&1
   } | sha256sum | cut -d' ' -f1
 )"
 
@@ -129,13 +161,14 @@ want[ts]="$(inputs_sum ts "$ts_dir/example.ts" "$ts_dir/tsconfig.json" "$ts_dir/
 mapfile -t go_sources < <(find clients/go -path clients/go/build -prune -o -type f -name '*.go' -print | LC_ALL=C sort)
 want[go]="$(inputs_sum go "${go_sources[@]}")"
 want[cpp]="$(inputs_sum cpp clients/cpp/example.cc clients/cpp/CMakeLists.txt)"
+want[java]="$(inputs_sum java clients/java/Example.java)"
 
 stale=()
-for lang in ts go cpp; do
+for lang in ts go cpp java; do
   [[ "$(cat "clients/$lang/build/.inputs-sha256" 2>/dev/null)" == "${want[$lang]}" ]] || stale+=("$lang")
 done
 if [[ ${#stale[@]} -eq 0 ]]; then
-  say "up to date (ts, go, cpp)"
+  say "up to date (ts, go, cpp, java)"
   exit 0
 fi
 
@@ -166,6 +199,7 @@ sync_tree() { # SRC DST: make DST's regular files equal to SRC's
 sync_tree "$scratch/out/clients/ts/build/gen" clients/ts/build/gen
 sync_tree "$scratch/out/clients/go/build/gopath/src" clients/go/build/gopath/src
 sync_tree "$scratch/out/clients/cpp/build/gen" clients/cpp/build/gen
+sync_tree "$scratch/out/clients/java/build/gen" clients/java/build/gen
 
 # --- build -------------------------------------------------------------------
 
@@ -192,10 +226,32 @@ build_cpp() {
   cp clients/cpp/build/cmake/loyalty-example clients/cpp/build/loyalty-example
 }
 
+build_java() {
+  # The generated google.rpc classes come before Debian's older copies.
+  local out=clients/java/build
+  rm -rf "$out/classes"
+  mkdir -p "$out/classes"
+  find "$out/gen" -name '*.java' >"$out/sources.txt"
+  javac -nowarn -encoding UTF-8 -d "$out/classes" -cp "$java_classpath" \
+    @"$out/sources.txt" clients/java/Example.java
+  # netty loads tcnative as libnetty_tcnative.so, Debian names it
+  # libnetty-tcnative.so, and the library checks its own file name on load:
+  # a copy under the expected name, not a link.
+  mkdir -p "$out/native"
+  cp "$tcnative" "$out/native/libnetty_tcnative.so"
+  cat >"$out/loyalty-example" <<LAUNCHER
+#!/bin/sh
+# Runs the Java example (written by scripts/build_clients.sh).
+here="\$(cd "\$(dirname "\$0")" && pwd)"
+exec java -Djava.library.path="\$here/native" -cp "\$here/classes:$java_classpath" Example "\$@"
+LAUNCHER
+  chmod +x "$out/loyalty-example"
+}
+
 for lang in "${stale[@]}"; do
   say "building $lang"
   rm -f "clients/$lang/build/.inputs-sha256"
   "build_$lang"
   echo "${want[$lang]}" >"clients/$lang/build/.inputs-sha256"
 done
-say "built ${stale[*]}: clients/ts/build/js/example.js, clients/go/build/loyalty-example, clients/cpp/build/loyalty-example"
+say "built ${stale[*]}: clients/ts/build/js/example.js and clients/{go,cpp,java}/build/loyalty-example"

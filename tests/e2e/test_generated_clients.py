@@ -1,4 +1,4 @@
-"""The generated, compiled clients (TypeScript, Go, C++; built by
+"""The generated, compiled clients (TypeScript, Go, C++, Java; built by
 scripts/build_clients.sh, as `make clients` does) against the real service
 over mTLS: each example's output must match what the Python client reads."""
 
@@ -31,7 +31,7 @@ from tests.support import ROOT, ServiceProcess, headers, webhook_body
 pytestmark = pytest.mark.slow
 
 CLIENTS = ROOT / "clients"
-LANGUAGES = ["ts", "go", "cpp"]
+LANGUAGES = ["ts", "go", "cpp", "java"]
 DEADLINE_MS = 20000
 WEBHOOKS: list[tuple[str, str, dict[str, Any]]] = [
     ("Customer created", "gc-c", {"email": "cleo@example.com"}),
@@ -310,7 +310,7 @@ def test_example_without_client_certificate_is_refused(
     assert done.returncode == 1, done
     (line,) = [json.loads(x) for x in done.stdout.splitlines()]
     assert line["step"] == "error" and line["during"] == "GetCustomer", line
-    # The handshake fails: grpc-go and grpc++ say UNAVAILABLE (or
+    # The handshake fails: grpc-go, grpc++ and grpc-java say UNAVAILABLE (or
     # DEADLINE_EXCEEDED while they retry the connection); Connect for Node
     # reports the HTTP/2 session the server closed as CANCELED.
     refused = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
