@@ -52,7 +52,7 @@ test-node: gen
 run: gen
 	$(PY) -m service run
 
-# Benchmarks of issue 6 (docs/performance.md): a table of figures, each with
+# Benchmarks (docs/performance.md): a table of figures, each with
 # the bare framework measured in the same run. Installs wrk and h2load with
 # apt-get when run as root (otherwise prints the line) and py-spy.
 BENCH_ARGS ?=

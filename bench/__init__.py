@@ -1,4 +1,4 @@
-"""The performance benchmark suite of issue 6: `python -m bench [--smoke]`.
+"""The performance benchmark suite: `python -m bench [--smoke]`.
 
 Each benchmark measures the service and the bare framework in the same run,
 on the same machine, with the load generator and the server pinned to

@@ -4,7 +4,7 @@ Deterministic for a given seed. Ids are unique per `tag`, so every run can
 make fresh, never-seen events. Customers are created (`Customer created`) at
 evenly spaced events over the first `spread` events of the stream; every
 other event goes to a customer created before it, chosen at random, with a
-type chosen by weight and the properties CONTRACT section 1 lists. So older
+type chosen by weight and the properties docs/webhooks.md lists. So older
 customers have longer histories, as in a real programme.
 """
 

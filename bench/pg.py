@@ -1,4 +1,4 @@
-"""PostgreSQL mode (`python -m bench --pg`): issue 6's production figures.
+"""PostgreSQL mode (`python -m bench --pg`): the production figures.
 
 P1: `python -m service ingress --workers 2` (two processes sharing the port
 with SO_REUSEPORT), one `worker` and one `api`, under wrk replaying unique
@@ -41,6 +41,8 @@ from bench.tools import pinned
 
 if TYPE_CHECKING:
     import psycopg
+
+    from service.masterkey import MasterKey
 
 FALLBACK_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -338,10 +340,27 @@ def _profile_p1(ctx: Context, ing: procs.Server, api: procs.Server) -> None:
 # P3 --------------------------------------------------------------------------
 
 
+def master_key_file() -> Path:
+    """The bench's master key for PostgreSQL (required there); each run's
+    fresh schema records whichever key first opens it."""
+    from service.masterkey import write_new_master_key
+
+    path = Path(__file__).with_name("out") / "pg-master.key"
+    if not path.exists():
+        write_new_master_key(path)
+    return path
+
+
+def master_key() -> MasterKey:
+    from service.masterkey import read_master_key
+
+    return read_master_key(master_key_file())
+
+
 def read_all(url: str) -> tuple[int, float]:
     from service.postgres_store import open_postgres
 
-    store, _, factory = open_postgres(url)
+    store, _, factory = open_postgres(url, master_key())
     try:
         return p3_rebuild.time_read(store)
     finally:
@@ -352,7 +371,7 @@ def rebuild_all(url: str) -> tuple[int, float]:
     from projections.stores.postgres import open_postgres_read_models
     from service.postgres_store import open_postgres
 
-    store, _, factory = open_postgres(url)
+    store, _, factory = open_postgres(url, master_key())
     models = open_postgres_read_models(url)
     try:
         return p3_rebuild.time_rebuild(store, models)
@@ -375,7 +394,7 @@ def run_p3(ctx: Context) -> list[Row]:
     with fresh_schema(ctx.pg_url, "p3") as url:
         print(f"  appending {s.p3_events:,} events for {s.p3_customers:,} customers")
         started = time.perf_counter()
-        store, _, factory = open_postgres(url)
+        store, _, factory = open_postgres(url, master_key())
         try:
             data.fill(
                 store, s.p3_events, s.p3_customers, tag="p3", progress=not ctx.smoke

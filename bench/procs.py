@@ -237,10 +237,13 @@ def start_pg_role(
     """`python -m service ROLE` on PostgreSQL, on no particular core. The
     ingress serves HTTP (with `--workers N`, N processes on one port); the
     worker serves only /metrics; the api serves gRPC."""
+    from bench.pg import master_key_file
+
     http, rpc = free_port(), free_port()
     env = {
         "WEBHOOK_SECRET": SECRET,
         "DATABASE_URL": database_url,
+        "MASTER_KEY_FILE": str(master_key_file()),
         "HTTP_PORT": str(http),
         "GRPC_PORT": str(rpc),
         "METRICS_PORT": str(http),

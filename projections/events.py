@@ -54,6 +54,12 @@ def parse_event_type(name: str) -> EventType | None:
     return _BY_KEY.get(name_key(name))
 
 
+# RecordedEvent.kind: a webhook's event (""), one whose personal content was
+# erased (its customer's key is gone), or the record of an erasure itself.
+REDACTED_EVENT = "redacted"
+ERASURE = "erasure"
+
+
 @dataclass(slots=True)
 class RecordedEvent:
     """One webhook as stored: what the folds, the replay API and the CLI read.
@@ -65,7 +71,10 @@ class RecordedEvent:
     `body` is the parsed JSON payload (numbers with a fraction are `Decimal`,
     so arithmetic stays exact); `raw` is the request body, byte for byte.
     `type` is None for an event name we do not know (stored, replayed, folded
-    into nothing).
+    into nothing). `kind` is "" for a webhook's event, REDACTED_EVENT when its
+    customer was erased (`body` and `raw` are then empty, and the folds skip
+    it), ERASURE for the record of an erasure of `customer_id` (the folds
+    drop everything they hold of that customer).
     """
 
     position: int
@@ -77,6 +86,15 @@ class RecordedEvent:
     received_at: datetime
     body: dict[str, Any] = field(repr=False)
     raw: bytes = field(repr=False)
+    kind: str = ""
+
+    @property
+    def redacted(self) -> bool:
+        return self.kind == REDACTED_EVENT
+
+    @property
+    def is_erasure(self) -> bool:
+        return self.kind == ERASURE
 
     @property
     def properties(self) -> dict[str, Any]:
@@ -85,5 +103,5 @@ class RecordedEvent:
 
     @property
     def sort_key(self) -> tuple[datetime, str]:
-        """'Newest' in the contract: greatest createdAt, ties broken by id."""
+        """'Newest' in the read-model rules: greatest createdAt, ties broken by id."""
         return (self.created_at, self.id)

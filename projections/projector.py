@@ -44,7 +44,9 @@ class Projector:
             # The fence first: it also queues any other writer of this
             # generation behind us before we read the states we will write.
             w.advance(expected=self.position, to=events[-1].position)
-            known = sorted({e.customer_id for e in events if e.type is not None})
+            known = sorted(
+                {e.customer_id for e in events if e.type is not None and not e.kind}
+            )
             batch = fold_batch(events, w.load_states(known))
             w.write(batch)
         self.position = batch.position
@@ -95,6 +97,8 @@ class RebuildProjector(Projector):
                 events, stored, self._states, dirty_out=dirty, in_key_order=False
             )
             w.write(batch, staged=True)
+        # An erased customer's earlier state is gone from memory: never flush it.
+        self._dirty.difference_update(batch.erased)
         self._dirty.update(dirty)
         self.position = batch.position
         if len(self._states) > self.keep_states:
@@ -105,7 +109,7 @@ class RebuildProjector(Projector):
 
     def _missing(self, events: Sequence[RecordedEvent]) -> list[str]:
         """Customers of `events` whose state is not in memory, in key order."""
-        wanted = {e.customer_id for e in events if e.type is not None}
+        wanted = {e.customer_id for e in events if e.type is not None and not e.kind}
         return sorted(wanted - self._states.keys())
 
     def finish(self) -> None:
@@ -144,14 +148,22 @@ def fold_batch(
     `states` (kept in memory) or else `stored` (encoded), else new. With
     `dirty_out`, the changed states are handed back there instead of being
     encoded into the batch's customer rows. `in_key_order` sorts history and
-    ledger rows by their tables' keys (pointless for staged rows)."""
+    ledger rows by their tables' keys (pointless for staged rows).
+
+    An erased customer's events (redacted: their key is gone) touch nothing;
+    the record of an erasure drops everything held of that customer, in
+    memory and (through `Batch.erased`) in the tables, so later events of the
+    same customer id start a new record."""
     states = {} if states is None else states
     dirty: dict[str, CustomerState] = {}
     batch = Batch(position=events[-1].position)
-    history, ledger, dead = batch.history, batch.ledger, batch.dead
     for event in events:
         cid = event.customer_id
-        history.append((cid, event.position))
+        if event.kind:
+            if event.is_erasure:
+                _forget(batch, cid, stored, states, dirty)
+            continue
+        batch.history.append((cid, event.position))
         if event.type is None:
             continue  # stored and replayable, but no read model uses it
         state = dirty.get(cid)
@@ -166,12 +178,12 @@ def fold_batch(
             entry = apply(state, event)
         except PoisonEvent as poison:
             reason = str(poison)
-            dead.append(
+            batch.dead.append(
                 DeadLetter(event.position, event.id, cid, event.type_name, reason)
             )
             continue
         if entry is not None:
-            ledger.append(ledger_row(cid, entry))
+            batch.ledger.append(ledger_row(cid, entry))
     if dirty_out is None:
         batch.customers = customer_rows(dirty)
     else:
@@ -180,6 +192,22 @@ def fold_batch(
         batch.history.sort()
         batch.ledger.sort()
     return batch
+
+
+def _forget(
+    batch: Batch,
+    cid: str,
+    stored: dict[str, bytes],
+    states: dict[str, CustomerState],
+    dirty: dict[str, CustomerState],
+) -> None:
+    stored.pop(cid, None)
+    states.pop(cid, None)
+    dirty.pop(cid, None)
+    batch.history = [row for row in batch.history if row[0] != cid]
+    batch.ledger = [row for row in batch.ledger if row[0] != cid]
+    batch.dead = [d for d in batch.dead if d.customer_id != cid]
+    batch.erased.append(cid)
 
 
 def customer_rows(states: dict[str, CustomerState]) -> list[CustomerRow]:

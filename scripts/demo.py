@@ -62,7 +62,7 @@ CONCURRENCY = 16
 START_TIMEOUT = 30.0
 READ_TIMEOUT = 60.0
 
-# CONTRACT section 1: the 18 events JeriCommerce sends.
+# The 18 events JeriCommerce sends (docs/webhooks.md).
 EVENT_TYPES = tuple(t.value for t in EventType)
 UNKNOWN_TYPE = "Customer merged"  # a type a newer JeriCommerce might send
 
@@ -574,7 +574,7 @@ async def deliver(
 
 
 def check_answers(deliveries: list[Delivery]) -> None:
-    """Every answer as the contract says, or DemoError naming the first few."""
+    """Every answer as docs/webhooks.md says, or DemoError naming the first few."""
     if any(d.status == 401 for d in deliveries):
         raise DemoError(
             "the service answered 401: it runs with another WEBHOOK_SECRET. "

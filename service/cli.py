@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from service import logs
+from service import logs, privacy_cli
 from service.bootstrap import build
 from service.config import ConfigError, Settings
 from service.eventstore import STORE_ERRORS, StoreUnavailable
@@ -489,6 +489,15 @@ def parser() -> argparse.ArgumentParser:
     qd.add_argument("id", type=int)
     qd.add_argument("--note", default="by operator", help="why, for the record")
     q.set_defaults(func=_cmd_quarantine)
+    qp = qsub.add_parser(
+        "purge", help="delete requests older than the retention period"
+    )
+    qp.add_argument(
+        "--older-than-days",
+        type=int,
+        help="default: QUARANTINE_RETENTION_DAYS",
+    )
+    qp.set_defaults(func=privacy_cli._cmd_quarantine_purge)
     st = sub.add_parser(
         "status", help="positions, lag, dead letters, quarantine, store"
     )
@@ -542,6 +551,7 @@ def parser() -> argparse.ArgumentParser:
     dd.add_argument("position", type=int)
     dd.add_argument("--note", default="by operator", help="why, for the record")
     d.set_defaults(func=_cmd_dead_letters)
+    privacy_cli.add_parsers(sub)
     return p
 
 

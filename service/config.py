@@ -1,4 +1,4 @@
-"""Typed settings, read once from the environment (CONTRACT section 2).
+"""Typed settings, read once from the environment.
 
 `SETTINGS` is the single description of every variable: `from_environ`
 parses with it and `reference()` renders the README's configuration table
@@ -36,6 +36,9 @@ class Settings:
     grpc_tls_cert: Path | None = None
     grpc_tls_key: Path | None = None
     grpc_tls_client_ca: Path | None = None
+    master_key_file: Path | None = None
+    admin_clients: tuple[str, ...] = ()
+    quarantine_retention_days: int = 30
     log_level: str = "INFO"
     metrics_port: int | None = None
 
@@ -74,6 +77,10 @@ def _text(name: str, raw: str) -> str:
 
 def _path(name: str, raw: str) -> Path:
     return Path(raw)
+
+
+def _names(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in raw.split(",") if n.strip())
 
 
 def _file(name: str, raw: str) -> Path:
@@ -232,6 +239,35 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "unset",
         "PEM CA bundle: require client certificates it signed (mTLS)",
+    ),
+    Setting(
+        "ADMIN_CLIENTS",
+        "admin_clients",
+        _names,
+        (),
+        "unset: with mTLS, no client may",
+        "comma-separated client certificate names (subject CN or a SAN) allowed "
+        "the admin operations (erase, export, rebuild) when mTLS is on; without "
+        "mTLS those operations are open to every caller and logged",
+    ),
+    Setting(
+        "MASTER_KEY_FILE",
+        "master_key_file",
+        _path,
+        None,
+        "`DATA_DIR/master.key`, created on first start (SQLite only; required "
+        "with `DATABASE_URL`)",
+        "file holding the 32-byte master key in base64 (`openssl rand -base64 "
+        "32`); it wraps every customer's data key ([docs/privacy.md]"
+        "(docs/privacy.md))",
+    ),
+    Setting(
+        "QUARANTINE_RETENTION_DAYS",
+        "quarantine_retention_days",
+        _positive_int,
+        30,
+        "`30`",
+        "days a quarantined request is kept before it is purged",
     ),
     Setting(
         "METRICS_PORT",

@@ -17,3 +17,12 @@ class NotFound(LookupError):
 
 class PositionNotReached(TimeoutError):
     """min_position was not applied before the caller's deadline."""
+
+
+class PermissionDenied(PermissionError):
+    """The caller may not do this (an admin operation without an admin
+    certificate); `reason` is the ErrorInfo reason."""
+
+    def __init__(self, message: str, reason: str = "NOT_AN_ADMIN") -> None:
+        super().__init__(message)
+        self.reason = reason

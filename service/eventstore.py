@@ -13,9 +13,10 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from eventsourcing.persistence import (
@@ -25,13 +26,19 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
-from projections.events import EventType, RecordedEvent
+from projections.events import ERASURE, REDACTED_EVENT, EventType, RecordedEvent
 from service.ingest import Envelope, loads
+from service.keyring import CustomerKey, Keyring, KeysChanged, seal, unseal
 
 # Fixed forever: changing it would let old ids be stored again.
 ID_NAMESPACE = uuid.UUID("6f1c3c55-3f0e-5d57-9a55-4f2f6c0b7a11")
+ERASURE_NAMESPACE = uuid.UUID("0d6b8a53-1f2e-5c4b-8d9a-7e3f2a1b0c99")
 TOPIC_PREFIX = "jericommerce:"
 UNKNOWN_TOPIC = TOPIC_PREFIX + "UNKNOWN"
+# Not a JeriCommerce event: written by an erasure, never by a webhook.
+ERASURE_TOPIC = "loyalty:CustomerErased"
+ERASURE_NAME = "Customer erased"
+REDACTED = ""  # the key id of an event stored without its body
 
 # What a dead or unreachable database raises through the library or drivers.
 STORE_ERRORS = (PersistenceError, sqlite3.Error, psycopg.Error, OSError)
@@ -58,45 +65,127 @@ def topic_for(event_type: EventType | None) -> str:
     return UNKNOWN_TOPIC if event_type is None else TOPIC_PREFIX + event_type.name
 
 
-def encode(envelope: Envelope, received_at: datetime) -> StoredEvent:
-    """A small JSON header line, then the request body byte for byte."""
-    header = json.dumps(
+def _header(
+    event_id: str,
+    customer_id: str,
+    type_name: str,
+    created_at: datetime,
+    received_at: datetime,
+    key_id: str,
+) -> bytes:
+    return json.dumps(
         [
-            envelope.id,
-            envelope.customer_id,
-            envelope.type_name,
-            envelope.created_at.isoformat(),
+            event_id,
+            customer_id,
+            type_name,
+            created_at.isoformat(),
             received_at.isoformat(),
+            key_id,
         ],
         separators=(",", ":"),
     ).encode()
+
+
+def encode(envelope: Envelope, received_at: datetime, key: CustomerKey) -> StoredEvent:
+    """A one-line JSON header in clear (ids, names and times: no personal
+    data), then the request body encrypted with the customer's data key,
+    the header as associated data. An event created at or before its
+    customer's erasure keeps only the header: nothing personal is stored."""
+    erased = key.erased_at is not None and envelope.created_at <= key.erased_at
+    if key.aead is None or key.key_id is None or erased:
+        header = _header(
+            envelope.id,
+            envelope.customer_id,
+            envelope.type_name,
+            envelope.created_at,
+            received_at,
+            REDACTED,
+        )
+        payload = b""
+    else:
+        header = _header(
+            envelope.id,
+            envelope.customer_id,
+            envelope.type_name,
+            envelope.created_at,
+            received_at,
+            key.key_id,
+        )
+        payload = seal(key.aead, envelope.raw, header)
     return StoredEvent(
         originator_id=originator_id(envelope.id),
         originator_version=1,
         topic=topic_for(envelope.type),
-        state=header + b"\n" + envelope.raw,
+        state=header + b"\n" + payload,
+    )
+
+
+def erasure_marker(customer_id: str, erased_at: datetime) -> StoredEvent:
+    """The log's record that a customer was erased: the projections delete
+    their read models when they reach it, in order, so no batch in flight
+    and no rebuild brings them back."""
+    marker_id = f"{customer_id}\x00{erased_at.isoformat()}"
+    header = _header(
+        marker_id, customer_id, ERASURE_NAME, erased_at, erased_at, REDACTED
+    )
+    return StoredEvent(
+        originator_id=uuid.uuid5(ERASURE_NAMESPACE, marker_id),
+        originator_version=1,
+        topic=ERASURE_TOPIC,
+        state=header + b"\n",
     )
 
 
 _TYPES: dict[str, EventType | None] = {topic_for(t): t for t in EventType}
 _HEADER = json.JSONDecoder().decode
 _fromiso = datetime.fromisoformat
+Row = tuple[int, str, bytes]
 
 
-def decode(position: int, topic: str, state: bytes) -> RecordedEvent:
-    header, _, raw = state.partition(b"\n")
-    event_id, customer_id, type_name, created_at, received_at = _HEADER(header.decode())
-    return RecordedEvent(
-        position,
-        event_id,
-        _TYPES.get(topic),
-        type_name,
-        customer_id,
-        _fromiso(created_at),
-        _fromiso(received_at),
-        loads(raw),
-        raw,
-    )
+def decode_rows(rows: Sequence[Row], keyring: Keyring) -> list[RecordedEvent]:
+    """Stored rows as events, decrypted where the customer's key is live.
+    An erased customer's events come back redacted: ids, type, times and
+    position only. Rows from before encryption (a five-field header) are
+    read as they were written."""
+    parsed = []
+    wanted: set[str] = set()
+    for position, topic, state in rows:
+        header, _, payload = state.partition(b"\n")
+        fields = _HEADER(header.decode())
+        if len(fields) == 6 and fields[5]:
+            wanted.add(fields[1])
+        parsed.append((position, topic, header, fields, payload))
+    live = keyring.live(wanted) if wanted else {}
+    events = []
+    for position, topic, header, fields, payload in parsed:
+        event_id, customer_id, type_name, created_at, received_at = fields[:5]
+        raw: bytes | None = payload
+        if len(fields) == 6:
+            key = live.get(customer_id) if fields[5] else None
+            # Another key id than the live one: a key destroyed by an erasure.
+            ok = key is not None and key[0] == fields[5]
+            raw = unseal(key[1], payload, header) if ok else None  # type: ignore[index]
+        if topic == ERASURE_TOPIC:
+            kind = ERASURE
+        elif raw is None:
+            kind = REDACTED_EVENT
+        else:
+            kind = ""
+        events.append(
+            RecordedEvent(
+                position,
+                event_id,
+                _TYPES.get(topic),
+                type_name,
+                customer_id,
+                _fromiso(created_at),
+                _fromiso(received_at),
+                {} if raw is None else loads(raw),
+                b"" if raw is None else raw,
+                kind,
+            )
+        )
+    return events
 
 
 class PositionIndex:
@@ -105,11 +194,26 @@ class PositionIndex:
     def positions(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
         raise NotImplementedError
 
-    def read_positions(self, positions: Sequence[int]) -> list[RecordedEvent]:
+    def read_positions(self, positions: Sequence[int]) -> list[Row]:
+        """(position, topic, state) rows at these positions, in order."""
         raise NotImplementedError
 
     def ping(self) -> None:
         """Raise if the database cannot be reached right now."""
+        raise NotImplementedError
+
+    def states_in(self, c: Any, positions: Sequence[int]) -> list[Row]:
+        """Rows at these positions, read in transaction `c`."""
+        raise NotImplementedError
+
+    def rewrite_states(self, c: Any, states: Sequence[tuple[int, bytes]]) -> None:
+        """Replace stored states in place, in transaction `c`: only to
+        encrypt or redact rows written before encryption."""
+        raise NotImplementedError
+
+    def transaction(self, *, commit: bool) -> AbstractContextManager[Any]:
+        """A write transaction that holds the write lock from its start, so
+        what it reads cannot change before it commits."""
         raise NotImplementedError
 
     def scan(
@@ -128,11 +232,13 @@ class EventStore:
         self,
         recorder: ApplicationRecorder,
         index: PositionIndex,
+        keyring: Keyring,
         *,
         clock: type[datetime] = datetime,
     ) -> None:
         self.recorder = recorder
         self.index = index
+        self.keyring = keyring
         self._clock = clock
 
     def append(self, envelopes: Sequence[Envelope]) -> list[Appended]:
@@ -163,19 +269,35 @@ class EventStore:
             fresh = [event_id for event_id in first if event_id not in known]
             received_at = self._clock.now(UTC)
             try:
-                positions = (
-                    self.recorder.insert_events(
-                        [encode(first[event_id], received_at) for event_id in fresh]
-                    )
-                    if fresh
-                    else []
+                positions = self._insert(
+                    [first[event_id] for event_id in fresh], received_at
                 )
-            except IntegrityError:
+            except (IntegrityError, KeysChanged):
                 continue
-            assert positions is not None and len(positions) == len(fresh)
             accepted = dict(zip(fresh, positions, strict=True))
             return self._answers(envelopes, known, accepted)
         raise StoreUnavailable("could not settle concurrent appends of the same ids")
+
+    def _insert(self, envelopes: list[Envelope], received_at: datetime) -> list[int]:
+        if not envelopes:
+            return []
+        newest: dict[str, datetime] = {}
+        for env in envelopes:
+            when = newest.get(env.customer_id)
+            if when is None or env.created_at > when:
+                newest[env.customer_id] = env.created_at
+        keys, new = self.keyring.for_batch(newest)
+        stored = [encode(env, received_at, keys[env.customer_id]) for env in envelopes]
+        used = {cid: k.key_id for cid, k in keys.items() if k.key_id is not None}
+
+        def in_transaction(c: Any) -> None:
+            # New customers' keys commit with their first events, or not at all.
+            self.keyring.store_new(c, new)
+            self.keyring.verify(c, used)
+
+        positions = self.recorder.insert_events(stored, verify=in_transaction)
+        assert positions is not None and len(positions) == len(envelopes)
+        return list(positions)
 
     @staticmethod
     def _answers(
@@ -207,13 +329,13 @@ class EventStore:
         topics = [topic_for(t) for t in types]
         try:
             rows = self.index.scan(after, limit, topics, until)
+            return decode_rows(rows, self.keyring)
         except STORE_ERRORS as e:
             raise StoreUnavailable(str(e)) from e
-        return [decode(*row) for row in rows]
 
     def read_positions(self, positions: Sequence[int]) -> list[RecordedEvent]:
         try:
-            return self.index.read_positions(positions)
+            return decode_rows(self.index.read_positions(positions), self.keyring)
         except STORE_ERRORS as e:
             raise StoreUnavailable(str(e)) from e
 
@@ -230,3 +352,102 @@ class EventStore:
             return self.recorder.max_notification_id() or 0
         except STORE_ERRORS as e:
             raise StoreUnavailable(str(e)) from e
+
+    # -- erasure and stores from before encryption ------------------------------
+
+    def append_erasure(self, customer_id: str, erased_at: datetime, work: Any) -> int:
+        """Store the record of an erasure; `work(cursor)` runs in the same
+        transaction (the key's destruction), so both happen or neither."""
+        try:
+            positions = self.recorder.insert_events(
+                [erasure_marker(customer_id, erased_at)], erase=work
+            )
+        except STORE_ERRORS as e:
+            raise StoreUnavailable(str(e)) from e
+        assert positions
+        return int(positions[0])
+
+    def redact_legacy(self, c: Any, positions: Sequence[int]) -> int:
+        """In transaction `c`: rows at `positions` still in clear (written
+        before encryption) keep their header and lose their body."""
+        rewrites = []
+        for position, _topic, state in self.index.states_in(c, positions):
+            header, _, _ = state.partition(b"\n")
+            fields = _HEADER(header.decode())
+            if len(fields) == 5:
+                created, received = _fromiso(fields[3]), _fromiso(fields[4])
+                new = _header(*fields[:3], created, received, REDACTED)
+                rewrites.append((position, new + b"\n"))
+        self.index.rewrite_states(c, rewrites)
+        return len(rewrites)
+
+    def encrypt_existing(self, batch: int = 500) -> int:
+        """Encrypt every row written before encryption (five-field header),
+        in place, batch by batch; returns how many. Safe to run while the
+        service runs and to run again."""
+        done = 0
+        after = 0
+        while True:
+            rows = self.index.scan(after, batch, (), None)
+            if not rows:
+                return done
+            after = rows[-1][0]
+            legacy = []
+            for position, _topic, state in rows:
+                header, _, raw = state.partition(b"\n")
+                fields = _HEADER(header.decode())
+                if len(fields) == 5:
+                    legacy.append((position, fields, raw))
+            if not legacy:
+                continue
+            for _attempt in range(5):
+                try:
+                    self._encrypt_rows(legacy)
+                    break
+                except KeysChanged:
+                    continue
+            done += len(legacy)
+
+    def _encrypt_rows(self, legacy: list[tuple[int, list[Any], bytes]]) -> None:
+        newest: dict[str, datetime] = {}
+        for _position, fields, _raw in legacy:
+            created = _fromiso(fields[3])
+            if fields[1] not in newest or created > newest[fields[1]]:
+                newest[fields[1]] = created
+        keys = self.keyring.for_append(newest)
+        rewrites = []
+        for position, fields, raw in legacy:
+            key = keys[fields[1]]
+            created, received = _fromiso(fields[3]), _fromiso(fields[4])
+            erased = key.erased_at is not None and created <= key.erased_at
+            if key.aead is None or key.key_id is None or erased:
+                new = _header(*fields[:3], created, received, REDACTED) + b"\n"
+            else:
+                header = _header(*fields[:3], created, received, key.key_id)
+                new = header + b"\n" + seal(key.aead, raw, header)
+            rewrites.append((position, new))
+        used = {cid: k.key_id for cid, k in keys.items() if k.key_id is not None}
+        with self.index.transaction(commit=True) as c:
+            # Only rows still in clear: another run may have done some.
+            current = {
+                p: s for p, _t, s in self.index.states_in(c, [p for p, _ in rewrites])
+            }
+            todo = [
+                (p, new)
+                for p, new in rewrites
+                if len(_HEADER(current[p].partition(b"\n")[0].decode())) == 5
+            ]
+            self.index.rewrite_states(c, todo)
+            self.keyring.verify(c, used)
+
+    def legacy_count(self, batch: int = 5000) -> int:
+        """How many rows are still in clear (a full scan)."""
+        count, after = 0, 0
+        while rows := self.index.scan(after, batch, (), None):
+            after = rows[-1][0]
+            count += sum(
+                1
+                for _p, _t, state in rows
+                if len(_HEADER(state.partition(b"\n")[0].decode())) == 5
+            )
+        return count

@@ -1,6 +1,6 @@
 """Pure webhook checks: the signature, the event name and the envelope.
 
-Nothing here does I/O, so every rule of CONTRACT section 3 is unit-testable.
+Nothing here does I/O, so every rule of docs/webhooks.md is unit-testable.
 """
 
 from __future__ import annotations

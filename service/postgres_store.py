@@ -5,14 +5,17 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator, Sequence
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import sql
 
-from projections.events import RecordedEvent
-from service.eventstore import EventStore, PositionIndex, decode
+from service.eventstore import EventStore, PositionIndex, Row
+from service.keyring import Keyring, KeyTables
+from service.masterkey import MasterKey
 from service.quarantine import Quarantine
 
 
@@ -30,13 +33,36 @@ class FailFastRecorder(PostgresApplicationRecorder):
         PostgresApplicationRecorder.max_notification_id.__wrapped__  # type: ignore[attr-defined]
     )
 
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """Work of ours in the insert's transaction, before the library locks
+        the table: an erasure's key destruction (`erase`), or the check that
+        the batch's data keys are still live, which also share-locks their
+        rows so an erasure waits for the batch (`verify`)."""
+        for step in ("erase", "verify"):
+            if (work := kwargs.get(step)) is not None:
+                work(curs)
+
 
 def quarantine_ddl(schema: str) -> str:
     return (
         f'CREATE TABLE IF NOT EXISTS "{schema}".quarantine ('
         "id BIGSERIAL PRIMARY KEY, received_at TEXT NOT NULL, "
         "reason TEXT NOT NULL, headers TEXT NOT NULL, body BYTEA NOT NULL, "
-        "resolution TEXT)"
+        "resolution TEXT, customer_id TEXT, key_id TEXT)"
+    )
+
+
+def key_tables(schema: str) -> KeyTables:
+    return KeyTables(
+        p="%s",
+        blob="BYTEA",
+        serial_pk="id BIGSERIAL PRIMARY KEY",
+        data_keys=f'"{schema}".data_keys',
+        key_meta=f'"{schema}".key_meta',
+        erasures=f'"{schema}".erasures',
+        for_share=" FOR SHARE",
     )
 
 
@@ -154,17 +180,35 @@ class PostgresPositionIndex(PositionIndex):
         with psycopg.connect(self._dsn, connect_timeout=1) as conn:
             conn.execute("SELECT 1")
 
-    def read_positions(self, positions: Sequence[int]) -> list[RecordedEvent]:
+    def read_positions(self, positions: Sequence[int]) -> list[Row]:
         with self._recorder.datastore.transaction(commit=False) as c:
             c.execute(self._by_positions, (list(positions),))
             return [
-                decode(r["notification_id"], r["topic"], bytes(r["state"]))
+                (r["notification_id"], r["topic"], bytes(r["state"]))
                 for r in c.fetchall()
             ]
 
+    def states_in(self, c: Any, positions: Sequence[int]) -> list[Row]:
+        c.execute(self._by_positions, (list(positions),))
+        return [
+            (r["notification_id"], r["topic"], bytes(r["state"])) for r in c.fetchall()
+        ]
+
+    def rewrite_states(self, c: Any, states: Sequence[tuple[int, bytes]]) -> None:
+        statement = sql.SQL(
+            "UPDATE {} SET state = %s WHERE notification_id = %s"
+        ).format(self._table)
+        for position, state in states:
+            c.execute(statement, (state, position))
+
+    @contextlib.contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[Any]:
+        with self._recorder.datastore.transaction(commit=commit) as c:
+            yield c
+
 
 def open_postgres(
-    database_url: str, pool_size: int = 5
+    database_url: str, master: MasterKey, pool_size: int = 5
 ) -> tuple[EventStore, Quarantine, PostgresFactory]:
     env = library_env(database_url, pool_size)
     ensure_schema(env)
@@ -172,12 +216,17 @@ def open_postgres(
     recorder = factory.application_recorder()
     assert isinstance(recorder, PostgresApplicationRecorder)
     schema = factory.datastore.schema
+    keyring = Keyring(master, factory.datastore.transaction, key_tables(schema))
+    keyring.create_tables()
+    keyring.check_master()
+    keyring.record_legacy_head(recorder.max_notification_id() or 0)
     quarantine = Quarantine(
         factory.datastore.transaction,
         "%s",
         quarantine_ddl(schema),
         f'"{schema}".quarantine',
+        keyring,
     )
     quarantine.create_table()
     index = PostgresPositionIndex(recorder, conninfo(env))
-    return EventStore(recorder, index), quarantine, factory
+    return EventStore(recorder, index, keyring), quarantine, factory

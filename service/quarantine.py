@@ -2,6 +2,10 @@
 
 Nothing a sender signed is dropped: a body we cannot parse goes here with
 its reason, its headers and the time, and can be listed (and later retried).
+Bodies may hold personal data, so they are encrypted: with the customer's
+data key where the body names a customer (erasing the customer deletes the
+row and destroys the key), under the master key otherwise. Requests are
+purged after the retention period (QUARANTINE_RETENTION_DAYS).
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+from cryptography.exceptions import InvalidTag
+
 from service.eventstore import STORE_ERRORS, StoreUnavailable
+from service.keyring import Keyring, seal, unseal
+from service.masterkey import MasterKey
+
+MASTER = "master"  # key_id of a body sealed under the master key
 
 Transaction = Callable[..., AbstractContextManager[Any]]
 
@@ -24,8 +35,9 @@ class QuarantinedRequest:
     received_at: datetime
     reason: str
     headers: dict[str, str]
-    body: bytes
+    body: bytes  # decrypted; empty once the customer was erased
     resolution: str | None = None  # set once re-processed
+    customer_id: str | None = None
 
 
 class Quarantine:
@@ -36,30 +48,61 @@ class Quarantine:
     """
 
     def __init__(
-        self, transaction: Transaction, placeholder: str, ddl: str, table: str
+        self,
+        transaction: Transaction,
+        placeholder: str,
+        ddl: str,
+        table: str,
+        keyring: Keyring,
     ) -> None:
         self._transaction = transaction
         self._p = placeholder
         self._ddl = ddl
         self._table = table
+        self.keyring = keyring
+
+    @property
+    def table(self) -> str:
+        return self._table
 
     def create_table(self) -> None:
         with self._transaction(commit=True) as c:
             c.execute(self._ddl)
+            # Tables from before encryption lack the key columns.
+            c.execute(f"SELECT * FROM {self._table} WHERE 1 = 0")
+            # The library's SQLite cursor wraps sqlite3's, which has them.
+            columns = {d[0] for d in getattr(c, "sqlite_cursor", c).description}
+            for column in ("customer_id", "key_id"):
+                if column not in columns:
+                    c.execute(f"ALTER TABLE {self._table} ADD COLUMN {column} TEXT")
+
+    def _seal(self, body: bytes, received_at: str) -> tuple[bytes, str | None, str]:
+        """(sealed body, customer id, key id)."""
+        aad = _aad(received_at)
+        cid = customer_of(body)
+        if cid is not None:
+            key = self.keyring.for_append({cid: datetime.now(UTC)})[cid]
+            if key.aead is not None and key.key_id is not None:
+                return seal(key.aead, body, aad), cid, key.key_id
+        return self.keyring.seal_without_customer(body, aad), cid, MASTER
 
     def add(self, reason: str, headers: Mapping[str, str], body: bytes) -> int:
         p = self._p
         sql = (
-            f"INSERT INTO {self._table} (received_at, reason, headers, body) "
-            f"VALUES ({p}, {p}, {p}, {p}) RETURNING id"
+            f"INSERT INTO {self._table} (received_at, reason, headers, body, "
+            f"customer_id, key_id) VALUES ({p}, {p}, {p}, {p}, {p}, {p}) RETURNING id"
         )
-        row = (
-            datetime.now(UTC).isoformat(),
-            reason,
-            json.dumps(dict(headers), sort_keys=True),
-            body,
-        )
+        received_at = datetime.now(UTC).isoformat()
         try:
+            sealed, cid, key_id = self._seal(body, received_at)
+            row = (
+                received_at,
+                reason,
+                json.dumps(dict(headers), sort_keys=True),
+                sealed,
+                cid,
+                key_id,
+            )
             with self._transaction(commit=True) as c:
                 c.execute(sql, row)
                 return int(_first(c.fetchone()))
@@ -69,24 +112,101 @@ class Quarantine:
     def list(self, limit: int = 100, after_id: int = 0) -> list[QuarantinedRequest]:
         p = self._p
         sql = (
-            "SELECT id, received_at, reason, headers, body, resolution "
-            f"FROM {self._table} "
-            f"WHERE id > {p} ORDER BY id LIMIT {p}"
+            f"SELECT {_COLUMNS} FROM {self._table} WHERE id > {p} ORDER BY id LIMIT {p}"
         )
         with self._transaction(commit=False) as c:
             c.execute(sql, (after_id, limit))
-            return [_row(r) for r in c.fetchall()]
+            return self._rows(c.fetchall())
 
     def get(self, request_id: int) -> QuarantinedRequest | None:
-        sql = (
-            "SELECT id, received_at, reason, headers, body, resolution "
-            f"FROM {self._table} "
-            f"WHERE id = {self._p}"
-        )
+        sql = f"SELECT {_COLUMNS} FROM {self._table} WHERE id = {self._p}"
         with self._transaction(commit=False) as c:
             c.execute(sql, (request_id,))
             row = c.fetchone()
-        return None if row is None else _row(row)
+        return None if row is None else self._rows([row])[0]
+
+    def _rows(self, rows: list[Any]) -> list[QuarantinedRequest]:
+        wanted = {
+            r["customer_id"]
+            for r in rows
+            if r["key_id"] not in (None, MASTER) and r["customer_id"]
+        }
+        live = self.keyring.live(wanted) if wanted else {}
+        items = []
+        for r in rows:
+            body = bytes(r["body"])
+            aad = _aad(r["received_at"])
+            if r["key_id"] == MASTER:
+                body = self.keyring.open_without_customer(body, aad) or b""
+            elif r["key_id"] is not None:
+                key = live.get(r["customer_id"])
+                try:
+                    ok = key is not None and key[0] == r["key_id"]
+                    body = unseal(key[1], body, aad) if ok else b""  # type: ignore[index]
+                except InvalidTag:
+                    body = b""
+            items.append(_row(r, body))
+        return items
+
+    def erase_customer(self, c: Any, customer_id: str) -> int:
+        """Delete the customer's requests, in an erasure's transaction `c`."""
+        c.execute(
+            f"DELETE FROM {self._table} WHERE customer_id = {self._p} RETURNING id",
+            (customer_id,),
+        )
+        return len(c.fetchall())
+
+    def purge(self, older_than: datetime) -> int:
+        """Delete requests received before `older_than`; how many."""
+        with self._transaction(commit=True) as c:
+            c.execute(
+                f"DELETE FROM {self._table} WHERE received_at < {self._p} RETURNING id",
+                (older_than.astimezone(UTC).isoformat(),),
+            )
+            return len(c.fetchall())
+
+    def reseal_master(self, c: Any, old: MasterKey, new: MasterKey) -> int:
+        """Bodies sealed under the master key, sealed under `new` instead
+        (inside the rotation's transaction `c`)."""
+        p = self._p
+        c.execute(
+            f"SELECT id, received_at, body FROM {self._table} WHERE key_id = {p}",
+            (MASTER,),
+        )
+        rows = c.fetchall()
+        for r in rows:
+            aad = _aad(r["received_at"])
+            body = old.open(bytes(r["body"]), aad)
+            c.execute(
+                f"UPDATE {self._table} SET body = {p} WHERE id = {p}",
+                (new.seal(body, aad), r["id"]),
+            )
+        return len(rows)
+
+    def encrypt_existing(self) -> int:
+        """Encrypt the bodies of requests stored before encryption."""
+        p = self._p
+        done = 0
+        while True:
+            with self._transaction(commit=False) as c:
+                c.execute(
+                    f"SELECT id, received_at, body FROM {self._table} "
+                    f"WHERE key_id IS NULL ORDER BY id LIMIT 500"
+                )
+                rows = c.fetchall()
+            if not rows:
+                return done
+            sealed = [
+                (*self._seal(bytes(r["body"]), r["received_at"]), r["id"]) for r in rows
+            ]
+            with self._transaction(commit=True) as c:
+                for body, cid, key_id, row_id in sealed:
+                    c.execute(
+                        f"UPDATE {self._table} SET body = {p}, customer_id = {p}, "
+                        f"key_id = {p} WHERE id = {p} AND key_id IS NULL",
+                        (body, cid, key_id, row_id),
+                    )
+            done += len(rows)
 
     def resolve(self, request_id: int, resolution: str) -> bool:
         """Mark a request re-processed; False if it already was."""
@@ -122,12 +242,32 @@ def _first(row: Any) -> Any:
     return row[next(iter(row.keys()))] if hasattr(row, "keys") else row[0]
 
 
-def _row(r: Any) -> QuarantinedRequest:
+_COLUMNS = "id, received_at, reason, headers, body, resolution, customer_id, key_id"
+
+
+def _aad(received_at: str) -> bytes:
+    return b"quarantine\x00" + received_at.encode()
+
+
+def customer_of(body: bytes) -> str | None:
+    """The customer id a body names, if it can be read at all."""
+    try:
+        data = orjson.loads(body)
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return None
+    cid = data.get("customerId") if isinstance(data, dict) else None
+    if isinstance(cid, str) and cid.strip() and len(cid) <= 1024:
+        return cid
+    return None
+
+
+def _row(r: Any, body: bytes) -> QuarantinedRequest:
     return QuarantinedRequest(
         id=int(r["id"]),
         received_at=datetime.fromisoformat(r["received_at"]),
         reason=r["reason"],
         headers=json.loads(r["headers"]),
-        body=bytes(r["body"]),
+        body=body,
         resolution=r["resolution"],
+        customer_id=r["customer_id"],
     )

@@ -13,6 +13,7 @@ import contextlib
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from projections.worker import ProjectionWorker
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # imported where used: psycopg only matters on PostgreSQL
 
 log = logs.get(__name__)
 HEALTH_INTERVAL = 1.0
+PURGE_INTERVAL = 3600.0
 ALL_ROLES = frozenset({"ingress", "worker", "api"})
 
 
@@ -129,9 +131,27 @@ async def serve(
     def counts() -> tuple[int, int]:
         return models.dead_letter_count(), container.quarantine.open_count()
 
+    purged_at = -PURGE_INTERVAL
+
+    async def purge() -> None:
+        # Quarantined requests past their retention; one role does it.
+        nonlocal purged_at
+        if worker is None or loop.time() - purged_at < PURGE_INTERVAL:
+            return
+        purged_at = loop.time()
+        cutoff = datetime.now(UTC) - timedelta(days=settings.quarantine_retention_days)
+        try:
+            purged = await asyncio.to_thread(container.quarantine.purge, cutoff)
+        except Exception as e:
+            log.warning("could not purge the quarantine", error=str(e))
+            return
+        if purged:
+            log.info("purged quarantined requests past retention", count=purged)
+
     async def watch() -> None:
         caught_up_at = loop.time()
         while True:
+            await purge()
             checks = await ready()
             if health is not None:
                 await health.set(checks["store"])
@@ -244,13 +264,18 @@ async def _start_api(
 ) -> tuple[object, Callable[[], object], int]:
     from service.reads import CustomerReads
     from service.rebuilds import Rebuilds
+    from service.rpc.admin import AdminPolicy
     from service.rpc.customers import CustomerServicer
     from service.rpc.events import EventServicer
+    from service.rpc.privacy import PrivacyServicer
     from service.rpc.projection_control import ProjectionServicer
     from service.rpc.server import Health, Servicers, create_server, tls
 
     settings = container.settings
     rebuilds = Rebuilds(container.events, container.models)
+    admin = AdminPolicy(
+        mtls=settings.grpc_tls_client_ca is not None, admins=settings.admin_clients
+    )
     health = Health()
     server, port = create_server(
         f"{settings.grpc_host}:{settings.grpc_port}",
@@ -267,7 +292,9 @@ async def _start_api(
                 container.models,
                 rebuilds,
                 container.models.applied_position,
+                admin,
             ),
+            privacy=PrivacyServicer(container.privacy(), applied, admin),
         ),
         health,
         container.metrics,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
@@ -13,15 +16,25 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 
-from projections.events import RecordedEvent
-from service.eventstore import EventStore, PositionIndex, decode
+from service.eventstore import EventStore, PositionIndex, Row
+from service.keyring import Keyring, KeyTables
+from service.masterkey import MasterKey, embedded_master_key
 from service.quarantine import Quarantine
 
 QUARANTINE_DDL = (
     "CREATE TABLE IF NOT EXISTS quarantine ("
     "id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, "
     "reason TEXT NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL, "
-    "resolution TEXT)"
+    "resolution TEXT, customer_id TEXT, key_id TEXT)"
+)
+KEY_TABLES = KeyTables(
+    p="?",
+    blob="BLOB",
+    serial_pk="id INTEGER PRIMARY KEY AUTOINCREMENT",
+    data_keys="data_keys",
+    key_meta="key_meta",
+    erasures="erasures",
+    for_share="",
 )
 _CHUNK = 500  # well under SQLite's bound-parameter limit
 
@@ -66,8 +79,8 @@ class SqlitePositionIndex(PositionIndex):
         with self._recorder.datastore.transaction(commit=False) as c:
             c.execute("SELECT 1")
 
-    def read_positions(self, positions: Sequence[int]) -> list[RecordedEvent]:
-        events: list[RecordedEvent] = []
+    def read_positions(self, positions: Sequence[int]) -> list[Row]:
+        rows: list[Row] = []
         with self._recorder.datastore.transaction(commit=False) as c:
             for i in range(0, len(positions), _CHUNK):
                 chunk = positions[i : i + _CHUNK]
@@ -76,8 +89,54 @@ class SqlitePositionIndex(PositionIndex):
                     f"WHERE rowid IN ({','.join('?' * len(chunk))}) ORDER BY rowid",
                     list(chunk),
                 )
-                events.extend(decode(r[0], r[1], r[2]) for r in c.fetchall())
-        return sorted(events, key=lambda e: e.position)
+                rows.extend((r[0], r[1], r[2]) for r in c.fetchall())
+        return sorted(rows)
+
+    def states_in(self, c: Any, positions: Sequence[int]) -> list[Row]:
+        rows: list[Row] = []
+        for i in range(0, len(positions), _CHUNK):
+            chunk = list(positions[i : i + _CHUNK])
+            c.execute(
+                f"SELECT rowid, topic, state FROM {self._table} "
+                f"WHERE rowid IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            rows.extend((r[0], r[1], r[2]) for r in c.fetchall())
+        return sorted(rows)
+
+    def rewrite_states(self, c: Any, states: Sequence[tuple[int, bytes]]) -> None:
+        for position, state in states:
+            c.execute(
+                f"UPDATE {self._table} SET state = ? WHERE rowid = ?", (state, position)
+            )
+
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[Any]:
+        with self._recorder.datastore.transaction(commit=commit) as c:
+            # A write first: SQLite's lock is taken now, not at the first
+            # UPDATE, when a snapshot read before it could be stale.
+            c.execute("UPDATE key_meta SET value = value WHERE name = 'master_id'")
+            yield c
+
+
+class KeyedRecorder(SQLiteApplicationRecorder):
+    """The library's recorder, with work of ours in its insert transaction:
+    an erasure's key destruction (`erase`), and the check that the data keys
+    a batch was encrypted with are still live (`verify`), run after the
+    insert has taken SQLite's write lock so nothing can change them until
+    commit."""
+
+    def _insert_events(
+        self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if (erase := kwargs.get("erase")) is not None:
+            # Take the write lock before the erasure reads anything.
+            c.execute("UPDATE key_meta SET value = value WHERE name = 'master_id'")
+            erase(c)
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        if (verify := kwargs.get("verify")) is not None:
+            verify(c)
+        return ids
 
 
 class DurablePool(SQLiteConnectionPool):
@@ -89,19 +148,38 @@ class DurablePool(SQLiteConnectionPool):
     def _create_connection(self) -> SQLiteConnection:
         conn = super()._create_connection()
         conn._sqlite_conn.execute("PRAGMA synchronous=FULL")
+        # Deleted content (an erased customer's key, quarantined requests) is
+        # overwritten, not left in free pages.
+        conn._sqlite_conn.execute("PRAGMA secure_delete=ON")
         return conn
 
 
-def open_sqlite(data_dir: Path) -> tuple[EventStore, Quarantine, SQLiteFactory]:
-    """The event store and quarantine in DATA_DIR/events.sqlite."""
+def open_sqlite(
+    data_dir: Path, master: MasterKey | None = None
+) -> tuple[EventStore, Quarantine, SQLiteFactory]:
+    """The event store, its keys and the quarantine in DATA_DIR/events.sqlite;
+    without `master`, the embedded default's DATA_DIR/master.key."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    if master is None:
+        master = embedded_master_key(data_dir)[0]
     path = str(data_dir / "events.sqlite")
-    factory = SQLiteFactory({"SQLITE_DBNAME": path, "SQLITE_LOCK_TIMEOUT": "10"})
+    factory = SQLiteFactory(
+        {
+            "SQLITE_DBNAME": path,
+            "SQLITE_LOCK_TIMEOUT": "10",
+            "APPLICATION_RECORDER_TOPIC": f"{__name__}:KeyedRecorder",
+        }
+    )
     factory.datastore.pool = DurablePool(db_name=path, lock_timeout=10)
     recorder = factory.application_recorder()
     assert isinstance(recorder, SQLiteApplicationRecorder)
+    keyring = Keyring(master, factory.datastore.transaction, KEY_TABLES)
+    keyring.create_tables()
+    keyring.check_master()
+    keyring.record_legacy_head(recorder.max_notification_id() or 0)
     quarantine = Quarantine(
-        factory.datastore.transaction, "?", QUARANTINE_DDL, "quarantine"
+        factory.datastore.transaction, "?", QUARANTINE_DDL, "quarantine", keyring
     )
     quarantine.create_table()
-    return EventStore(recorder, SqlitePositionIndex(recorder)), quarantine, factory
+    index = SqlitePositionIndex(recorder)
+    return EventStore(recorder, index, keyring), quarantine, factory

@@ -1,5 +1,5 @@
 """The Sanic ingress: translate an HTTP request into an append, and an
-outcome into the status CONTRACT section 3 names. No rules live here."""
+outcome into the status docs/webhooks.md names. No rules live here."""
 
 from __future__ import annotations
 

@@ -10,11 +10,15 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from service.masterkey import MasterKey
 
 SECRET = "test-secret"
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +60,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def master_key_file() -> Path:
+    """One master key file for the test run, for PostgreSQL-backed services
+    (which need MASTER_KEY_FILE; the embedded default creates its own)."""
+    global _MASTER_KEY_FILE
+    if _MASTER_KEY_FILE is None:
+        from service.masterkey import write_new_master_key
+
+        path = Path(tempfile.mkdtemp(prefix="loyalty-test-key-")) / "master.key"
+        write_new_master_key(path)
+        _MASTER_KEY_FILE = path
+    return _MASTER_KEY_FILE
+
+
+def master_key() -> MasterKey:
+    from service.masterkey import read_master_key
+
+    return read_master_key(master_key_file())
+
+
+_MASTER_KEY_FILE: Path | None = None
+
+
 class ServiceProcess:
     """`python -m service run` in a subprocess, on free ports, in `data_dir`."""
 
@@ -74,6 +100,8 @@ class ServiceProcess:
             "GRPC_PORT": str(self.grpc_port),
             **env,
         }
+        if "DATABASE_URL" in env and "MASTER_KEY_FILE" not in env:
+            self.env["MASTER_KEY_FILE"] = str(master_key_file())
         self.proc: subprocess.Popen[bytes] | None = None
         # One log per process: several may share a data dir (split roles).
         self.log_path = data_dir / f"service-{'-'.join(command)}-{self.grpc_port}.log"

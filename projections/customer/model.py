@@ -166,7 +166,7 @@ class Customer:
     birthday: Birthday
     event_count: int
     position: int
-    # Not in the contract: (created_at, id) of the newest event carrying the
+    # Not served by the API: (created_at, id) of the newest event carrying the
     # email, for the store to choose among customers sharing one email.
     email_seen_at: tuple[datetime, str] | None
 

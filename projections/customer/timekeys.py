@@ -15,7 +15,7 @@ _ONE_US = timedelta(microseconds=1)
 
 
 def micros(when: datetime) -> int:
-    """Microseconds since the epoch; a naive time is taken as UTC (the contract)."""
+    """Microseconds since the epoch; a naive time is UTC, as in the ingress."""
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return (when - EPOCH) // _ONE_US

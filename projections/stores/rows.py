@@ -40,6 +40,9 @@ class Batch:
     ledger: list[tuple[str, int, str, int, str]] = field(default_factory=list)
     history: list[tuple[str, int]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
+    # Customers erased by this batch: all their rows go, before the rows
+    # above (which may start a new record for the same id) are written.
+    erased: list[str] = field(default_factory=list)
 
 
 def index_fields(state: CustomerState) -> tuple[str | None, str | None, str | None]:

@@ -384,6 +384,26 @@ class SqlReadModels:
                 if self._meta_in(w.c, "current") == g:
                     return w.dismiss_dead_letter(position, note)
 
+    def history_count(self, customer_id: str) -> int:
+        rows = self._query(
+            "history",
+            f"SELECT COUNT(*) FROM {{T}} WHERE customer_id = {self.db.p}",
+            (customer_id,),
+        )
+        return int(rows[0][0])
+
+    def erase_customer(self, customer_id: str) -> None:
+        """Delete every row of the customer from the current generation now,
+        under the applier's lock (the log's record of the erasure does the
+        same in order; this makes it visible before the worker gets there)."""
+        while True:
+            g = self.current_generation(refresh=True)
+            with self.writing(g) as w:
+                w.lock()
+                if self._meta_in(w.c, "current") == g:
+                    w.erase([customer_id])
+                    return
+
     def customer_count(self) -> int:
         return int(self._query("customers", "SELECT COUNT(*) FROM {T}", ())[0][0])
 
@@ -502,6 +522,18 @@ class GenerationWriter:
             "customer_id, created_us, event_id",
         )
 
+    def erase(self, customer_ids: Sequence[str], *, staged: bool = False) -> None:
+        """Every row of these customers in this generation (and its staging
+        tables, during a rebuild)."""
+        tables = ["customers", "ledger", "history", "dead_letters"]
+        if staged:
+            tables += [f"{table}_stage" for table in STAGED]
+        for table in tables:
+            self.c.executemany(
+                f"DELETE FROM {self._t(table)} WHERE customer_id = {self.p}",
+                [(cid,) for cid in customer_ids],
+            )
+
     def insert_customers(self, rows: Sequence[CustomerRow]) -> None:
         """The first customer rows of a rebuild's (empty) generation."""
         self.models.db.bulk_insert(
@@ -521,6 +553,8 @@ class GenerationWriter:
             if staged
             else (t("history", g), t("ledger", g))
         )
+        if batch.erased:
+            self.erase(batch.erased, staged=staged)
         if batch.customers:
             c.executemany(
                 f"INSERT INTO {t('customers', g)} ({CUSTOMER_COLUMNS}) "

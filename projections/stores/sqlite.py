@@ -48,6 +48,9 @@ class SqliteDb:
             if "mode=memory" not in self.path:
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # Deleted and overwritten rows (an erased customer's, an old
+            # version of a state) are zeroed, not left in free pages.
+            conn.execute("PRAGMA secure_delete=ON")
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)

@@ -18,7 +18,12 @@ from typing import Any
 
 from google.protobuf.struct_pb2 import ListValue, Struct
 from google.protobuf.timestamp_pb2 import Timestamp
-from jericommerce.loyalty.v1 import balance_change_pb2, customer_pb2, event_pb2
+from jericommerce.loyalty.v1 import (
+    balance_change_pb2,
+    customer_pb2,
+    event_pb2,
+    event_service_pb2,
+)
 
 from projections.customer.model import Customer
 from projections.customer.points import LedgerEntry
@@ -351,7 +356,20 @@ def _event_to_proto(e: RecordedEvent) -> event_pb2.StoredEvent:
     props = body.get("properties")
     if type(props) is dict:  # unset when the payload had no properties object
         _fill_struct(message.properties, props, 1)
+    if e.redacted:
+        message.redacted = True
     return message
+
+
+def stream_item(e: RecordedEvent) -> event_service_pb2.StreamEventsResponse:
+    """A StreamEvents item: the event, or the record of an erasure."""
+    if e.is_erasure:
+        erased = event_service_pb2.CustomerErased(
+            position=e.position, customer_id=e.customer_id
+        )
+        erased.erased_at.seconds, erased.erased_at.nanos = _seconds_nanos(e.created_at)
+        return event_service_pb2.StreamEventsResponse(customer_erased=erased)
+    return event_service_pb2.StreamEventsResponse(event=event_to_proto(e))
 
 
 # --- text that is not UTF-8 ----------------------------------------------------

@@ -20,7 +20,12 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from service.errors import InvalidArgument, NotFound, PositionNotReached
+from service.errors import (
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PositionNotReached,
+)
 from service.eventstore import StoreUnavailable
 
 DOMAIN = "loyalty.jericommerce.com"
@@ -30,6 +35,7 @@ log = logging.getLogger(__name__)
 TABLE: list[tuple[tuple[type[BaseException], ...], grpc.StatusCode, str]] = [
     ((InvalidArgument,), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
     ((NotFound,), grpc.StatusCode.NOT_FOUND, "NOT_FOUND"),
+    ((PermissionDenied,), grpc.StatusCode.PERMISSION_DENIED, "NOT_AN_ADMIN"),
     ((PositionNotReached,), grpc.StatusCode.DEADLINE_EXCEEDED, "POSITION_NOT_REACHED"),
     (
         (StoreUnavailable, PersistenceError, sqlite3.Error, psycopg.Error, OSError),

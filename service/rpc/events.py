@@ -48,7 +48,7 @@ class EventServicer(pb_grpc.EventServiceServicer):
             head, events = await asyncio.to_thread(self._read, position, types)
             for event in events:
                 if not customer or event.customer_id == customer:
-                    yield pb.StreamEventsResponse(event=convert.event_to_proto(event))
+                    yield convert.stream_item(event)
             if events:
                 position = events[-1].position
                 continue

@@ -12,6 +12,7 @@ from jericommerce.loyalty.v1 import projection_service_pb2_grpc as pb_grpc
 from projections.stores.sql import SqlReadModels
 from service.eventstore import EventStore
 from service.rebuilds import Rebuilds
+from service.rpc.admin import AdminPolicy
 from service.rpc.errors import unary
 
 
@@ -22,11 +23,13 @@ class ProjectionServicer(pb_grpc.ProjectionServiceServicer):
         models: SqlReadModels,
         rebuilds: Rebuilds,
         applied: Callable[[], int],
+        admin: AdminPolicy,
     ) -> None:
         self.events = events
         self.models = models
         self.rebuilds = rebuilds
         self.applied = applied
+        self.admin = admin
 
     def _status(self) -> pb.GetProjectionStatusResponse:
         applied = self.applied()
@@ -56,5 +59,6 @@ class ProjectionServicer(pb_grpc.ProjectionServiceServicer):
     async def RebuildProjections(
         self, request: pb.RebuildProjectionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.RebuildProjectionsResponse:
+        self.admin.check(context, "RebuildProjections")
         started, target = await asyncio.to_thread(self.rebuilds.start)
         return pb.RebuildProjectionsResponse(started=started, target_position=target)

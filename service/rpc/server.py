@@ -13,6 +13,8 @@ from jericommerce.loyalty.v1 import (
     customer_service_pb2_grpc,
     event_service_pb2,
     event_service_pb2_grpc,
+    privacy_service_pb2,
+    privacy_service_pb2_grpc,
     projection_service_pb2,
     projection_service_pb2_grpc,
 )
@@ -22,12 +24,14 @@ from service.metrics import Metrics
 from service.rpc.customers import CustomerServicer
 from service.rpc.events import EventServicer
 from service.rpc.metrics import MeteredRegistration
+from service.rpc.privacy import PrivacyServicer
 from service.rpc.projection_control import ProjectionServicer
 
 SERVICE_NAMES = (
     customer_service_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name,
     event_service_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
     projection_service_pb2.DESCRIPTOR.services_by_name["ProjectionService"].full_name,
+    privacy_service_pb2.DESCRIPTOR.services_by_name["PrivacyService"].full_name,
 )
 
 
@@ -36,6 +40,7 @@ class Servicers:
     customers: CustomerServicer
     events: EventServicer
     projections: ProjectionServicer
+    privacy: PrivacyServicer
 
 
 class Health:
@@ -87,6 +92,9 @@ def create_server(
     event_service_pb2_grpc.add_EventServiceServicer_to_server(servicers.events, target)
     projection_service_pb2_grpc.add_ProjectionServiceServicer_to_server(
         servicers.projections, target
+    )
+    privacy_service_pb2_grpc.add_PrivacyServiceServicer_to_server(
+        servicers.privacy, target
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_service.servicer, target)
     reflection.enable_server_reflection(

@@ -1,8 +1,8 @@
-"""Fuzzing the webhook ingress with hypothesis, over real HTTP (issue 7, item 3).
+"""Fuzzing the webhook ingress with hypothesis, over real HTTP.
 
 One service (MAX_BODY_BYTES=64 KiB) takes every case, on one keep-alive
-httpx client. For each case an oracle written here from the contract (section
-3), independent of the service's parser, says which answers are allowed; the
+httpx client. For each case an oracle written here from docs/webhooks.md,
+independent of the service's parser, says which answers are allowed; the
 case then checks the answer and what it left behind, by reading the event
 store and the quarantine directly:
 
@@ -88,7 +88,7 @@ def fuzz_settings(n: int) -> settings:
     )
 
 
-# --- the oracle: what the contract allows for a body ------------------------
+# --- the oracle: what docs/webhooks.md allows for a body --------------------
 
 
 class _NonStandard(ValueError):
@@ -145,9 +145,9 @@ class Verdict:
 
 
 def judge(body: bytes, event_type: str | None) -> Verdict:
-    """The answers the contract allows for a correctly signed `body`.
+    """The answers docs/webhooks.md allows for a correctly signed `body`.
 
-    Strict where the contract is explicit; both 200 and 400 where it leaves
+    Strict where the documentation is explicit; both 200 and 400 where it leaves
     room (unicode whitespace, leniency about encodings, parser limits)."""
     if len(body) > MAX_BODY:
         return Verdict(ALLOW_413, why="too large")
@@ -210,7 +210,7 @@ def judge(body: bytes, event_type: str | None) -> Verdict:
 
 
 def signature_is_valid(body: bytes, header: str | None) -> bool:
-    """The contract's rule: HMAC-SHA256 of the raw body as hex (either case)
+    """The documented rule: HMAC-SHA256 of the raw body as hex (either case)
     or standard base64, optionally behind `sha256=`."""
     if header is None:
         return False
@@ -807,7 +807,7 @@ def test_oversized_bodies_are_413_and_keep_nothing(harness: Harness) -> None:
     def run(case: tuple[str, bytes, dict[str, Any], bool]) -> None:
         label, body, hdrs, chunked = case
         signed = SIG in hdrs and signature_is_valid(body, hdrs[SIG])
-        # 413 is the contract's answer; a forged one may also be told 401.
+        # 413 is the documented answer; a forged one may also be told 401.
         allowed = ALLOW_413 if signed else ALLOW_413 | ALLOW_401
         harness.exchange(label, body, hdrs, allowed, chunked=chunked)
 

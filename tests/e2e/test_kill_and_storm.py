@@ -1,5 +1,5 @@
 """Reliability under SIGKILL and under duplicate storms, against the real
-service process (issue 7, items 1 and 2).
+service process.
 
 The kill test is `scripts/killtest.py` in a short form; run the script by hand
 for the long one (see docs/reliability.md).

@@ -1,4 +1,4 @@
-"""Timeouts and size limits of the webhook ingress (issue 7, item 5).
+"""Timeouts and size limits of the webhook ingress.
 
 One service with REQUEST_TIMEOUT=2 s, KEEP_ALIVE_TIMEOUT=2 s and
 MAX_BODY_BYTES=64 KiB (MAX_HEADER_BYTES stays at its 8 KiB default). Slow

@@ -22,7 +22,7 @@ from projections.customer.model import fold, view
 from service.postgres_store import open_postgres
 from service.rpc.convert import customer_to_proto
 from tests.conftest import PG_BASE
-from tests.support import ServiceProcess, headers, webhook_body
+from tests.support import ServiceProcess, headers, master_key, webhook_body
 
 pytestmark = pytest.mark.slow
 PATH = "/webhooks/jericommerce"
@@ -83,7 +83,7 @@ async def post_all(
 
 
 def reference(pg_url: str) -> list[cpb.Customer]:  # type: ignore[name-defined]
-    events, _, factory = open_postgres(pg_url)
+    events, _, factory = open_postgres(pg_url, master_key())
     try:
         stored = events.read(0, 10**7)
     finally:

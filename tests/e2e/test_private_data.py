@@ -1,4 +1,4 @@
-"""Personal data stays private and secrets stay secret (issue 7, item 7).
+"""Personal data stays private and secrets stay secret.
 
 A service (signing secrets in rotation, at LOG_LEVEL INFO and again at
 DEBUG) takes signed events for customers with distinctive emails, names and

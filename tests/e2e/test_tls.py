@@ -1,4 +1,4 @@
-"""gRPC transport security (issue 7, item 6): TLS from configured PEM files,
+"""gRPC transport security: TLS from configured PEM files,
 and mTLS when a client CA is configured. Certificates are made here with the
 `openssl` CLI: a CA, a server certificate for localhost / 127.0.0.1 (SAN), a
 client certificate from the same CA, and a rogue CA with its own client."""
@@ -18,6 +18,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from jericommerce.loyalty.v1 import event_service_pb2 as epb
 from jericommerce.loyalty.v1 import event_service_pb2_grpc as egrpc
+from jericommerce.loyalty.v1 import privacy_service_pb2 as ppb
+from jericommerce.loyalty.v1 import privacy_service_pb2_grpc as pgrpc
+from jericommerce.loyalty.v1 import projection_service_pb2 as rpb
+from jericommerce.loyalty.v1 import projection_service_pb2_grpc as rgrpc
 
 from tests.support import ServiceProcess, headers, webhook_body
 
@@ -88,6 +92,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         "extendedKeyUsage=clientAuth\n"
     )
     make_leaf(d, "client", "ca", client_ext)
+    make_leaf(d, "ops-admin", "ca", client_ext)  # named in ADMIN_CLIENTS below
     make_ca(d, "rogue")  # a CA the service does not trust, and its client
     make_leaf(d, "intruder", "rogue", client_ext)
     return Pki(d)
@@ -281,3 +286,103 @@ def test_refused_handshakes_keep_the_log_json_lines(
     test_mtls_client_with_certificate_is_served(mtls_service, pki)
     for line in mtls_service.log().splitlines():
         assert isinstance(json.loads(line), dict), line
+
+
+# --- admin operations over mTLS ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def admin_service(
+    pki: Pki, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    with ServiceProcess(
+        tmp_path_factory.mktemp("admin"),
+        GRPC_TLS_CERT=str(pki.path("server.pem")),
+        GRPC_TLS_KEY=str(pki.path("server.key")),
+        GRPC_TLS_CLIENT_CA=str(pki.path("ca.pem")),
+        ADMIN_CLIENTS="ops-admin, someone-else",
+    ) as svc:
+        body = webhook_body("adm-1", "adm-cus", amount=5)
+        assert httpx.post(
+            svc.url + "/webhooks/jericommerce",
+            content=body,
+            headers=headers(body, "Balance changed"),
+        ).is_success
+        yield svc
+
+
+def _admin_calls(channel: grpc.Channel) -> dict[str, object]:
+    privacy = pgrpc.PrivacyServiceStub(channel)
+    rebuilds = rgrpc.ProjectionServiceStub(channel)
+    return {
+        "ExportCustomer": lambda: list(
+            privacy.ExportCustomer(
+                ppb.ExportCustomerRequest(customer_id="adm-cus"), timeout=10
+            )
+        ),
+        "RebuildProjections": lambda: rebuilds.RebuildProjections(
+            rpb.RebuildProjectionsRequest(), timeout=10
+        ),
+        "EraseCustomer": lambda: privacy.EraseCustomer(
+            ppb.EraseCustomerRequest(customer_id="adm-cus"), timeout=30
+        ),
+    }
+
+
+def _denied_reason(call: object) -> str:
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    with pytest.raises(grpc.RpcError) as info:
+        call()  # type: ignore[operator]
+    error = info.value
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None
+    detail = error_details_pb2.ErrorInfo()
+    status.details[0].Unpack(detail)
+    return detail.reason
+
+
+def test_admin_operations_refused_to_an_unlisted_certificate(
+    admin_service: ServiceProcess, pki: Pki
+) -> None:
+    with tls_channel(
+        admin_service,
+        pki.read("ca.pem"),
+        pki.read("client.key"),
+        pki.read("client.pem"),
+    ) as channel:
+        for name, call in _admin_calls(channel).items():
+            assert _denied_reason(call) == "NOT_AN_ADMIN", name
+        # Reads are not admin operations.
+        assert head_position(channel) >= 1
+
+
+def test_admin_operations_allowed_to_a_listed_certificate(
+    admin_service: ServiceProcess, pki: Pki
+) -> None:
+    with tls_channel(
+        admin_service,
+        pki.read("ca.pem"),
+        pki.read("ops-admin.key"),
+        pki.read("ops-admin.pem"),
+    ) as channel:
+        calls = _admin_calls(channel)
+        exported = calls["ExportCustomer"]()
+        assert exported[0].customer.customer_id == "adm-cus"  # type: ignore[index]
+        assert calls["RebuildProjections"]().target_position >= 1  # type: ignore[attr-defined]
+        assert calls["EraseCustomer"]().erased  # type: ignore[attr-defined]
+
+
+def test_admin_operations_refused_to_everyone_when_none_is_listed(
+    mtls_service: ServiceProcess, pki: Pki
+) -> None:
+    with tls_channel(
+        mtls_service,
+        pki.read("ca.pem"),
+        pki.read("ops-admin.key"),
+        pki.read("ops-admin.pem"),
+    ) as channel:
+        for name, call in _admin_calls(channel).items():
+            assert _denied_reason(call) == "NOT_AN_ADMIN", name

@@ -12,6 +12,7 @@ from service.eventstore import EventStore
 from service.ingest import Envelope, parse_envelope
 from service.quarantine import Quarantine
 from service.sqlite_store import open_sqlite
+from tests.support import master_key
 
 
 def envelope(
@@ -134,7 +135,7 @@ class TestPostgresEventStore(EventStoreContract):
     def _store(self, pg_url: str):
         from service.postgres_store import open_postgres
 
-        self.store, self.quarantine, factory = open_postgres(pg_url)
+        self.store, self.quarantine, factory = open_postgres(pg_url, master_key())
         yield
         factory.close()
 

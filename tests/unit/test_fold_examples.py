@@ -1,4 +1,4 @@
-"""The read-model rules of CONTRACT.md section 4, one example at a time."""
+"""The read-model rules of docs/read-models.md, one example at a time."""
 
 from __future__ import annotations
 

@@ -245,8 +245,8 @@ def _text(value: Any) -> str | None:
 def oracle(
     customer: str, events: list[RecordedEvent], dead: set[str]
 ) -> dict[str, Any]:
-    """Section 4 read naively: sort the customer's usable events, newest last,
-    and let later ones overwrite earlier ones."""
+    """docs/read-models.md read naively: sort the customer's usable events,
+    newest last, and let later ones overwrite earlier ones."""
     mine = {
         e.id: e
         for e in events

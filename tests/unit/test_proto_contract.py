@@ -1,4 +1,4 @@
-"""The generated protobuf modules match CONTRACT.md section 5.
+"""The generated protobuf modules match the documented gRPC API.
 
 Other teams generate Go, Node and Java clients from proto/, so the names and
 shapes checked here are the binding part of the API: renaming or retyping any
@@ -26,6 +26,8 @@ try:
         event_pb2,
         event_service_pb2,
         event_service_pb2_grpc,
+        privacy_service_pb2,
+        privacy_service_pb2_grpc,
         projection_service_pb2,
         projection_service_pb2_grpc,
     )
@@ -59,8 +61,8 @@ MESSAGE = T.TYPE_MESSAGE
 TIMESTAMP = "google.protobuf.Timestamp"
 STRUCT = "google.protobuf.Struct"
 
-# The 18 event names as JeriCommerce documents them (CONTRACT.md section 1).
-CONTRACT_EVENT_NAMES = [
+# The 18 event names as JeriCommerce documents them (docs/webhooks.md).
+DOCUMENTED_EVENT_NAMES = [
     "Customer created",
     "Customer birthday",
     "Customer scanned",
@@ -332,6 +334,7 @@ STORED_EVENT_FIELDS: dict[str, object] = {
     "received_at": TIMESTAMP,
     "properties": STRUCT,
     "raw_json": STRING,
+    "redacted": BOOL,
 }
 
 
@@ -355,7 +358,7 @@ def test_event_type_values_are_prefixed_and_zero_is_unspecified() -> None:
 def test_every_contract_event_name_has_its_own_event_type() -> None:
     values = _event_type_values()
     numbers = []
-    for event_name in CONTRACT_EVENT_NAMES:
+    for event_name in DOCUMENTED_EVENT_NAMES:
         enum_name = "EVENT_TYPE_" + event_name.upper().replace(" ", "_")
         assert enum_name in values, f"{event_name!r}: no {enum_name}"
         numbers.append(values[enum_name])
@@ -405,12 +408,17 @@ RPCS: dict[str, dict[str, tuple[str, str, bool]]] = {
             False,
         ),
     },
+    "PrivacyService": {
+        "EraseCustomer": ("EraseCustomerRequest", "EraseCustomerResponse", False),
+        "ExportCustomer": ("ExportCustomerRequest", "ExportCustomerResponse", True),
+    },
 }
 
 SERVICE_MODULES = {
     "CustomerService": customer_service_pb2,
     "EventService": event_service_pb2,
     "ProjectionService": projection_service_pb2,
+    "PrivacyService": privacy_service_pb2,
 }
 
 
@@ -434,6 +442,8 @@ def test_grpc_stubs_and_servicers_are_generated() -> None:
     assert event_service_pb2_grpc.EventServiceServicer
     assert projection_service_pb2_grpc.ProjectionServiceStub
     assert projection_service_pb2_grpc.ProjectionServiceServicer
+    assert privacy_service_pb2_grpc.PrivacyServiceStub
+    assert privacy_service_pb2_grpc.PrivacyServiceServicer
 
 
 MIN_POSITION = {"min_position": INT64}
@@ -501,7 +511,29 @@ RESPONSE_FIELDS: dict[str, tuple[object, dict[str, object]]] = {
     ),
     "StreamEventsResponse": (
         event_service_pb2,
-        {"event": _p("StoredEvent"), "caught_up": _p("CaughtUp")},
+        {
+            "event": _p("StoredEvent"),
+            "caught_up": _p("CaughtUp"),
+            "customer_erased": _p("CustomerErased"),
+        },
+    ),
+    "CustomerErased": (
+        event_service_pb2,
+        {"position": INT64, "customer_id": STRING, "erased_at": TIMESTAMP},
+    ),
+    "EraseCustomerResponse": (
+        privacy_service_pb2,
+        {
+            "customer_id": STRING,
+            "erased": BOOL,
+            "events": INT64,
+            "erased_at": TIMESTAMP,
+            "position": INT64,
+        },
+    ),
+    "ExportCustomerResponse": (
+        privacy_service_pb2,
+        {"customer": _p("Customer"), "event": _p("StoredEvent")},
     ),
     "CaughtUp": (event_service_pb2, {"head_position": INT64}),
     "GetHeadPositionResponse": (event_service_pb2, {"position": INT64}),
@@ -538,10 +570,14 @@ def test_response_fields(response_name: str) -> None:
     assert_shape(_msg(module, response_name), expected)
 
 
-def test_stream_events_response_is_a_oneof_of_event_or_caught_up() -> None:
+def test_stream_events_response_is_a_oneof_of_event_caught_up_or_erasure() -> None:
     message = _msg(event_service_pb2, "StreamEventsResponse")
     assert len(message.oneofs) == 1
-    assert sorted(f.name for f in message.oneofs[0].fields) == ["caught_up", "event"]
+    assert sorted(f.name for f in message.oneofs[0].fields) == [
+        "caught_up",
+        "customer_erased",
+        "event",
+    ]
 
 
 def test_messages_round_trip_through_the_wire() -> None:

@@ -5,26 +5,46 @@ no reference cycles, poison events and dead letters included."""
 from __future__ import annotations
 
 import gc
+import json
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 
 from projections.events import RecordedEvent
 from projections.projector import customer_rows, fold_batch
 from projections.rebuild import cyclic_gc_paused
-from service.eventstore import decode, topic_for
+from service.eventstore import decode_rows, topic_for
+from service.keyring import seal
 from tests.unit.test_fold_properties import event_sets, fast
+
+KEY = AESGCM(bytes(32))
+
+
+class OneKey:
+    """Every customer's data key is KEY (the keyring's reading side)."""
+
+    def live(self, customer_ids: set[str]) -> dict[str, tuple[str, AESGCM]]:
+        return dict.fromkeys(customer_ids, ("key-1", KEY))
 
 
 def _stored(event: RecordedEvent) -> tuple[int, str, bytes]:
-    header = (
-        f'["{event.id}","{event.customer_id}","{event.type_name}",'
-        f'"{event.created_at.isoformat()}","{event.received_at.isoformat()}"]'
-    )
-    return event.position, topic_for(event.type), header.encode() + b"\n" + event.raw
+    header = json.dumps(
+        [
+            event.id,
+            event.customer_id,
+            event.type_name,
+            event.created_at.isoformat(),
+            event.received_at.isoformat(),
+            "key-1",
+        ],
+        separators=(",", ":"),
+    ).encode()
+    state = header + b"\n" + seal(KEY, event.raw, header)
+    return event.position, topic_for(event.type), state
 
 
 def _decode_and_fold(rows: list[tuple[int, str, bytes]]) -> int:
-    events = sorted((decode(*row) for row in rows), key=lambda e: e.position)
+    events = sorted(decode_rows(rows, OneKey()), key=lambda e: e.position)  # type: ignore[arg-type]
     states: dict = {}
     dirty: dict = {}
     batch = fold_batch(events, {}, states, dirty_out=dirty)

@@ -1,0 +1,464 @@
+"""Per-customer data keys, wrapped under the master key, in their own table.
+
+Every customer's personal data in the event log (event bodies, quarantined
+requests) is encrypted with that customer's data key (AES-256-GCM). Erasing
+a customer destroys the key: their stored bytes stay where they are but can
+never be read again, on every backend and in every backup taken after the
+master key that wrapped the key is retired (docs/privacy.md).
+
+Tables, beside the events:
+- data_keys: one row per customer id: the live key (wrapped), the master key
+  that wrapped it, and when the customer was last erased. An erased
+  customer's row keeps `erased_at` and loses the key; a later event
+  created after the erasure gets a new key.
+- key_meta: the id of the master key the store's data keys are wrapped
+  under, so a wrong MASTER_KEY_FILE is a start-up error, not garbage.
+- erasures: the audit trail (customer id, when, how many events); no
+  personal data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from service.config import ConfigError
+from service.masterkey import NONCE, MasterKey
+
+Transaction = Callable[..., AbstractContextManager[Any]]
+_CHUNK = 500
+_CACHE_LIMIT = 50_000
+
+
+class KeysChanged(Exception):
+    """A data key used to encrypt a batch was destroyed or replaced before the
+    batch committed (an erasure raced it); encrypt again."""
+
+
+class WrongMasterKey(ConfigError):
+    """The configured master key is not the one the data keys are wrapped under."""
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerKey:
+    """A customer's key for writing: `aead` is None while the customer has no
+    live key (erased, and nothing newer than `erased_at` arrived)."""
+
+    key_id: str | None
+    aead: AESGCM | None
+    erased_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """A data key made for a batch, stored in the batch's transaction."""
+
+    customer_id: str
+    key_id: str
+    wrapped: bytes
+    replaces: bool  # the customer's row exists (erased, keyless)
+
+
+@dataclass(frozen=True)
+class KeyTables:
+    """A backend's spelling of the key tables."""
+
+    p: str  # parameter marker
+    blob: str
+    serial_pk: str  # an auto-increment primary key column
+    data_keys: str
+    key_meta: str
+    erasures: str
+    for_share: str  # row lock that blocks a concurrent erasure ("" on SQLite)
+
+
+def seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(NONCE)
+    return nonce + aead.encrypt(nonce, plaintext, aad)
+
+
+def unseal(aead: AESGCM, sealed: bytes, aad: bytes) -> bytes:
+    return aead.decrypt(sealed[:NONCE], sealed[NONCE:], aad)
+
+
+def _wrap_aad(customer_id: str, key_id: str) -> bytes:
+    return f"data-key\x00{customer_id}\x00{key_id}".encode()
+
+
+def _when(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+class Keyring:
+    def __init__(
+        self, master: MasterKey, transaction: Transaction, tables: KeyTables
+    ) -> None:
+        self.master = master
+        self._transaction = transaction
+        self.t = tables
+        # Unwrapped keys by key id. A key id names one key forever, so the
+        # cache cannot serve a wrong key; whether the key is still live is
+        # asked of the table every time (an erasure in another process).
+        self._aeads: dict[str, AESGCM] = {}
+
+    # -- schema and the master key ---------------------------------------------
+
+    def create_tables(self) -> None:
+        t = self.t
+        with self._transaction(commit=True) as c:
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {t.data_keys} ("
+                "customer_id TEXT PRIMARY KEY, key_id TEXT, "
+                f"wrapped {t.blob}, master_id TEXT, erased_at TEXT)"
+            )
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {t.key_meta} "
+                "(name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {t.erasures} ({t.serial_pk}, "
+                "customer_id TEXT NOT NULL, erased_at TEXT NOT NULL, "
+                "events BIGINT NOT NULL)"
+            )
+
+    def meta(self, name: str) -> str | None:
+        with self._transaction(commit=False) as c:
+            c.execute(
+                f"SELECT value FROM {self.t.key_meta} WHERE name = {self.t.p}", (name,)
+            )
+            row = c.fetchone()
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, c: Any, name: str, value: str) -> None:
+        p = self.t.p
+        c.execute(
+            f"INSERT INTO {self.t.key_meta} (name, value) VALUES ({p}, {p}) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    def check_master(self) -> None:
+        """Record the master key's id on a new store; refuse a different key
+        on an existing one."""
+        expected = self.meta("master_id")
+        if expected is None:
+            with self._transaction(commit=True) as c:
+                c.execute(
+                    f"INSERT INTO {self.t.key_meta} (name, value) "
+                    f"VALUES ('master_id', {self.t.p}) ON CONFLICT (name) DO NOTHING",
+                    (self.master.id,),
+                )
+            expected = self.meta("master_id")
+        if expected != self.master.id:
+            raise WrongMasterKey(
+                f"MASTER_KEY_FILE holds master key {self.master.id}, but this "
+                f"store's data keys are wrapped under {expected}: configure the "
+                "file that key was read from (or, after `loyalty keys "
+                "rotate-master`, the new one)"
+            )
+
+    def record_legacy_head(self, head: int) -> None:
+        """On the first start of a store that holds events from before
+        encryption, remember how far they go (`legacy_through`), so start-up
+        can say that `loyalty keys encrypt-existing` is due."""
+        if self.meta("legacy_through") is None:
+            with self._transaction(commit=True) as c:
+                c.execute(
+                    f"INSERT INTO {self.t.key_meta} (name, value) "
+                    f"VALUES ('legacy_through', {self.t.p}) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    (str(head),),
+                )
+
+    def legacy_through(self) -> int:
+        return int(self.meta("legacy_through") or 0)
+
+    def clear_legacy(self) -> None:
+        with self._transaction(commit=True) as c:
+            self.set_meta(c, "legacy_through", "0")
+
+    # -- keys for writing --------------------------------------------------------
+
+    def for_append(self, newest: Mapping[str, datetime]) -> dict[str, CustomerKey]:
+        """Each customer's key for writing something whose newest part of
+        theirs was created at `newest[customer]`: their live key, a new one
+        (stored now, in its own transaction) where they have none or were
+        erased before that, or none (it all predates their erasure)."""
+        keys, new = self.for_batch(newest)
+        if new:
+            with self._transaction(commit=True) as c:
+                self.store_new(c, new)
+            keys, new = self.for_batch(newest)  # whoever's key won a race
+        return keys
+
+    def for_batch(
+        self, newest: Mapping[str, datetime]
+    ) -> tuple[dict[str, CustomerKey], list[NewKey]]:
+        """As `for_append`, but new keys are only made, not stored: the
+        caller stores them with `store_new` in the transaction that uses them
+        and then calls `verify` (one commit per batch, not two)."""
+        rows = self._rows(newest)
+        keys: dict[str, CustomerKey] = {}
+        new: list[NewKey] = []
+        for cid, when in newest.items():
+            row = rows.get(cid)
+            if row is None or (row[0] is None and (row[3] is None or when > row[3])):
+                key_id = uuid.uuid4().hex
+                material = AESGCM.generate_key(bit_length=256)
+                wrapped = self.master.seal(material, _wrap_aad(cid, key_id))
+                aead = AESGCM(material)
+                self._remember(key_id, aead)
+                new.append(NewKey(cid, key_id, wrapped, replaces=row is not None))
+                keys[cid] = CustomerKey(key_id, aead, None if row is None else row[3])
+                continue
+            key_id, wrapped_key, master_id, erased_at = row
+            aead_or_none = (
+                None
+                if key_id is None
+                else self._unwrap(cid, key_id, wrapped_key, master_id)
+            )
+            keys[cid] = CustomerKey(key_id, aead_or_none, erased_at)
+        return keys, new
+
+    def store_new(self, c: Any, new: Sequence[NewKey]) -> None:
+        """Store keys made by `for_batch`, in transaction `c`. Where another
+        writer stored a customer's key first, theirs stays; `verify` then
+        tells the caller to encrypt again."""
+        if not new:
+            return
+        p = self.t.p
+        fresh = [
+            (k.customer_id, k.key_id, k.wrapped, self.master.id)
+            for k in new
+            if not k.replaces
+        ]
+        if fresh:
+            c.executemany(
+                f"INSERT INTO {self.t.data_keys} (customer_id, key_id, wrapped, "
+                f"master_id) VALUES ({p}, {p}, {p}, {p}) "
+                "ON CONFLICT (customer_id) DO NOTHING",
+                fresh,
+            )
+        for k in new:
+            if k.replaces:  # erased before: a new key, if still keyless
+                c.execute(
+                    f"UPDATE {self.t.data_keys} SET key_id = {p}, wrapped = {p}, "
+                    f"master_id = {p} WHERE customer_id = {p} AND key_id IS NULL",
+                    (k.key_id, k.wrapped, self.master.id, k.customer_id),
+                )
+        # After the writes (they hold the lock): a rotation that committed
+        # meanwhile would leave these keys wrapped under a retired key.
+        c.execute(
+            f"SELECT value FROM {self.t.key_meta} WHERE name = 'master_id'"
+            f"{self.t.for_share}"
+        )
+        row = c.fetchone()
+        if row is not None and row["value"] != self.master.id:
+            raise WrongMasterKey(
+                f"the store's master key is now {row['value']}: restart with "
+                "the MASTER_KEY_FILE it was rotated to"
+            )
+
+    def _rows(
+        self, customer_ids: Iterable[str], cursor: Any = None
+    ) -> dict[str, tuple[str | None, bytes | None, str | None, datetime | None]]:
+        found = {}
+        ids = list(customer_ids)
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            sql = (
+                "SELECT customer_id, key_id, wrapped, master_id, erased_at "
+                f"FROM {self.t.data_keys} WHERE customer_id IN "
+                f"({','.join([self.t.p] * len(chunk))})"
+            )
+            if cursor is None:
+                with self._transaction(commit=False) as c:
+                    c.execute(sql, chunk)
+                    fetched = c.fetchall()
+            else:
+                cursor.execute(sql, chunk)
+                fetched = cursor.fetchall()
+            for r in fetched:
+                wrapped = None if r["wrapped"] is None else bytes(r["wrapped"])
+                found[r["customer_id"]] = (
+                    r["key_id"],
+                    wrapped,
+                    r["master_id"],
+                    _when(r["erased_at"]),
+                )
+        return found
+
+    def _unwrap(
+        self, cid: str, key_id: str, wrapped: bytes | None, master_id: str | None
+    ) -> AESGCM:
+        aead = self._aeads.get(key_id)
+        if aead is not None:
+            return aead
+        if master_id != self.master.id or wrapped is None:
+            raise WrongMasterKey(
+                f"a data key is wrapped under master key {master_id}, not the "
+                f"configured {self.master.id}: restart with the current "
+                "MASTER_KEY_FILE"
+            )
+        try:
+            aead = AESGCM(self.master.open(wrapped, _wrap_aad(cid, key_id)))
+        except InvalidTag:
+            raise WrongMasterKey(
+                "a data key does not unwrap under the configured master key"
+            ) from None
+        self._remember(key_id, aead)
+        return aead
+
+    def _remember(self, key_id: str, aead: AESGCM) -> None:
+        if len(self._aeads) >= _CACHE_LIMIT:
+            self._aeads.clear()
+        self._aeads[key_id] = aead
+
+    def verify(self, cursor: Any, used: Mapping[str, str]) -> None:
+        """Inside the transaction that stores a batch: raise KeysChanged if a
+        key the batch was encrypted with is no longer its customer's live key.
+        On PostgreSQL the rows are also locked until commit, so an erasure
+        waits for the batch instead of racing it."""
+        if not used:
+            return
+        ids = list(used)
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            cursor.execute(
+                f"SELECT customer_id, key_id FROM {self.t.data_keys} "
+                f"WHERE customer_id IN ({','.join([self.t.p] * len(chunk))})"
+                f"{self.t.for_share}",
+                chunk,
+            )
+            live = {r["customer_id"]: r["key_id"] for r in cursor.fetchall()}
+            if any(live.get(cid) != used[cid] for cid in chunk):
+                raise KeysChanged("a data key changed while its batch was stored")
+
+    # -- keys for reading --------------------------------------------------------
+
+    def live(self, customer_ids: Iterable[str]) -> dict[str, tuple[str, AESGCM]]:
+        """Each customer's live key as (key id, key); none for a customer
+        erased since (and a row encrypted under another key id than the live
+        one is unreadable: its key is gone)."""
+        rows = self._rows(customer_ids)
+        return {
+            cid: (row[0], self._unwrap(cid, row[0], row[1], row[2]))
+            for cid, row in rows.items()
+            if row[0] is not None
+        }
+
+    # -- erasure -------------------------------------------------------------------
+
+    def shred(self, c: Any, customer_id: str, erased_at: datetime, events: int) -> bool:
+        """Destroy the customer's key and record the erasure, in transaction
+        `c`. True if they had a live key (something was erased)."""
+        p = self.t.p
+        c.execute(
+            f"SELECT key_id FROM {self.t.data_keys} WHERE customer_id = {p}",
+            (customer_id,),
+        )
+        row = c.fetchone()
+        old_key = None if row is None else row["key_id"]
+        had_key = old_key is not None
+        stamp = erased_at.astimezone(UTC).isoformat()
+        if row is None:
+            # Nothing held yet, but late deliveries of their past events must
+            # still be refused their personal data.
+            c.execute(
+                f"INSERT INTO {self.t.data_keys} (customer_id, erased_at) "
+                f"VALUES ({p}, {p})",
+                (customer_id, stamp),
+            )
+        else:
+            c.execute(
+                f"UPDATE {self.t.data_keys} SET key_id = NULL, wrapped = NULL, "
+                f"master_id = NULL, erased_at = {p} WHERE customer_id = {p}",
+                (stamp, customer_id),
+            )
+        c.execute(
+            f"INSERT INTO {self.t.erasures} (customer_id, erased_at, events) "
+            f"VALUES ({p}, {p}, {p})",
+            (customer_id, stamp, events),
+        )
+        if old_key is not None:
+            self._aeads.pop(old_key, None)
+        return had_key
+
+    def forget_cached(self, key_ids: Iterable[str]) -> None:
+        for key_id in key_ids:
+            self._aeads.pop(key_id, None)
+
+    def erasures(self, customer_id: str | None = None) -> list[tuple[str, str, int]]:
+        """The audit trail: (customer id, erased at, events), oldest first."""
+        sql = f"SELECT customer_id, erased_at, events FROM {self.t.erasures}"
+        params: tuple[Any, ...] = ()
+        if customer_id is not None:
+            sql += f" WHERE customer_id = {self.t.p}"
+            params = (customer_id,)
+        with self._transaction(commit=False) as c:
+            c.execute(sql + " ORDER BY id", params)
+            return [
+                (r["customer_id"], r["erased_at"], int(r["events"]))
+                for r in c.fetchall()
+            ]
+
+    # -- master key rotation -------------------------------------------------------
+
+    def rotate_master(
+        self,
+        new: MasterKey,
+        also: Callable[[Any, MasterKey, MasterKey], object] | None = None,
+    ) -> int:
+        """Re-wrap every live data key under `new`, in one transaction (with
+        `also(cursor, old, new)` for other data under the master key), and
+        record `new` as the store's master key. Returns how many keys."""
+        p, t = self.t.p, self.t
+        count = 0
+        with self._transaction(commit=True) as c:
+            c.execute(
+                f"SELECT value FROM {t.key_meta} WHERE name = 'master_id'"
+                f"{t.for_share.replace('SHARE', 'UPDATE')}"
+            )
+            row = c.fetchone()
+            if row is not None and row["value"] != self.master.id:
+                raise WrongMasterKey(
+                    f"the store is wrapped under {row['value']}, not under the "
+                    f"configured {self.master.id}"
+                )
+            c.execute(
+                f"SELECT customer_id, key_id, wrapped FROM {t.data_keys} "
+                "WHERE key_id IS NOT NULL"
+            )
+            for r in c.fetchall():
+                cid, key_id, wrapped = r["customer_id"], r["key_id"], r["wrapped"]
+                aad = _wrap_aad(cid, key_id)
+                data_key = self.master.open(bytes(wrapped), aad)
+                c.execute(
+                    f"UPDATE {t.data_keys} SET wrapped = {p}, master_id = {p} "
+                    f"WHERE customer_id = {p} AND key_id = {p}",
+                    (new.seal(data_key, aad), new.id, cid, key_id),
+                )
+                count += 1
+            if also is not None:
+                also(c, self.master, new)
+            self.set_meta(c, "master_id", new.id)
+        self.master = new
+        return count
+
+    def seal_without_customer(self, plaintext: bytes, aad: bytes) -> bytes:
+        """For a quarantined request whose customer cannot be read."""
+        return self.master.seal(plaintext, aad)
+
+    def open_without_customer(self, sealed: bytes, aad: bytes) -> bytes | None:
+        try:
+            return self.master.open(sealed, aad)
+        except InvalidTag:
+            return None

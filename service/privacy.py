@@ -1,0 +1,197 @@
+"""Erasure and export of one customer's personal data.
+
+Erasure is crypto-shredding: one transaction destroys the customer's data
+key (their stored events and quarantined requests become unreadable, here
+and in every copy of the store), deletes their quarantined requests,
+records the erasure in the audit trail and appends the erasure's record to
+the event log. The projections delete the customer's read models when they
+reach that record, in log order, so neither a batch in flight nor a rebuild
+can bring them back. The caller then deletes the rows at once as well and
+scrubs what the database keeps of deleted data (docs/privacy.md).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from projections.customer.model import Customer
+from projections.events import RecordedEvent
+from projections.stores.sql import SqlReadModels
+from service import logs
+from service.eventstore import EventStore
+from service.quarantine import Quarantine, QuarantinedRequest
+from service.reads import CustomerReads
+
+log = logs.get(__name__)
+_PAGE = 500
+# How long an erasure waits for the worker to reach its record in the log
+# before deleting the read models itself (a worker far behind, or none).
+WORKER_WAIT_SECONDS = 10.0
+
+
+class _NothingToErase(Exception):
+    """Nothing held: record the erasure without a record in the log."""
+
+
+@dataclass(frozen=True)
+class Erasure:
+    customer_id: str
+    erased: bool  # something was held
+    events: int
+    erased_at: datetime
+    position: int  # of the erasure's record in the log; 0 if none
+
+
+@dataclass(frozen=True)
+class Export:
+    customer: Customer
+    events: list[RecordedEvent]
+    quarantined: list[QuarantinedRequest]
+
+
+class Privacy:
+    def __init__(
+        self,
+        events: EventStore,
+        quarantine: Quarantine,
+        models: SqlReadModels,
+        scrub: Callable[[], None],
+    ) -> None:
+        self.events = events
+        self.quarantine = quarantine
+        self.models = models
+        self.scrub = scrub
+        self.reads = CustomerReads(models, events)
+
+    def positions(self, customer_id: str) -> list[int]:
+        """The customer's stored events, from the history index."""
+        found: list[int] = []
+        while page := self.models.history(
+            customer_id, after=found[-1] if found else 0, limit=_PAGE
+        ):
+            found.extend(page)
+        return found
+
+    def erase(self, customer_id: str) -> Erasure:
+        """The atomic part: keys, quarantine, audit and the log's record.
+        Then `finish` (the read models now, and the scrub)."""
+        for _attempt in range(3):
+            erasure = self._erase_once(customer_id)
+            if erasure is not None:
+                return erasure
+        raise RuntimeError("could not settle an erasure racing new events")
+
+    def _erase_once(self, customer_id: str) -> Erasure | None:
+        """None: the customer's first event arrived meanwhile; try again."""
+        keyring = self.events.keyring
+        erased_at = datetime.now(UTC)
+        positions = self.positions(customer_id)
+        present = bool(positions) or self.models.get_state(customer_id) is not None
+
+        def work(c: Any) -> None:
+            had_key = keyring.shred(c, customer_id, erased_at, len(positions))
+            self.quarantine.erase_customer(c, customer_id)
+            legacy = self.events.redact_legacy(c, positions)
+            if not (had_key or present or legacy):
+                raise _NothingToErase
+
+        try:
+            position = self.events.append_erasure(customer_id, erased_at, work)
+        except _NothingToErase:
+            with self.events.index.transaction(commit=True) as c:
+                had_key = keyring.shred(c, customer_id, erased_at, 0)
+                self.quarantine.erase_customer(c, customer_id)
+            if had_key:
+                return None
+            return Erasure(customer_id, False, 0, erased_at, 0)
+        log.info(
+            "customer erased",
+            customer_id=customer_id,
+            events=len(positions),
+            position=position,
+        )
+        return Erasure(customer_id, True, len(positions), erased_at, position)
+
+    def finish(self, erasure: Erasure) -> None:
+        """Delete the read models now (the log's record does it again, in
+        order) and scrub deleted pages and logs of the databases."""
+        self.models.erase_customer(erasure.customer_id)
+        self.scrub()
+
+    def export(self, customer_id: str) -> Export:
+        """NotFound for an unknown or erased customer."""
+        customer = self.reads.get(customer_id)
+        return Export(
+            customer,
+            list(self.iter_events(customer_id)),
+            [q for q in self.quarantine if q.customer_id == customer_id],
+        )
+
+    def iter_events(self, customer_id: str) -> Iterator[RecordedEvent]:
+        positions = self.positions(customer_id)
+        for i in range(0, len(positions), _PAGE):
+            for event in self.events.read_positions(positions[i : i + _PAGE]):
+                if not event.kind:
+                    yield event
+
+
+def wait_applied(
+    models: SqlReadModels, position: int, timeout: float, every: float = 0.05
+) -> bool:
+    """Poll until the read models have applied `position` (another process's
+    worker); False if `timeout` ran out first."""
+    deadline = time.monotonic() + timeout
+    while models.applied_position() < position:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(every)
+    return True
+
+
+def sqlite_scrubber(paths: Sequence[Path | str]) -> Callable[[], None]:
+    """Checkpoint each database's write-ahead log into the file and truncate
+    it, so the log keeps no image of a page from before the erasure (deleted
+    content in the file itself is zeroed by secure_delete)."""
+
+    def scrub() -> None:
+        for path in paths:
+            conn = sqlite3.connect(str(path), timeout=10)
+            try:
+                for _ in range(100):  # a reader mid-query holds the log
+                    busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                    if not busy:
+                        break
+                    time.sleep(0.02)
+                else:
+                    log.warning(
+                        "could not truncate the write-ahead log", path=str(path)
+                    )
+            finally:
+                conn.close()
+
+    return scrub
+
+
+def postgres_scrubber(
+    database_url: str, tables: Callable[[], Sequence[str]]
+) -> Callable[[], None]:
+    """VACUUM the tables an erasure deleted from, so the dead row versions'
+    space is marked free for reuse (PostgreSQL cannot overwrite them in
+    place; docs/privacy.md says what remains until then)."""
+
+    def scrub() -> None:
+        import psycopg
+
+        from service.postgres_store import conninfo, library_env
+
+        with psycopg.connect(conninfo(library_env(database_url)), autocommit=True) as c:
+            for table in tables():
+                c.execute(f"VACUUM {table}")  # type: ignore[arg-type]
+
+    return scrub

@@ -1,0 +1,74 @@
+"""PrivacyService: erase a customer for good, or export what is held."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+from jericommerce.loyalty.v1 import privacy_service_pb2 as pb
+from jericommerce.loyalty.v1 import privacy_service_pb2_grpc as pb_grpc
+
+from service.errors import InvalidArgument
+from service.positions import PositionWatch
+from service.privacy import WORKER_WAIT_SECONDS, Privacy
+from service.rpc import convert
+from service.rpc.admin import AdminPolicy
+from service.rpc.errors import streaming, unary
+
+MAX_ID_LENGTH = 1024
+
+
+def _customer_id(value: str) -> str:
+    if not value.strip():
+        raise InvalidArgument("customer_id", "is required")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidArgument("customer_id", f"is longer than {MAX_ID_LENGTH}")
+    return value
+
+
+class PrivacyServicer(pb_grpc.PrivacyServiceServicer):
+    def __init__(
+        self, privacy: Privacy, applied: PositionWatch, admin: AdminPolicy
+    ) -> None:
+        self.privacy = privacy
+        self.applied = applied
+        self.admin = admin
+
+    @unary
+    async def EraseCustomer(
+        self, request: pb.EraseCustomerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EraseCustomerResponse:
+        cid = _customer_id(request.customer_id)
+        self.admin.check(context, "EraseCustomer")
+        erasure = await asyncio.to_thread(self.privacy.erase, cid)
+        if erasure.position:
+            # The worker deletes the read models when it reaches the record;
+            # waiting for it means no batch it read before the key was gone
+            # can write the customer back after we return.
+            await self.applied.wait_for(erasure.position, WORKER_WAIT_SECONDS)
+        await asyncio.to_thread(self.privacy.finish, erasure)
+        answer = pb.EraseCustomerResponse(
+            customer_id=cid,
+            erased=erasure.erased,
+            events=erasure.events,
+            position=erasure.position,
+        )
+        answer.erased_at.FromDatetime(erasure.erased_at)
+        return answer
+
+    @streaming
+    async def ExportCustomer(
+        self, request: pb.ExportCustomerRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ExportCustomerResponse]:
+        cid = _customer_id(request.customer_id)
+        self.admin.check(context, "ExportCustomer")
+        customer = await asyncio.to_thread(self.privacy.reads.get, cid)
+        yield pb.ExportCustomerResponse(customer=convert.customer_to_proto(customer))
+        positions = await asyncio.to_thread(self.privacy.positions, cid)
+        for i in range(0, len(positions), 500):
+            page = positions[i : i + 500]
+            events = await asyncio.to_thread(self.privacy.events.read_positions, page)
+            for event in events:
+                if not event.kind:
+                    yield pb.ExportCustomerResponse(event=convert.event_to_proto(event))

@@ -1,0 +1,138 @@
+"""The repository stands alone: no tracked file refers to anything outside it.
+
+Someone who clones the repository has only what is in it. So no file may send
+them to a brief kept beside the checkout, to issue numbers of a tracker they
+cannot see, to the work sessions the code was written in, or to one machine's
+paths. What the service promises is written in docs/ and the protos' comments.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+THIS_FILE = Path(__file__).resolve().relative_to(ROOT).as_posix()
+
+# (what it is, pattern). Each is narrow enough that words describing the
+# software (a PostgreSQL session, an event store contract test) do not match.
+FORBIDDEN: list[tuple[str, re.Pattern[str]]] = [
+    ("a brief outside the repository", re.compile(r"\.\./shared\b|\bshared/CONTRACT")),
+    ("the outside brief by name", re.compile(r"\bCONTRACT\b")),
+    (
+        "a section of the outside brief",
+        re.compile(r"\bcontract(?:\.md|,? section \d|'s section| \(section)", re.I),
+    ),
+    ("an issue number", re.compile(r"\bissues? #?\d+", re.I)),
+    ("an issue or pull request number", re.compile(r"(?<![\w&/])#\d+\b")),
+    (
+        "a work session",
+        re.compile(
+            r"\b(?:work|working|earlier|later|first|second|third|fourth|previous"
+            r"|optimi[sz]ation)\s+sessions?\b"
+            r"|\b(?:other|another)\s+sessions?\s+(?:ran|run|running|were|was)\b"
+            r"|\bfiled by a session\b|\bothers ran\b",
+            re.I,
+        ),
+    ),
+    ("one machine's path", re.compile(r"(?<![\w.~])/(?:work|tmp|home|Users|root)/")),
+]
+
+# Directories that are generated or installed, never tracked.
+_NOT_SOURCE = {".git", ".venv", "gen", "node_modules", "var", "out", "__pycache__"}
+
+
+def tracked_files() -> list[str]:
+    """The files a clone holds: git's list, or the tree without generated
+    directories where there is no git checkout (an unpacked archive)."""
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+            timeout=30,
+        ).stdout
+        return [name for name in out.decode().split("\0") if name]
+    except (OSError, subprocess.CalledProcessError):
+        files = []
+        for directory, dirs, names in os.walk(ROOT):
+            dirs[:] = [d for d in dirs if d not in _NOT_SOURCE]
+            for name in names:
+                files.append((Path(directory) / name).relative_to(ROOT).as_posix())
+        return files
+
+
+def offences(text: str) -> list[tuple[int, str, str]]:
+    """(line number, what, the line) for every forbidden reference in `text`."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        for what, pattern in FORBIDDEN:
+            if pattern.search(line):
+                found.append((number, what, line.strip()[:160]))
+    return found
+
+
+def test_no_tracked_file_refers_outside_the_repository() -> None:
+    files = tracked_files()
+    assert len(files) > 50, files  # the listing itself worked
+    report = []
+    for name in files:
+        if name == THIS_FILE:
+            continue  # it spells the patterns out
+        try:
+            text = (ROOT / name).read_text(encoding="utf-8")
+        except (UnicodeDecodeError, FileNotFoundError, IsADirectoryError):
+            continue  # binary, or deleted in the work tree
+        report += [f"{name}:{n}: {what}: {line}" for n, what, line in offences(text)]
+    assert not report, "\n".join(report)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "The outside contract is `../shared/CONTRACT.md`.",
+        "One example per rule of CONTRACT section 4.",
+        "an oracle written from the contract (section 3)",
+        "Fuzzing the ingress (issue 7, item 3).",
+        "Issue 6 sets five targets.",
+        "see #7 for the discussion",
+        "What changed since the second session's run",
+        "### Earlier (first session)",
+        "Other sessions ran test suites beside it.",
+        "Measured by an optimisation session.",
+        "others ran the suite at the same time",
+        "pip install --target /tmp/pgx/site",
+        "data dir /tmp/killtest-a6ljxzvu",
+        "cd /work/main && make test",
+        "/home/alice/checkout",
+    ],
+)
+def test_each_kind_of_outside_reference_is_caught(line: str) -> None:
+    assert offences(line), line
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "when the holder dies its session ends and the standby takes over",
+        "a session-level advisory lock",
+        'self._conn.execute("SELECT 1")  # still our session, still held',
+        "start_new_session=True,",
+        '@pytest.fixture(scope="session")',
+        "class EventStoreContract:",
+        '"""The generated protobuf modules match the documented gRPC API."""',
+        "tests/unit/test_proto_contract.py",
+        'raise InvalidArgument("page_token", "is not a token this API issued")',
+        "def test_smoke_run_fills_every_row(tmp_path: Path) -> None:",
+        'loyalty dead-letters dismiss 584 --note "sender bug, ticket 42"',
+        "See docs/webhooks.md and docs/read-models.md.",
+        "DATA_DIR=./var and ~/tmp/scratch",
+    ],
+)
+def test_words_that_describe_the_software_are_not_caught(line: str) -> None:
+    assert not offences(line), line
