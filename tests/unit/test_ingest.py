@@ -204,6 +204,29 @@ def test_invalid_envelopes_have_a_short_reason(
         parse_envelope(raw, header)
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-32-be"])
+def test_bodies_in_other_encodings_than_utf8_are_refused(encoding: str) -> None:
+    """Stored bodies are UTF-8, so readers decode them as UTF-8 only."""
+    with pytest.raises(InvalidWebhook, match="not valid UTF-8 JSON"):
+        parse_envelope(BODY.decode().encode(encoding), "x")
+
+
+@pytest.mark.parametrize(
+    ("raw", "header"),
+    [
+        (BODY.replace(b'"e1"', b'"e\\ud800"'), "x"),
+        (BODY.replace(b"}", b',"properties":{"k\\udc00":"v"}}'), "x"),
+        (BODY.replace(b"}", b',"properties":{"k":["v\\uD83D"]}}'), "x"),
+        (BODY, "Balance\udcffchanged"),  # a raw non-UTF-8 header byte
+    ],
+)
+def test_lone_surrogates_are_refused(raw: bytes, header: str) -> None:
+    """Strings with no UTF-8 form never reach the store (protobuf and the
+    databases refuse them), so readers need no fallback for them."""
+    with pytest.raises(InvalidWebhook, match=r"surrogate|not UTF-8"):
+        parse_envelope(raw, header)
+
+
 @given(st.binary(max_size=200), st.text(max_size=30))
 def test_parse_envelope_raises_only_invalid_webhook(raw: bytes, header: str) -> None:
     try:
