@@ -22,7 +22,9 @@ from jericommerce.loyalty.v1 import event_service_pb2_grpc as egrpc
 from jericommerce.loyalty.v1 import projection_service_pb2 as ppb
 from jericommerce.loyalty.v1 import projection_service_pb2_grpc as pgrpc
 
-from tests.support import ServiceProcess, headers, webhook_body
+from testkit.launch import ServiceProcess
+from testkit.signing import headers
+from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +42,7 @@ class Api:
         self.n += 1
         body = webhook_body(f"ev-{self.n}", customer, **kw)
         r = httpx.post(
-            self.svc.url + "/webhooks/jericommerce",
+            self.svc.url + WEBHOOK_PATH,
             content=body,
             headers=headers(body, kind),
             timeout=10,

@@ -19,7 +19,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from jericommerce.loyalty.v1 import event_service_pb2 as epb
 from jericommerce.loyalty.v1 import event_service_pb2_grpc as egrpc
 
-from tests.support import ServiceProcess, headers, webhook_body
+from testkit.launch import ServiceProcess
+from testkit.signing import headers
+from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
 pytestmark = [
     pytest.mark.slow,
@@ -154,7 +156,7 @@ def test_tls_client_trusting_the_ca_is_served(
 ) -> None:
     body = webhook_body("tls-1", "tls-customer", amount=3)
     r = httpx.post(
-        tls_service.url + "/webhooks/jericommerce",
+        tls_service.url + WEBHOOK_PATH,
         content=body,
         headers=headers(body, "Balance changed"),
         timeout=10,
@@ -174,7 +176,7 @@ def test_tls_client_certificate_is_optional_without_client_ca(
 ) -> None:
     body = webhook_body("tls-optional-cert", "tls-customer", amount=1)
     r = httpx.post(
-        tls_service.url + "/webhooks/jericommerce",
+        tls_service.url + WEBHOOK_PATH,
         content=body,
         headers=headers(body, "Balance changed"),
         timeout=10,

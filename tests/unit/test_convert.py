@@ -17,7 +17,7 @@ from projections.customer import Customer, fold, view
 from projections.events import EventType as T
 from projections.events import RecordedEvent
 from service.rpc import convert
-from tests.unit.eventfactory import make_event
+from testkit.recorded import make_event
 
 T0 = datetime(2026, 3, 8, 12, 0, tzinfo=UTC)
 INT64_MAX = 2**63 - 1
