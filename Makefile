@@ -27,9 +27,11 @@ $(GEN)/.stamp: $(STAMP) $(PROTOS) scripts/gen_proto.sh
 	echo "$(CURDIR)/$(GEN)" > "$(SITE)/jericommerce-gen.pth"
 	touch $@
 
-lint: venv
+# mypy reads the generated modules' stubs, so it needs `gen`.
+lint: gen
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/buf lint
 	@# Breaking-change check against main, once main has protos to compare with.
 	@if git ls-tree -r --name-only main -- proto 2>/dev/null | grep -q '\.proto$$'; then \
@@ -69,4 +71,4 @@ demo: gen
 	$(PY) scripts/demo.py $(DEMO_ARGS)
 
 clean:
-	rm -rf $(VENV) $(GEN) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(GEN) .pytest_cache .ruff_cache .mypy_cache

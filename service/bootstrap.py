@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from projections.lease import Lease, SoleWorker
 from projections.stores.sql import SqlReadModels
@@ -15,6 +16,10 @@ from service.config import Settings
 from service.eventstore import EventStore
 from service.metrics import Metrics
 from service.quarantine import Quarantine
+
+if TYPE_CHECKING:
+    from eventsourcing.postgres import PostgresFactory
+    from eventsourcing.sqlite import SQLiteFactory
 
 
 @dataclass
@@ -46,6 +51,7 @@ class Container:
 
 
 def build(settings: Settings) -> Container:
+    factory: PostgresFactory | SQLiteFactory
     if settings.database_url:
         from projections.stores.postgres import open_postgres_read_models
         from service.postgres_store import open_postgres, schema_lock

@@ -37,13 +37,15 @@ _MAX_DOUBLE = sys.float_info.max
 
 # By member name, so a new EventType without its proto value fails at import
 # (ValueError from .Value), not on the first stream that meets it.
-EVENT_TYPE_TO_PROTO: dict[EventType | None, int] = {
+EVENT_TYPE_TO_PROTO: dict[EventType | None, event_pb2.EventType.ValueType] = {
     t: event_pb2.EventType.Value(f"EVENT_TYPE_{t.name}") for t in EventType
 }
 EVENT_TYPE_TO_PROTO[None] = event_pb2.EVENT_TYPE_UNKNOWN
-_EVENT_TYPE_FROM_PROTO = {v: t for t, v in EVENT_TYPE_TO_PROTO.items()}
+_EVENT_TYPE_FROM_PROTO: dict[int, EventType | None] = {
+    v: t for t, v in EVENT_TYPE_TO_PROTO.items()
+}
 
-_WALLET_PASS_STATUS = {
+_WALLET_PASS_STATUS: dict[WalletPassStatus, customer_pb2.WalletPassStatus.ValueType] = {
     s: customer_pb2.WalletPassStatus.Value(f"WALLET_PASS_STATUS_{s.name}")
     for s in WalletPassStatus
 }
