@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 
-.PHONY: venv gen lint fmt test test-fast test-node run bench bench-smoke demo clean
+.PHONY: venv gen lint fmt test test-fast test-node coverage run bench bench-smoke demo clean
 
 venv: $(STAMP)
 
@@ -48,6 +48,14 @@ test: gen lint
 test-fast: gen
 	$(PY) -m pytest -q -m "not slow"
 
+# Line coverage of service/ and projections/ over the whole suite, the
+# service processes the end-to-end tests start included. COV_ARGS narrows
+# the run: COV_ARGS='-m "not slow"' measures the fast suite alone.
+COV_ARGS ?=
+coverage: gen
+	rm -f .coverage .coverage.*
+	$(PY) -m pytest -q --cov --cov-report=term $(COV_ARGS)
+
 test-node: gen
 	$(PY) -m pytest -q tests/e2e/test_node_client.py
 
@@ -71,4 +79,4 @@ demo: gen
 	$(PY) scripts/demo.py $(DEMO_ARGS)
 
 clean:
-	rm -rf $(VENV) $(GEN) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(GEN) .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.* htmlcov

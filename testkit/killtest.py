@@ -288,6 +288,8 @@ def plan_events(
         eid = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
         poison = False
         kind: EventType | None
+        props: dict[str, Any]
+        base: dict[str, Any]
         if c.wants_created and not c.created:
             kind, c.created = EventType.CUSTOMER_CREATED, True
         else:

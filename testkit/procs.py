@@ -54,7 +54,8 @@ def memory_kb(pid: int) -> dict[str, int]:
 
 
 def descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
+    found: list[int] = []
+    todo = [pid]
     while todo:
         pid = todo.pop()
         try:
