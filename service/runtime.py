@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -24,7 +24,10 @@ from service.groupcommit import GroupCommitter
 from service.positions import PositionWatch
 
 if TYPE_CHECKING:  # imported where used: psycopg only matters on PostgreSQL
+    from sanic.server.async_server import AsyncioServer
+
     from service.postgres_notify import Listener
+    from service.rpc.server import Health
 
 log = logs.get(__name__)
 HEALTH_INTERVAL = 1.0
@@ -123,7 +126,7 @@ async def serve(
             checks["projections"] = worker.status().running
         return checks
 
-    health = None
+    health: Health | None = None
     if "api" in roles:
         health, grpc_stop, bound.grpc_port = await _start_api(container, head, applied)
         stoppers.append(grpc_stop)
@@ -187,7 +190,7 @@ async def serve(
         )
         stoppers.append(metrics_server.shutdown)
 
-    http_server = None
+    http_server: AsyncioServer | None = None
     if "ingress" in roles:
         assert committer is not None
         http_server, bound.http_port = await _start_ingress(
@@ -252,7 +255,7 @@ def _listen(
         if schema == listener.schema and int(generation) == models.current_generation():
             applied.advance(int(position))
 
-    channels = {APPLIED_CHANNEL: on_applied}
+    channels: dict[str, Callable[[str], None]] = {APPLIED_CHANNEL: on_applied}
     if follow_events:
         channels[container.events_channel] = on_events
     listener = Listener(container.settings.database_url, channels)
@@ -261,7 +264,7 @@ def _listen(
 
 async def _start_api(
     container: Container, head: PositionWatch, applied: PositionWatch
-) -> tuple[object, Callable[[], object], int]:
+) -> tuple[Health, Callable[[], Awaitable[None]], int]:
     from service.reads import CustomerReads
     from service.rebuilds import Rebuilds
     from service.rpc.admin import AdminPolicy
@@ -313,7 +316,7 @@ async def _start_ingress(
     committer: GroupCommitter,
     ready: Callable[[], object],
     http_sock: socket.socket | None,
-) -> tuple[object, int]:
+) -> tuple[AsyncioServer, int]:
     from service.webhook import DeadlineProtocol, Ingress, create_app
 
     settings = container.settings
