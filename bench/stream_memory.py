@@ -137,6 +137,10 @@ def measure(
                 try:
                     got, took = asyncio.run(replay(target, streams, stall))
                     received, seconds = received + got, seconds + took
+                except Exception:
+                    log = (data_dir / "service.log").read_text(errors="replace")
+                    print(f"the service's log ends:\n{log[-3000:]}", file=sys.stderr)
+                    raise
                 finally:
                     done.set()
                     sampler.join()
