@@ -51,7 +51,7 @@ def start(data_dir: Path, streams: int) -> tuple[subprocess.Popen[bytes], str]:
         "GRPC_PORT": str(port),
         "GRPC_MAX_STREAMS": str(streams),
         "GRPC_MAX_STREAMS_PER_PEER": str(streams),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",
     }
     with (data_dir / "service.log").open("wb") as log:  # the child keeps a copy
         proc = subprocess.Popen(
