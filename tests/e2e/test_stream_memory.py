@@ -21,5 +21,6 @@ def test_stalled_replaying_streams_hold_bounded_memory() -> None:
     the second round fits in what the first gave back."""
     r = measure(streams=100, events=1000, stall=2.0, rounds=2)
     print(r)
+    assert r["failed_streams"] == 0
     assert r["rss_peak_mb"] - r["rss_before_mb"] < 45
     assert r["rss_peak_last_round_mb"] - r["rss_peak_mb"] < 10
