@@ -177,6 +177,8 @@ async def serve(
             metrics.applied_position.set(applied.position)
             metrics.lag_events.set(lag)
             metrics.lag_seconds.set(loop.time() - caught_up_at)
+            metrics.position_waits.labels("head").set(head.waiting)
+            metrics.position_waits.labels("applied").set(applied.waiting)
             await asyncio.sleep(HEALTH_INTERVAL)
 
     watch_task = loop.create_task(watch())
@@ -270,6 +272,7 @@ async def _start_api(
     from service.rpc.admin import AdminPolicy
     from service.rpc.customers import CustomerServicer
     from service.rpc.events import EventServicer
+    from service.rpc.limits import Admission
     from service.rpc.privacy import PrivacyServicer
     from service.rpc.projection_control import ProjectionServicer
     from service.rpc.server import Health, Servicers, create_server, tls
@@ -300,6 +303,11 @@ async def _start_api(
             privacy=PrivacyServicer(container.privacy(), applied, admin),
         ),
         health,
+        Admission(
+            max_calls=settings.grpc_max_calls,
+            max_streams=settings.grpc_max_streams,
+            max_streams_per_peer=settings.grpc_max_streams_per_peer,
+        ),
         container.metrics,
     )
     await server.start()

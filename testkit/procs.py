@@ -100,3 +100,11 @@ def listeners(port: int) -> int:
         for r in rows
         if r.split()[1].endswith(f":{port:04X}") and r.split()[3] == "0A"
     )
+
+
+def rss_bytes(pid: int | None = None) -> int:
+    """Current resident set size of `pid` (this process by default), Linux."""
+    path = f"/proc/{pid or os.getpid()}/statm"
+    with open(path) as f:
+        resident_pages = int(f.read().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")

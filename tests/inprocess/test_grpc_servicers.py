@@ -28,6 +28,7 @@ from service.rebuilds import Rebuilds
 from service.rpc.admin import AdminPolicy
 from service.rpc.customers import CustomerServicer
 from service.rpc.events import EventServicer
+from service.rpc.limits import Admission
 from service.rpc.privacy import PrivacyServicer
 from service.rpc.projection_control import ProjectionServicer
 from service.rpc.server import Health, Servicers, create_server
@@ -82,8 +83,14 @@ def serve(container: Container) -> Callable[[Callable[[Api], Awaitable[None]]], 
                 ),
                 privacy=PrivacyServicer(container.privacy(), applied, admin),
             )
+            settings = container.settings
+            admission = Admission(
+                max_calls=settings.grpc_max_calls,
+                max_streams=settings.grpc_max_streams,
+                max_streams_per_peer=settings.grpc_max_streams_per_peer,
+            )
             server, port = create_server(
-                "127.0.0.1:0", None, servicers, Health(), container.metrics
+                "127.0.0.1:0", None, servicers, Health(), admission, container.metrics
             )
             await server.start()
             try:
