@@ -295,6 +295,7 @@ def grpc_api(
     from service.rpc.admin import AdminPolicy
     from service.rpc.customers import CustomerServicer
     from service.rpc.events import EventServicer
+    from service.rpc.limits import Admission
     from service.rpc.privacy import PrivacyServicer
     from service.rpc.projection_control import ProjectionServicer
     from service.rpc.server import Health, Servicers, create_server, tls
@@ -322,6 +323,11 @@ def grpc_api(
             privacy=PrivacyServicer(container.privacy(), applied, admin),
         ),
         health,
+        Admission(
+            max_calls=settings.grpc_max_calls,
+            max_streams=settings.grpc_max_streams,
+            max_streams_per_peer=settings.grpc_max_streams_per_peer,
+        ),
         container.metrics,
     )
     return GrpcApi(server=server, port=port, health=health, rebuilds=rebuilds)

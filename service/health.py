@@ -77,6 +77,8 @@ class HealthWatch:
             m.applied_position.set(applied)
             m.lag_events.set(lag)
             m.lag_seconds.set(loop.time() - caught_up_at)
+            m.position_waits.labels("head").set(self.head.waiting)
+            m.position_waits.labels("applied").set(self.applied.waiting)
             await asyncio.sleep(self.interval)
 
     async def _poll(self) -> None:

@@ -41,7 +41,10 @@ class Db(Protocol):
     p: str  # parameter marker
     blob: str
     bigint: str
-    missing_table_errors: tuple[type[BaseException], ...]
+
+    @property
+    def missing_table_errors(self) -> tuple[type[BaseException], ...]: ...
+
     for_update: str  # row-lock suffix for SELECT, "" where writers are serial
     clustered: str  # table suffix that stores rows in primary-key order
 
@@ -341,7 +344,7 @@ class SqlReadModels:
             f"ORDER BY created_us, event_id LIMIT {p}",
             (customer_id, after[0], after[0], after[1], limit),
         )
-        return [ledger_entry(tuple(r)) for r in rows]  # type: ignore[arg-type]
+        return [ledger_entry(tuple(r)) for r in rows]
 
     def history(self, customer_id: str, *, after: int, limit: int) -> list[int]:
         p = self.db.p
