@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import functools
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-import psycopg
-from eventsourcing.persistence import PersistenceError
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -27,7 +24,7 @@ from service.errors import (
     PositionNotReached,
     ResourceExhausted,
 )
-from service.eventstore import StoreUnavailable
+from service.eventstore import STORE_ERRORS, StoreUnavailable
 
 DOMAIN = "loyalty.jericommerce.com"
 log = logging.getLogger(__name__)
@@ -41,7 +38,7 @@ TABLE: list[tuple[tuple[type[BaseException], ...], grpc.StatusCode, str]] = [
     # The reason is the exception's own (which limit), see rich_status.
     ((ResourceExhausted,), grpc.StatusCode.RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"),
     (
-        (StoreUnavailable, PersistenceError, sqlite3.Error, psycopg.Error, OSError),
+        (StoreUnavailable, *STORE_ERRORS),
         grpc.StatusCode.UNAVAILABLE,
         "STORE_UNAVAILABLE",
     ),

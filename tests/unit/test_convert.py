@@ -303,7 +303,7 @@ def test_wallet_pass_uninstalled_status() -> None:
     ],
 )
 def test_numbers_convention(number: int | Decimal, whole: int, text: str) -> None:
-    assert convert._number("amount", number) == {
+    assert convert.scalars.number("amount", number) == {
         "amount": whole,
         "amount_decimal": text,
     }
@@ -494,7 +494,7 @@ def test_deep_nesting_is_cut_so_clients_can_parse_it() -> None:
             value = value.struct_value.fields["a"]
         else:
             value = value.list_value.values[0]
-    assert levels == convert._MAX_NESTING
+    assert levels == convert.events.MAX_NESTING
     assert value.WhichOneof("kind") == "null_value"
     assert m.raw_json == event.raw.decode()  # the full payload is still there
 
