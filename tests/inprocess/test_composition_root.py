@@ -1,21 +1,17 @@
 """The composition root and the runtime in this process: which parts each
-role gets, and the service served on free ports with a part replaced."""
+role gets, and roles served on a free port with a part replaced."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import replace
 
-import httpx
 import pytest
 
 from service.bootstrap import ALL_ROLES, Container, build_service
-from service.eventstore import Appended, StoreUnavailable
-from service.ingest import Envelope
+from service.ingest import parse_envelope
 from service.runtime import Bound, serve
-from testkit.signing import headers
-from testkit.webhooks import WEBHOOK_PATH, webhook_body
+from testkit.webhooks import webhook_body
 
 
 @pytest.mark.parametrize(
@@ -43,30 +39,46 @@ def test_each_role_gets_its_parts_and_no_others(
     assert asyncio.run(built()) == parts
 
 
-def test_served_with_the_append_replaced_a_webhook_gets_503_and_stops_cleanly(
+class Refused:
+    """A lease never granted: a standby worker that must not apply."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def acquire(self) -> bool:
+        self.asked += 1
+        return False
+
+    def release(self) -> None:
+        pass
+
+
+def test_served_with_the_lease_replaced_the_worker_stands_by_and_stops_cleanly(
     container: Container,
 ) -> None:
-    def store_down(envelopes: Sequence[Envelope]) -> list[Appended]:
-        raise StoreUnavailable("replaced by the test")
+    # Worker and API only: serving Sanic in this process would change Sanic's
+    # class-wide state under the test client the other in-process tests use.
+    container.settings = replace(container.settings, grpc_port=0)
+    body = webhook_body("e1", "c1", amount=5)
+    container.events.append([parse_envelope(body, "Balance changed")])
+    lease = Refused()
 
-    container.settings = replace(container.settings, http_port=0, grpc_port=0)
-
-    async def scenario() -> tuple[int, int, int]:
+    async def scenario() -> tuple[int, int, int | None]:
         stop = asyncio.Event()
         bound: asyncio.Future[Bound] = asyncio.get_running_loop().create_future()
-        service = build_service(container, ALL_ROLES, append=store_down)
+        service = build_service(container, frozenset({"worker", "api"}), lease=lease)
         serving = asyncio.create_task(
             serve(service, stop=stop, on_ready=bound.set_result)
         )
-        port = (await asyncio.wait_for(bound, 30)).http_port
-        body = webhook_body("e1", "c1", amount=5)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            answer = await http.post(
-                WEBHOOK_PATH, content=body, headers=headers(body, "Balance changed")
-            )
-            ready = await http.get("/readyz")
+        port = (await asyncio.wait_for(bound, 30)).grpc_port
+        while lease.asked < 2:  # the worker asked, was refused, asked again
+            await asyncio.sleep(0.05)
+        head, applied = service.head.position, service.applied.position
         stop.set()
         await asyncio.wait_for(serving, 30)
-        return answer.status_code, ready.status_code, container.events.head()
+        return head, applied, port
 
-    assert asyncio.run(scenario()) == (503, 200, 0)
+    head, applied, port = asyncio.run(scenario())
+    assert (head, applied) == (1, 0)  # stored, and nobody applied it
+    assert port
+    assert container.models.applied_position() == 0
