@@ -18,6 +18,7 @@ from service.eventstore import EventStore
 from service.masterkey import resolve_master_key
 from service.metrics import Metrics
 from service.quarantine import Quarantine
+from service.rpc.answers import ANSWERS
 
 if TYPE_CHECKING:
     from service.privacy import Privacy
@@ -90,13 +91,15 @@ def build(settings: Settings) -> Container:
 
         with schema_lock(settings.database_url):
             events, quarantine, factory = open_postgres(settings.database_url, master)
-            models = open_postgres_read_models(settings.database_url)
+            models = open_postgres_read_models(settings.database_url, ANSWERS)
     else:
         from projections.stores.sqlite import open_sqlite_read_models
         from service.sqlite_store import open_sqlite
 
         events, quarantine, factory = open_sqlite(settings.data_dir, master)
-        models = open_sqlite_read_models(settings.data_dir / "readmodels.sqlite")
+        models = open_sqlite_read_models(
+            settings.data_dir / "readmodels.sqlite", ANSWERS
+        )
     if events.keyring.legacy_through():
         log.warning(
             "the store holds events written before encryption; run "
