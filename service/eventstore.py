@@ -286,12 +286,16 @@ class EventStore:
             when = newest.get(env.customer_id)
             if when is None or env.created_at > when:
                 newest[env.customer_id] = env.created_at
-        keys = self.keyring.for_append(newest)
+        keys, new = self.keyring.for_batch(newest)
         stored = [encode(env, received_at, keys[env.customer_id]) for env in envelopes]
         used = {cid: k.key_id for cid, k in keys.items() if k.key_id is not None}
-        positions = self.recorder.insert_events(
-            stored, verify=lambda c: self.keyring.verify(c, used)
-        )
+
+        def in_transaction(c: Any) -> None:
+            # New customers' keys commit with their first events, or not at all.
+            self.keyring.store_new(c, new)
+            self.keyring.verify(c, used)
+
+        positions = self.recorder.insert_events(stored, verify=in_transaction)
         assert positions is not None and len(positions) == len(envelopes)
         return list(positions)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,6 +55,16 @@ class CustomerKey:
     key_id: str | None
     aead: AESGCM | None
     erased_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """A data key made for a batch, stored in the batch's transaction."""
+
+    customer_id: str
+    key_id: str
+    wrapped: bytes
+    replaces: bool  # the customer's row exists (erased, keyless)
 
 
 @dataclass(frozen=True)
@@ -178,30 +188,84 @@ class Keyring:
     # -- keys for writing --------------------------------------------------------
 
     def for_append(self, newest: Mapping[str, datetime]) -> dict[str, CustomerKey]:
-        """Each customer's key for a batch whose newest event of theirs was
-        created at `newest[customer]`: their live key, a new one where they
-        have none (or were erased before that event), or none (every event of
-        the batch is from before their erasure)."""
+        """Each customer's key for writing something whose newest part of
+        theirs was created at `newest[customer]`: their live key, a new one
+        (stored now, in its own transaction) where they have none or were
+        erased before that, or none (it all predates their erasure)."""
+        keys, new = self.for_batch(newest)
+        if new:
+            with self._transaction(commit=True) as c:
+                self.store_new(c, new)
+            keys, new = self.for_batch(newest)  # whoever's key won a race
+        return keys
+
+    def for_batch(
+        self, newest: Mapping[str, datetime]
+    ) -> tuple[dict[str, CustomerKey], list[NewKey]]:
+        """As `for_append`, but new keys are only made, not stored: the
+        caller stores them with `store_new` in the transaction that uses them
+        and then calls `verify` (one commit per batch, not two)."""
         rows = self._rows(newest)
-        create = [
-            cid
-            for cid, when in newest.items()
-            if (row := rows.get(cid)) is None
-            or (row[0] is None and (row[3] is None or when > row[3]))
-        ]
-        if create:
-            self._create(create, rows)
-            rows = self._rows(newest)
         keys: dict[str, CustomerKey] = {}
-        for cid in newest:
-            key_id, wrapped, master_id, erased_at = rows[cid]
-            aead = (
+        new: list[NewKey] = []
+        for cid, when in newest.items():
+            row = rows.get(cid)
+            if row is None or (row[0] is None and (row[3] is None or when > row[3])):
+                key_id = uuid.uuid4().hex
+                material = AESGCM.generate_key(bit_length=256)
+                wrapped = self.master.seal(material, _wrap_aad(cid, key_id))
+                aead = AESGCM(material)
+                self._remember(key_id, aead)
+                new.append(NewKey(cid, key_id, wrapped, replaces=row is not None))
+                keys[cid] = CustomerKey(key_id, aead, None if row is None else row[3])
+                continue
+            key_id, wrapped_key, master_id, erased_at = row
+            aead_or_none = (
                 None
                 if key_id is None
-                else self._unwrap(cid, key_id, wrapped, master_id)
+                else self._unwrap(cid, key_id, wrapped_key, master_id)
             )
-            keys[cid] = CustomerKey(key_id, aead, erased_at)
-        return keys
+            keys[cid] = CustomerKey(key_id, aead_or_none, erased_at)
+        return keys, new
+
+    def store_new(self, c: Any, new: Sequence[NewKey]) -> None:
+        """Store keys made by `for_batch`, in transaction `c`. Where another
+        writer stored a customer's key first, theirs stays; `verify` then
+        tells the caller to encrypt again."""
+        if not new:
+            return
+        p = self.t.p
+        fresh = [
+            (k.customer_id, k.key_id, k.wrapped, self.master.id)
+            for k in new
+            if not k.replaces
+        ]
+        if fresh:
+            c.executemany(
+                f"INSERT INTO {self.t.data_keys} (customer_id, key_id, wrapped, "
+                f"master_id) VALUES ({p}, {p}, {p}, {p}) "
+                "ON CONFLICT (customer_id) DO NOTHING",
+                fresh,
+            )
+        for k in new:
+            if k.replaces:  # erased before: a new key, if still keyless
+                c.execute(
+                    f"UPDATE {self.t.data_keys} SET key_id = {p}, wrapped = {p}, "
+                    f"master_id = {p} WHERE customer_id = {p} AND key_id IS NULL",
+                    (k.key_id, k.wrapped, self.master.id, k.customer_id),
+                )
+        # After the writes (they hold the lock): a rotation that committed
+        # meanwhile would leave these keys wrapped under a retired key.
+        c.execute(
+            f"SELECT value FROM {self.t.key_meta} WHERE name = 'master_id'"
+            f"{self.t.for_share}"
+        )
+        row = c.fetchone()
+        if row is not None and row["value"] != self.master.id:
+            raise WrongMasterKey(
+                f"the store's master key is now {row['value']}: restart with "
+                "the MASTER_KEY_FILE it was rotated to"
+            )
 
     def _rows(
         self, customer_ids: Iterable[str], cursor: Any = None
@@ -232,45 +296,6 @@ class Keyring:
                 )
         return found
 
-    def _create(
-        self,
-        customer_ids: list[str],
-        rows: Mapping[str, tuple[str | None, bytes | None, str | None, Any]],
-    ) -> None:
-        p = self.t.p
-        with self._transaction(commit=True) as c:
-            for cid in customer_ids:
-                key_id = uuid.uuid4().hex
-                wrapped = self.master.seal(
-                    AESGCM.generate_key(bit_length=256), _wrap_aad(cid, key_id)
-                )
-                if cid in rows:  # erased before: a new key, if still keyless
-                    c.execute(
-                        f"UPDATE {self.t.data_keys} SET key_id = {p}, "
-                        f"wrapped = {p}, master_id = {p} "
-                        f"WHERE customer_id = {p} AND key_id IS NULL",
-                        (key_id, wrapped, self.master.id, cid),
-                    )
-                else:  # another process may create it first: theirs wins
-                    c.execute(
-                        f"INSERT INTO {self.t.data_keys} (customer_id, key_id, "
-                        f"wrapped, master_id) VALUES ({p}, {p}, {p}, {p}) "
-                        "ON CONFLICT (customer_id) DO NOTHING",
-                        (cid, key_id, wrapped, self.master.id),
-                    )
-            # After the writes (they hold the lock): a rotation that committed
-            # meanwhile would leave these keys wrapped under a retired key.
-            c.execute(
-                f"SELECT value FROM {self.t.key_meta} WHERE name = 'master_id'"
-                f"{self.t.for_share}"
-            )
-            row = c.fetchone()
-            if row is not None and row["value"] != self.master.id:
-                raise WrongMasterKey(
-                    f"the store's master key is now {row['value']}: restart with "
-                    "the MASTER_KEY_FILE it was rotated to"
-                )
-
     def _unwrap(
         self, cid: str, key_id: str, wrapped: bytes | None, master_id: str | None
     ) -> AESGCM:
@@ -289,10 +314,13 @@ class Keyring:
             raise WrongMasterKey(
                 "a data key does not unwrap under the configured master key"
             ) from None
+        self._remember(key_id, aead)
+        return aead
+
+    def _remember(self, key_id: str, aead: AESGCM) -> None:
         if len(self._aeads) >= _CACHE_LIMIT:
             self._aeads.clear()
         self._aeads[key_id] = aead
-        return aead
 
     def verify(self, cursor: Any, used: Mapping[str, str]) -> None:
         """Inside the transaction that stores a batch: raise KeysChanged if a

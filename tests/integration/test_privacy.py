@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -241,6 +242,36 @@ class PrivacyContract:
             assert self.reads.get("zed").first_name == "Bob"
         finally:
             stale.close()
+
+    def test_two_writers_making_the_same_new_customers_key_agree(self) -> None:
+        other = build(self.settings)  # another process on the same store
+        try:
+            customers = [f"new-{i}" for i in range(20)]
+            barrier = threading.Barrier(2)
+            errors: list[BaseException] = []
+
+            def write(store: Container, tag: str) -> None:
+                try:
+                    barrier.wait()
+                    for cid in customers:
+                        store.events.append([points(f"{tag}-{cid}", cid, 1)])
+                except BaseException as e:  # reported below
+                    errors.append(e)
+
+            threads = [
+                threading.Thread(target=write, args=(c, tag))
+                for c, tag in ((self.container, "x"), (other, "y"))
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert errors == []
+            events = self.container.events.read(0, 100)
+            assert len(events) == 40
+            assert all(not e.redacted and e.body["properties"] for e in events)
+        finally:
+            other.close()
 
     def test_rows_from_before_encryption_are_read_then_encrypted(self) -> None:
         plain = [created("p1", "ana"), points("p2", "bob", 4)]
