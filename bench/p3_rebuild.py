@@ -63,7 +63,11 @@ def rebuild(data_dir: Path) -> tuple[int, float]:
     from service.sqlite_store import open_sqlite
 
     store, _, factory = open_sqlite(data_dir)
-    models = open_sqlite_read_models(data_dir / "readmodels.sqlite")
+    from service.rpc.answers import ANSWERS
+
+    # With the service's answers, as `loyalty rebuild` runs it: every
+    # customer's answer is made and stored too.
+    models = open_sqlite_read_models(data_dir / "readmodels.sqlite", ANSWERS)
     try:
         return time_rebuild(store, models)
     finally:
@@ -128,7 +132,8 @@ def run(ctx: Context) -> list[Row]:
             ">= 50,000/s and >= 0.35x",
             rebuild_eps >= 50_000 and ratio >= 0.35,
             note=f"{r['rebuilt']:,} events of {s.p3_customers:,} customers rebuilt "
-            f"in {r['rebuild_s']:.1f} s; baseline: the same events read and decoded "
+            f"in {r['rebuild_s']:.1f} s, every customer's answer made and stored; "
+            "baseline: the same events read, decrypted and decoded "
             f"(EventStore.read, {READ_BATCH} a batch) in {r['read_s']:.1f} s (best "
             "of a read before and one after the rebuild)",
         )

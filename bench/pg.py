@@ -404,7 +404,9 @@ def rebuild_all(url: str) -> tuple[int, float]:
     from service.postgres_store import open_postgres
 
     store, _, factory = open_postgres(url, master_key())
-    models = open_postgres_read_models(url)
+    from service.rpc.answers import ANSWERS
+
+    models = open_postgres_read_models(url, ANSWERS)  # answers stored too
     try:
         return p3_rebuild.time_rebuild(store, models)
     finally:
