@@ -58,9 +58,12 @@ class Container:
             def tables() -> list[str]:
                 g = models.current_generation(refresh=True)
                 keyring = self.events.keyring.t
-                return [keyring.data_keys, self.quarantine.table] + [
-                    models.db.name(f"{table}_{g}")
-                    for table in ("customers", "ledger", "history", "dead_letters")
+                # The tables whose deleted rows held personal data or keys
+                # (ledger, history and dead letters hold ids and numbers).
+                return [
+                    keyring.data_keys,
+                    self.quarantine.table,
+                    models.db.name(f"customers_{g}"),
                 ]
 
             scrub = postgres_scrubber(settings.database_url, tables)

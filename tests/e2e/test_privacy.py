@@ -332,9 +332,16 @@ def test_erasure_on_postgres(pg_url: str, tmp_path: Path) -> None:
             items = stream(ch)
             pga = [i.event for i in items if i.event.customer_id == "pga"]
             assert pga and all(e.redacted and not e.raw_json for e in pga)
+        # The CLI, as an operator runs it beside the service.
+        assert json.loads(svc.cli("erase", "pgb"))["events"] == 2
         svc.cli("rebuild")
         with grpc.insecure_channel(svc.grpc_target) as ch:
             assert code(lambda: get(ch, "pga")) == grpc.StatusCode.NOT_FOUND
+            assert code(lambda: get(ch, "pgb")) == grpc.StatusCode.NOT_FOUND
+        audit = [
+            json.loads(line) for line in svc.cli("erasures", "--json").splitlines()
+        ]
+        assert [a["customer_id"] for a in audit] == ["pga", "pgb"]
 
 
 def test_master_key_rotation_from_the_cli(tmp_path: Path) -> None:
