@@ -70,3 +70,17 @@ demo: gen
 
 clean:
 	rm -rf $(VENV) $(GEN) .pytest_cache .ruff_cache
+
+# --- clients -------------------------------------------------------------------
+# Typed gRPC clients generated from proto/ by buf.gen.yaml, and an example
+# program built in each language: TypeScript, Go, C++, Java (docs/clients.md).
+# Everything built stays under clients/*/build; a language is rebuilt only
+# when its inputs change. Installs missing tool chains (apt-get as root,
+# npm ci) or says what to install.
+.PHONY: clients clients-clean
+
+clients: venv
+	bash scripts/build_clients.sh
+
+clients-clean:
+	rm -rf clients/ts/build clients/ts/node_modules clients/go/build clients/cpp/build clients/java/build

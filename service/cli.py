@@ -153,7 +153,12 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
                 print("nothing to re-process", file=sys.stderr)
             failed = 0
             for request_id in ids:
-                outcome = reprocess(q, container.events, request_id)
+                outcome = reprocess(
+                    q,
+                    container.events,
+                    request_id,
+                    max_id_length=container.settings.max_id_length,
+                )
                 failed += not outcome.stored
                 print(f"{request_id}: {outcome.detail}")
             return 1 if failed else 0

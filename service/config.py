@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from service.ingest import DEFAULT_MAX_ID_LENGTH
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message says what to set."""
@@ -31,6 +33,7 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)  # may hold a password
     max_body_bytes: int = 1_048_576
     max_header_bytes: int = 8192
+    max_id_length: int = DEFAULT_MAX_ID_LENGTH
     request_timeout: float = 15.0
     keep_alive_timeout: float = 15.0
     grpc_tls_cert: Path | None = None
@@ -199,6 +202,15 @@ SETTINGS: tuple[Setting, ...] = (
         8192,
         "`8192`",
         "largest request head (request line and headers) accepted",
+    ),
+    Setting(
+        "MAX_ID_LENGTH",
+        "max_id_length",
+        _positive_int,
+        DEFAULT_MAX_ID_LENGTH,
+        f"`{DEFAULT_MAX_ID_LENGTH}`",
+        "longest webhook `id` and `customerId` accepted, in characters "
+        "(400 and quarantined above)",
     ),
     Setting(
         "REQUEST_TIMEOUT",

@@ -20,6 +20,8 @@ from projections.events import EventType, parse_event_type
 
 SIGNATURE_HEADER = "x-jericommerce-hmac-sha256"
 EVENT_TYPE_HEADER = "x-jericommerce-event-type"
+# Longest `id` and `customerId` accepted, in characters (MAX_ID_LENGTH).
+DEFAULT_MAX_ID_LENGTH = 256
 
 
 class InvalidWebhook(ValueError):
@@ -75,14 +77,44 @@ def _reject_constant(name: str) -> Any:
     raise InvalidWebhook(f"body is not standard JSON ({name} is not allowed)")
 
 
+# Names of the envelope a duplicate may be reported by: they are ours, not
+# the sender's data (any other key could be, say, an email).
+_ENVELOPE_KEYS = frozenset({"id", "customerId", "createdAt", "properties"})
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose names are all distinct. With a repeated name,
+    parsers disagree on which value counts (Python keeps the last, others
+    the first), so a stored body would read differently downstream."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        repeated = sorted(
+            k for k in _ENVELOPE_KEYS if sum(1 for name, _ in pairs if name == k) > 1
+        )
+        what = f'the key "{repeated[0]}"' if repeated else "a key"
+        raise InvalidWebhook(f"body repeats {what} in one JSON object")
+    return obj
+
+
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+_STRICT_DECODER = json.JSONDecoder(
+    parse_float=Decimal,
+    parse_constant=_reject_constant,
+    object_pairs_hook=_unique_keys,
+)
 
 
 def loads(raw: bytes | str) -> Any:
     """Standard JSON in UTF-8 only; fractions become Decimal so points stay
     exact. (A prebuilt decoder on str is ~3x faster than json.loads on
-    bytes, which matters on the replay path.)"""
+    bytes, which matters on the replay path.) Stored bodies were checked by
+    `loads_unique` on the way in, so replays skip that check."""
     return _DECODER.decode(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def loads_unique(raw: bytes) -> Any:
+    """`loads`, refusing any object that repeats a name, at any depth."""
+    return _STRICT_DECODER.decode(raw.decode())
 
 
 def parse_created_at(value: object) -> datetime:
@@ -121,22 +153,32 @@ def _has_lone_surrogate(value: Any) -> bool:
     return False
 
 
-def _required_string(body: dict[str, Any], key: str) -> str:
+def _required_id(body: dict[str, Any], key: str, max_length: int) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value.strip():
         raise InvalidWebhook(f"{key} must be a non-empty string")
+    if len(value) > max_length:
+        raise InvalidWebhook(f"{key} is longer than {max_length} characters")
     return value
 
 
-def parse_envelope(raw: bytes, event_type_header: str | None) -> Envelope:
-    """The envelope of a signed webhook, or InvalidWebhook with a short reason."""
+def parse_envelope(
+    raw: bytes,
+    event_type_header: str | None,
+    *,
+    max_id_length: int = DEFAULT_MAX_ID_LENGTH,
+) -> Envelope:
+    """The envelope of a signed webhook, or InvalidWebhook with a short reason.
+
+    Reasons name the rule broken, never a value from the request: they are
+    answered, logged and kept beside the raw body in the quarantine."""
     type_name = (event_type_header or "").strip()
     if not type_name:
         raise InvalidWebhook(f"missing or blank {EVENT_TYPE_HEADER} header")
     if _has_lone_surrogate(type_name):  # raw non-UTF-8 bytes in the header
         raise InvalidWebhook(f"{EVENT_TYPE_HEADER} header is not UTF-8")
     try:
-        body = loads(raw)
+        body = loads_unique(raw)
     except InvalidWebhook:
         raise
     except RecursionError:
@@ -149,8 +191,8 @@ def parse_envelope(raw: bytes, event_type_header: str | None) -> Envelope:
     # for everything else.
     if (b"\\ud" in raw or b"\\uD" in raw) and _has_lone_surrogate(body):
         raise InvalidWebhook("body has a lone UTF-16 surrogate escape")
-    event_id = _required_string(body, "id")
-    customer_id = _required_string(body, "customerId")
+    event_id = _required_id(body, "id", max_id_length)
+    customer_id = _required_id(body, "customerId", max_id_length)
     if "createdAt" not in body:
         raise InvalidWebhook("createdAt is missing")
     created_at = parse_created_at(body["createdAt"])

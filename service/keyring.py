@@ -235,6 +235,10 @@ class Keyring:
         if not new:
             return
         p = self.t.p
+        # In customer order: two writers inserting overlapping sets of new
+        # customers then take their row locks in the same order, and wait
+        # for each other instead of deadlocking (PostgreSQL).
+        new = sorted(new, key=lambda k: k.customer_id)
         fresh = [
             (k.customer_id, k.key_id, k.wrapped, self.master.id)
             for k in new

@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.eventstore import EventStore
-from service.ingest import EVENT_TYPE_HEADER, InvalidWebhook, parse_envelope
+from service.ingest import (
+    DEFAULT_MAX_ID_LENGTH,
+    EVENT_TYPE_HEADER,
+    InvalidWebhook,
+    parse_envelope,
+)
 from service.quarantine import Quarantine
 
 
@@ -22,7 +27,11 @@ class Reprocessed:
 
 
 def reprocess(
-    quarantine: Quarantine, events: EventStore, request_id: int
+    quarantine: Quarantine,
+    events: EventStore,
+    request_id: int,
+    *,
+    max_id_length: int = DEFAULT_MAX_ID_LENGTH,
 ) -> Reprocessed:
     item = quarantine.get(request_id)
     if item is None:
@@ -32,7 +41,11 @@ def reprocess(
             request_id, False, f"already re-processed: {item.resolution}"
         )
     try:
-        envelope = parse_envelope(item.body, item.headers.get(EVENT_TYPE_HEADER))
+        envelope = parse_envelope(
+            item.body,
+            item.headers.get(EVENT_TYPE_HEADER),
+            max_id_length=max_id_length,
+        )
     except InvalidWebhook as e:
         return Reprocessed(request_id, False, f"still invalid: {e}")
     (answer,) = events.append([envelope])

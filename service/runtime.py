@@ -322,6 +322,7 @@ async def _start_ingress(
             secrets=settings.webhook_secrets,
             max_body_bytes=settings.max_body_bytes,
             max_header_bytes=settings.max_header_bytes,
+            max_id_length=settings.max_id_length,
             request_timeout=settings.request_timeout,
             keep_alive_timeout=settings.keep_alive_timeout,
             submit=committer.submit,

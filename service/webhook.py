@@ -1,5 +1,9 @@
 """The Sanic ingress: translate an HTTP request into an append, and an
-outcome into the status docs/webhooks.md names. No rules live here."""
+outcome into the status docs/webhooks.md names. No rules live here.
+
+No answer or log line repeats a value from the request (ids, emails,
+signatures, the target): Sanic's own error texts may, so each is replaced
+by a fixed one."""
 
 from __future__ import annotations
 
@@ -7,14 +11,22 @@ import asyncio
 import itertools
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from sanic import Request, Sanic, response
 from sanic.compat import Header
-from sanic.exceptions import BadURL, PayloadTooLarge, RequestTimeout
+from sanic.exceptions import (
+    BadRequest,
+    BadURL,
+    PayloadTooLarge,
+    RequestTimeout,
+    SanicException,
+)
 from sanic.http import Stage
 from sanic.models.protocol_types import TransportProtocol
 from sanic.response import HTTPResponse
@@ -34,6 +46,15 @@ from service.metrics import Metrics
 WEBHOOK_PATH = "/webhooks/jericommerce"
 _KEPT_HEADERS = (SIGNATURE_HEADER, EVENT_TYPE_HEADER, "content-type", "user-agent")
 _names = itertools.count(1)
+# Sanic refuses a request it cannot read with BadRequest (BadURL is the same
+# class), whatever the cause; its text tells them apart. Ours is fixed.
+_URL_TEXT = "request target is not a valid URL"
+_UNREADABLE = {
+    "Bad chunked encoding": "invalid chunked framing in the request body",
+    "Bad content-length": "invalid Content-Length header",
+    "Bad Request": "request head is not valid HTTP/1.1",
+    "URL may only contain US-ASCII characters.": _URL_TEXT,
+}
 log = logging.getLogger(__name__)
 
 
@@ -44,6 +65,7 @@ class Ingress:
     secrets: tuple[bytes, ...]
     max_body_bytes: int
     max_header_bytes: int
+    max_id_length: int
     request_timeout: float
     keep_alive_timeout: float
     submit: Callable[[Envelope], Awaitable[Appended]]
@@ -89,7 +111,9 @@ def create_app(ingress: Ingress) -> Sanic:
             m.webhooks.labels("-", "bad_signature").inc()
             return response.json({"error": "unauthorized"}, status=401)
         try:
-            envelope = parse_envelope(body, type_header)
+            envelope = parse_envelope(
+                body, type_header, max_id_length=ingress.max_id_length
+            )
         except InvalidWebhook as e:
             return await _quarantine(request, body, str(e))
         label = envelope.type.name if envelope.type else "UNKNOWN"
@@ -98,7 +122,7 @@ def create_app(ingress: Ingress) -> Sanic:
             appended = await ingress.submit(envelope)
         except StoreUnavailable as e:
             m.webhooks.labels(label, "unavailable").inc()
-            log.warning("answering 503: the store is unavailable: %s", e)
+            log.warning("answering 503: the store is unavailable: %s", _cause(e))
             return response.json({"error": "store unavailable, retry"}, status=503)
         append_seconds(time.perf_counter() - started)
         outcome = counted.get((label, appended.status))
@@ -121,7 +145,7 @@ def create_app(ingress: Ingress) -> Sanic:
             await asyncio.to_thread(ingress.quarantine, reason, headers, body)
         except StoreUnavailable as e:
             m.webhooks.labels("-", "unavailable").inc()
-            log.warning("answering 503: cannot quarantine: %s", e)
+            log.warning("answering 503: cannot quarantine: %s", _cause(e))
             return response.json({"error": "store unavailable, retry"}, status=503)
         m.webhooks.labels("-", "invalid").inc()
         m.quarantined.inc()
@@ -133,10 +157,36 @@ def create_app(ingress: Ingress) -> Sanic:
         m.webhooks.labels("-", "too_large").inc()
         return response.json({"error": "request too large"}, status=413)
 
-    @app.exception(BadURL)
-    async def bad_target(request: Request, exception: Exception) -> HTTPResponse:
+    @app.exception(BadRequest)
+    async def unreadable(request: Request, exception: SanicException) -> HTTPResponse:
         # Sanic's own answer echoes the target, which may be personal data.
-        return response.json({"error": "request target is not a valid URL"}, 400)
+        text = str(exception)
+        reason = _UNREADABLE.get(text)
+        if reason is None:
+            reason = _URL_TEXT if text.startswith("Bad URL") else "bad request"
+        return response.json({"error": reason}, exception.status_code)
+
+    @app.exception(SanicException)
+    async def refused(request: Request, exception: SanicException) -> HTTPResponse:
+        # Sanic's texts quote the path (404, 405) or a header (417): answer
+        # with the status's own name instead.
+        status = exception.status_code
+        return response.json(
+            {"error": HTTPStatus(status).phrase.lower()},
+            status=status,
+            headers=getattr(exception, "headers", None) or None,
+        )
+
+    @app.exception(Exception)
+    async def failed(request: Request, exception: Exception) -> HTTPResponse:
+        # A fault of ours. Its text may quote what it was handling, so the
+        # log keeps the type and the traceback's frames, not the message.
+        log.error(
+            "answering 500: %s in the ingress\n%s",
+            type(exception).__name__,
+            "".join(traceback.format_tb(exception.__traceback__)),
+        )
+        return response.json({"error": "internal error"}, status=500)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> HTTPResponse:
@@ -189,11 +239,26 @@ class AnswerableRequest(Request):
             )
 
 
+def _cause(error: Exception) -> str:
+    """The first line of a store error: PostgreSQL quotes values (a key, a
+    parameter) only on the lines after it (DETAIL, CONTEXT)."""
+    return str(error).partition("\n")[0][:200]
+
+
 class DeadlineProtocol(HttpProtocol):
-    """Sanic restarts its timeout clock on every byte received, so a sender
+    """Two fixes to Sanic's timeouts.
+
+    Sanic restarts its timeout clock on every byte received, so a sender
     trickling one byte a second is never cut off. Here the clock runs from
     a request's first byte: the whole request (and our answer) must fit in
-    REQUEST_TIMEOUT; only an idle keep-alive connection restarts it."""
+    REQUEST_TIMEOUT; only an idle keep-alive connection restarts it.
+
+    Sanic looks at the clock every half of the shortest timeout, so a
+    deadline can pass unnoticed for that long (15 s were enforced after
+    22.5 s). Here the next look is set for the next moment a deadline can
+    pass, and moved forward when a restarted clock brings one forward."""
+
+    __slots__ = ("_check_at",)
 
     def data_received(self, data: bytes) -> None:
         # `http`, not `_http`: on uvloop the first bytes can arrive before
@@ -202,8 +267,37 @@ class DeadlineProtocol(HttpProtocol):
         idle = http is None or http.stage is Stage.IDLE
         started = self._time
         super().data_received(data)
-        if not idle:
+        if idle:
+            self._sooner()  # a new request's clock starts now
+        else:
             self._time = started
+
+    async def send(self, data: bytes) -> None:
+        await super().send(data)
+        self._sooner()  # writing restarts Sanic's clock (keep-alive after it)
+
+    def _sooner(self) -> None:
+        """Look earlier if the restarted clock's first deadline comes before
+        the look already set (only when the timeouts differ)."""
+        due = self._time + min(
+            self.keep_alive_timeout, self.request_timeout, self.response_timeout
+        )
+        if due < getattr(self, "_check_at", 0.0):
+            handle = self._callback_check_timeouts
+            if handle is not None:
+                handle.cancel()
+            self._arm()
+
+    def _arm(self) -> None:
+        limits = (self.keep_alive_timeout, self.request_timeout, self.response_timeout)
+        now = time.monotonic()
+        elapsed = now - self._time
+        ahead = [limit - elapsed for limit in limits if limit >= elapsed]
+        # Just past the deadline: Sanic expires a connection only once the
+        # time taken is strictly greater than the limit.
+        delay = (min(ahead) if ahead else min(limits) / 2) + 0.01
+        self._check_at = now + delay
+        self._callback_check_timeouts = self.loop.call_later(delay, self.check_timeouts)
 
     def check_timeouts(self) -> None:
         # A body still arriving when time is up is the sender's slowness:
@@ -219,4 +313,11 @@ class DeadlineProtocol(HttpProtocol):
             http.exception = RequestTimeout("Request Timeout")
             self._task.cancel("request timeout")
             return
+        before = self._callback_check_timeouts
         super().check_timeouts()
+        after = self._callback_check_timeouts
+        if after is not None and after is not before:
+            # Nothing expired and Sanic set its next look half a timeout
+            # away: look when the next deadline can pass instead.
+            after.cancel()
+            self._arm()

