@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import itertools
 
+from service.config import DEFAULT_MAX_ID_LENGTH
 from service.eventstore import Appended
 from service.ingest import Envelope
 from service.metrics import Metrics
@@ -38,6 +39,7 @@ async def serve(port: int, secret: str) -> None:
             secrets=(secret.encode(),),
             max_body_bytes=1 << 20,
             max_header_bytes=16384,
+            max_id_length=DEFAULT_MAX_ID_LENGTH,
             request_timeout=30.0,
             keep_alive_timeout=30.0,
             submit=submit,
