@@ -19,10 +19,11 @@ from bench import client, data, procs, profiling
 from bench.context import Context
 from bench.report import Row
 from bench.tools import children_cpu, pinned
+from testkit import traffic
+from testkit.webhooks import WEBHOOK_PATH
 
 CONNECTIONS = 64
 LUA = Path(__file__).with_name("wrk_replay.lua")
-PATH = "/webhooks/jericommerce"
 
 
 @dataclass
@@ -55,7 +56,7 @@ def run_wrk(
 ) -> WrkResult:
     argv = [
         ctx.tools["wrk"], "-t1", f"-c{connections}", f"-d{seconds}s",
-        "--timeout", "10s", "-s", str(LUA), url + PATH,
+        "--timeout", "10s", "-s", str(LUA), url + WEBHOOK_PATH,
         "--", str(requests), mode, "1",
     ]  # fmt: skip
     if positions is not None:
@@ -91,11 +92,11 @@ def request_files(ctx: Context, tag: str, rounds: int) -> tuple[Path, list[Path]
     s, d = ctx.sizes, ctx.dir("p1")
     warm_n, n = s.p1_customers, s.p1_requests
     warm = d / f"{tag}-warm.txt"
-    data.write_requests(warm, data.webhooks(warm_n, s.p1_customers, tag=tag))
+    data.write_requests(warm, traffic.webhooks(warm_n, s.p1_customers, tag=tag))
     mains = []
     for r in range(rounds):
         path = d / f"{tag}-round{r}.txt"
-        hooks = data.webhooks(n, s.p1_customers, tag=tag, offset=warm_n + r * n)
+        hooks = traffic.webhooks(n, s.p1_customers, tag=tag, offset=warm_n + r * n)
         data.write_requests(path, hooks)
         mains.append(path)
     return warm, mains

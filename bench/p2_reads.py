@@ -23,10 +23,11 @@ from pathlib import Path
 
 from jericommerce.loyalty.v1 import customer_service_pb2 as cpb
 
-from bench import client, data, procs, profiling
+from bench import client, procs, profiling
 from bench.context import Context
 from bench.report import Row
 from bench.tools import children_cpu, pinned
+from testkit import traffic
 
 METHOD = "/jericommerce.loyalty.v1.CustomerService/GetCustomer"
 SAMPLES = 200
@@ -118,7 +119,7 @@ def run_random(ctx: Context, server: procs.Server, ids: Path) -> RandomResult:
 def _prepare(ctx: Context, target: str, customers: int) -> tuple[Path, Path, int]:
     """(samples file for the bare server, request body file, answer size)."""
     step = max(customers // SAMPLES, 1)
-    ids = [data.customer_id(n) for n in range(0, customers, step)]
+    ids = [traffic.customer_id(n) for n in range(0, customers, step)]
     found = client.get_customers(target, ids)
     d = ctx.dir("p2")
     samples = d / "samples.bin"

@@ -25,6 +25,8 @@ from bench import data, procs
 from bench.context import Context
 from bench.report import Row
 from bench.tools import pinned
+from testkit import traffic
+from testkit.webhooks import WEBHOOK_PATH
 
 CONNECTIONS = 16
 _LENGTH = re.compile(rb"(?i)content-length:\s*(\d+)")
@@ -32,7 +34,7 @@ _LENGTH = re.compile(rb"(?i)content-length:\s*(\d+)")
 
 def _request(sig: str, name: str, body: bytes) -> bytes:
     head = (
-        "POST /webhooks/jericommerce HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         "Content-Type: application/json\r\n"
         f"x-jericommerce-hmac-sha256: {sig}\r\n"
         f"x-jericommerce-event-type: {name}\r\n"
@@ -153,7 +155,7 @@ def run(ctx: Context) -> list[Row]:
     rate = ctx.shared["p1_rps"] / 2
     needed = int(rate * s.p4_seconds * 1.2 + s.p4_seconds / s.p4_probe_interval) + 1000
     path = ctx.dir("p4") / "requests.txt"
-    data.write_requests(path, data.webhooks(needed, s.p1_customers, tag="p4"))
+    data.write_requests(path, traffic.webhooks(needed, s.p1_customers, tag="p4"))
     data_dir = ctx.dir("p4/store")
     with procs.start_service(
         data_dir, ctx.server_core, ctx.out / "logs", "p4-service"

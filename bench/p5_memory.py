@@ -14,6 +14,7 @@ import time
 from bench import client, data, procs
 from bench.context import Context
 from bench.report import Row
+from testkit import traffic
 
 
 def measure(ctx: Context, customers: int) -> dict[str, float]:
@@ -32,7 +33,7 @@ def measure(ctx: Context, customers: int) -> dict[str, float]:
         caught_up = time.monotonic() - svc.started  # from spawn: a lower bound
         rng = random.Random(customers)
         ids = [
-            data.customer_id(rng.randrange(customers))
+            traffic.customer_id(rng.randrange(customers))
             for _ in range(ctx.sizes.p5_reads)
         ]
         client.get_customers(svc.grpc_target, ids)

@@ -38,6 +38,8 @@ from bench.context import Context
 from bench.p1_ingest import WrkResult
 from bench.report import Row
 from bench.tools import pinned
+from testkit import procs as proc_info
+from testkit import traffic
 
 if TYPE_CHECKING:
     import psycopg
@@ -324,22 +326,12 @@ def _p1_rows(
 
 def _metrics_dir(server: procs.Server) -> Path | None:
     """The PROMETHEUS_MULTIPROC_DIR `ingress --workers` made for its children."""
-    for pid in _ingress_children(server):
+    for pid in proc_info.spawned_children(server.pid):
         with contextlib.suppress(OSError):
-            for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
-                key, _, value = item.partition(b"=")
-                if key == b"PROMETHEUS_MULTIPROC_DIR":
-                    return Path(value.decode())
+            value = proc_info.environ_value(pid, "PROMETHEUS_MULTIPROC_DIR")
+            if value is not None:
+                return Path(value)
     return None
-
-
-def _ingress_children(server: procs.Server) -> list[int]:
-    out = []
-    for pid in server.descendants():
-        with contextlib.suppress(OSError):  # exited meanwhile
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                out.append(pid)
-    return out
 
 
 def _profile_p1(ctx: Context, ing: procs.Server, api: procs.Server) -> None:
@@ -349,7 +341,7 @@ def _profile_p1(ctx: Context, ing: procs.Server, api: procs.Server) -> None:
     path = ctx.dir("pg1") / "profile.txt"
     offset = s.p1_customers + (s.rounds + 1) * s.p1_requests  # unseen ids
     data.write_requests(
-        path, data.webhooks(s.p1_requests, s.p1_customers, tag="pg1", offset=offset)
+        path, traffic.webhooks(s.p1_requests, s.p1_customers, tag="pg1", offset=offset)
     )
     load = threading.Thread(
         target=p1_ingest.run_wrk,
@@ -359,7 +351,7 @@ def _profile_p1(ctx: Context, ing: procs.Server, api: procs.Server) -> None:
     load.start()
     rec = profiling.record(
         ctx.tools["py-spy"],
-        _ingress_children(ing)[0],
+        proc_info.spawned_children(ing.pid)[0],
         s.profile_seconds,
         ctx.out / "profile-pg-p1.txt",
         ctx.gen_core,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,24 +14,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-
 from bench.data import SECRET
 from bench.tools import pinned
+from testkit import procs as proc_info
+from testkit.launch import (
+    ROOT,
+    NotReady,
+    free_port,
+    grpc_ok,
+    http_ok,
+    spawn,
+    wait_until,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["ROOT", "Server", "start_bare_grpc", "start_bare_sanic", "start_service"]
 
 
 @dataclass
@@ -63,35 +58,17 @@ class Server:
 
     def memory_kb(self) -> dict[str, int]:
         """VmRSS and VmHWM (peak) from /proc/PID/status, in kB."""
-        out = {}
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0])
-        return out
+        return proc_info.memory_kb(self.pid)
 
     def cpu_seconds(self) -> float:
-        return cpu_seconds(self.pid)
+        return proc_info.cpu_seconds(self.pid)
 
     def descendants(self) -> list[int]:
-        found, todo = [], [self.pid]
-        while todo:
-            pid = todo.pop()
-            try:
-                kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            except OSError:
-                continue
-            found += map(int, kids)
-            todo += map(int, kids)
-        return found
+        return proc_info.descendants(self.pid)
 
     def tree_cpu_seconds(self) -> float:
         """CPU of the process and its live descendants (ingress --workers)."""
-        total = 0.0
-        for pid in [self.pid, *self.descendants()]:
-            with contextlib.suppress(OSError):  # exited meanwhile
-                total += cpu_seconds(pid)
-        return total
+        return proc_info.tree_cpu_seconds(self.pid)
 
     def metrics(self) -> dict[str, float]:
         """The service's Prometheus samples without labels, by name."""
@@ -144,47 +121,18 @@ def _spawn(
     env: dict[str, str] | None = None,
     group: bool = False,
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            pinned([sys.executable, *argv], core),
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            stdout=log,
-            stderr=log,
-            start_new_session=group,
-        )
-    return proc, log_path
+    argv = pinned([sys.executable, *argv], core)
+    return spawn(argv, log_path, env, new_session=group), log_path
 
 
 def _wait(server: Server, ready: Callable[[], bool], timeout: float = 60.0) -> Server:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not server.alive():
-            raise RuntimeError(f"{server.name} exited early:\n{server.log_tail()}")
-        if ready():
-            return server
-        time.sleep(0.05)
-    server.stop()
-    raise RuntimeError(f"{server.name} did not become ready:\n{server.log_tail()}")
-
-
-def _http_ok(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
-def _grpc_ok(target: str) -> bool:
-    with grpc.insecure_channel(target) as channel:
-        try:
-            grpc.channel_ready_future(channel).result(timeout=1)
-            return True
-        except grpc.FutureTimeoutError:
-            return False
+        wait_until(ready, server.proc, timeout, server.log_tail)
+    except NotReady as e:
+        server.stop()
+        raise RuntimeError(f"{server.name} {e}") from None
+    return server
 
 
 def start_service(data_dir: Path, core: int, log_dir: Path, name: str) -> Server:
@@ -200,7 +148,7 @@ def start_service(data_dir: Path, core: int, log_dir: Path, name: str) -> Server
     server = Server(name, proc, log, http, rpc, data_dir, env)
 
     def ready() -> bool:
-        return _http_ok(server.http_url + "/readyz") and _grpc_ok(server.grpc_target)
+        return http_ok(server.http_url + "/readyz") and grpc_ok(server.grpc_target)
 
     return _wait(server, ready)
 
@@ -235,7 +183,7 @@ def start_bare_sanic(core: int | None, log_dir: Path, loop: str = "uvloop") -> S
     argv = ["-m", "bench.baselines.bare_sanic", str(port), "--loop", loop]
     proc, log = _spawn(f"bare_sanic_{loop}", argv, core, log_dir)
     server = Server(f"bare_sanic_{loop}", proc, log, http_port=port)
-    return _wait(server, lambda: _http_ok(server.http_url + "/healthz"))
+    return _wait(server, lambda: http_ok(server.http_url + "/healthz"))
 
 
 def start_bare_grpc(core: int, log_dir: Path, samples: Path) -> Server:
@@ -243,17 +191,7 @@ def start_bare_grpc(core: int, log_dir: Path, samples: Path) -> Server:
     argv = ["-m", "bench.baselines.bare_grpc", str(port), str(samples)]
     proc, log = _spawn("bare_grpc", argv, core, log_dir)
     server = Server("bare_grpc", proc, log, grpc_port=port)
-    return _wait(server, lambda: _grpc_ok(server.grpc_target))
-
-
-def _listeners(port: int) -> int:
-    """Sockets listening on `port` (one per SO_REUSEPORT process)."""
-    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    return sum(
-        1
-        for r in rows
-        if r.split()[1].endswith(f":{port:04X}") and r.split()[3] == "0A"
-    )
+    return _wait(server, lambda: grpc_ok(server.grpc_target))
 
 
 def start_pg_role(
@@ -281,9 +219,11 @@ def start_pg_role(
 
     def ready() -> bool:
         if role == "api":
-            return _grpc_ok(server.grpc_target)
+            return grpc_ok(server.grpc_target)
         if role == "worker":
-            return _http_ok(server.http_url + "/metrics")
-        return _listeners(http) >= workers and _http_ok(server.http_url + "/readyz")
+            return http_ok(server.http_url + "/metrics")
+        return proc_info.listeners(http) >= workers and http_ok(
+            server.http_url + "/readyz"
+        )
 
     return _wait(server, ready)

@@ -18,8 +18,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.procs import cpu_seconds
 from bench.tools import pinned
+from testkit.procs import cpu_seconds
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 _THREAD = re.compile(r"^thread \(0x[0-9A-Fa-f]+\)|^thread \(\d+\)")

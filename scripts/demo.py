@@ -21,15 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import dataclasses
-import hashlib
-import hmac
 import json
 import os
 import random
 import shlex
-import subprocess
 import sys
 import time
 import unicodedata
@@ -54,9 +50,11 @@ from jericommerce.loyalty.v1 import projection_service_pb2_grpc as pgrpc
 
 from projections.events import EventType
 from service.config import ConfigError, Settings
+from service.ingest import EVENT_TYPE_HEADER, SIGNATURE_HEADER
+from testkit.launch import NotReady, http_ok, spawn, wait_until
+from testkit.signing import sign
+from testkit.webhooks import WEBHOOK_PATH
 
-ROOT = Path(__file__).resolve().parent.parent
-WEBHOOK_PATH = "/webhooks/jericommerce"
 DEMO_SECRET = "demo-secret"
 CONCURRENCY = 16
 START_TIMEOUT = 30.0
@@ -123,7 +121,7 @@ class Delivery:
     created_at: str = ""
     late: bool = False  # held back, then delivered after newer events
     copy: bool = False  # the same delivery again (a retry)
-    encoding: str = "hex"
+    encoding: str = "hex"  # a style of testkit.signing
     status: int | None = None
     answer: dict[str, Any] = field(default_factory=dict)
 
@@ -213,7 +211,7 @@ class StoryWriter:
             self.story.customer_id,
             body["createdAt"],
             late=late,
-            encoding=self.rng.choice(("hex", "HEX", "base64", "sha256=hex")),
+            encoding=self.rng.choice(("hex", "HEX", "base64", "hex+prefix")),
         )
         self.story.deliveries.append(delivery)
         return delivery
@@ -521,17 +519,6 @@ def plan(
 # -- talking to the service --------------------------------------------------
 
 
-def signature(body: bytes, secret: bytes, encoding: str) -> str:
-    digest = hmac.new(secret, body, hashlib.sha256).digest()
-    if encoding == "base64":
-        return base64.b64encode(digest).decode()
-    if encoding == "HEX":
-        return digest.hex().upper()
-    if encoding == "sha256=hex":
-        return "sha256=" + digest.hex()
-    return digest.hex()
-
-
 async def deliver(
     url: str, secret: bytes, rounds: list[list[Delivery]], concurrency: int
 ) -> None:
@@ -546,10 +533,10 @@ async def deliver(
             headers = {
                 "content-type": "application/json",
                 "user-agent": "JeriCommerce-Webhooks/1.0 (loyalty demo)",
-                "x-jericommerce-hmac-sha256": signature(d.body, secret, d.encoding),
+                SIGNATURE_HEADER: sign(d.body, secret, d.encoding),
             }
             if d.event_type is not None:
-                headers["x-jericommerce-event-type"] = d.event_type
+                headers[EVENT_TYPE_HEADER] = d.event_type
             nonlocal done
             async with gate:
                 try:
@@ -654,39 +641,25 @@ def answering(url: str) -> bool:
 
 
 def start_service(base: str, data_dir: Path, secret_env: dict[str, str]) -> int:
-    data_dir.mkdir(parents=True, exist_ok=True)
     log_path, pid_path = data_dir / "demo-service.log", data_dir / "demo-service.pid"
-    env = {**os.environ, **secret_env, "DATA_DIR": str(data_dir.resolve())}
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "run"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # outlives the demo, and Ctrl-C in it
-        )
+    env = {**secret_env, "DATA_DIR": str(data_dir.resolve())}
+    argv = [sys.executable, "-m", "service", "run"]
+    # In its own session: it outlives the demo, and Ctrl-C in it.
+    proc = spawn(argv, log_path, env, new_session=True)
     pid_path.write_text(f"{proc.pid}\n")
     print(f"Starting the service (pid {proc.pid}, log {log_path}) ...", flush=True)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
+
+    def tail() -> str:
+        lines = log_path.read_text(errors="replace").splitlines()[-15:]
+        return f"the end of {log_path}:\n" + "\n".join(lines)
+
+    try:
+        wait_until(lambda: http_ok(base + "/readyz"), proc, START_TIMEOUT, tail, 0.1)
+    except NotReady as e:
         if proc.poll() is not None:
             pid_path.unlink(missing_ok=True)
-            tail = log_path.read_text(errors="replace").splitlines()[-15:]
-            raise DemoError(
-                f"the service exited with {proc.returncode}; the end of {log_path}:\n"
-                + "\n".join(tail)
-            )
-        try:
-            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                return proc.pid
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise DemoError(
-        f"the service was not ready after {START_TIMEOUT:.0f} s: see {log_path}"
-    )
+        raise DemoError(f"the service {e}") from None
+    return proc.pid
 
 
 def wait_ready(base: str) -> None:

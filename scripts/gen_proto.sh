@@ -5,7 +5,7 @@
 #   PYTHON=/path/to/python scripts/gen_proto.sh OUT_DIR
 #
 # PYTHON defaults to the repository's .venv/bin/python and must have
-# grpcio-tools installed. The modules import as
+# grpcio-tools and mypy-protobuf installed. The modules import as
 # `jericommerce.loyalty.v1.customer_pb2`, `..customer_service_pb2_grpc`, etc.
 # once OUT_DIR is on sys.path. OUT_DIR/jericommerce is replaced on each run
 # (so no stale module survives a renamed or deleted .proto); nothing else in
@@ -42,12 +42,19 @@ fi
 
 rm -rf "$out_dir/jericommerce"
 
+# Type stubs come from mypy-protobuf (installed beside grpcio-tools): typed
+# enum values and typed stubs and servicers, which protoc's own --pyi_out
+# does not give.
+plugins="$(dirname "$python")"
 "$python" -m grpc_tools.protoc \
   -I proto \
   -I "$wkt_include" \
+  --plugin=protoc-gen-mypy="$plugins/protoc-gen-mypy" \
+  --plugin=protoc-gen-mypy_grpc="$plugins/protoc-gen-mypy_grpc" \
   --python_out="$out_dir" \
-  --pyi_out="$out_dir" \
+  --mypy_out=relax_strict_optional_primitives,quiet:"$out_dir" \
   --grpc_python_out="$out_dir" \
+  --mypy_grpc_out=quiet:"$out_dir" \
   "${protos[@]}"
 
 # Regular packages (not namespace packages), so type checkers and test

@@ -21,6 +21,9 @@ from service.quarantine import Quarantine
 from service.rpc.answers import ANSWERS
 
 if TYPE_CHECKING:
+    from eventsourcing.postgres import PostgresFactory
+    from eventsourcing.sqlite import SQLiteFactory
+
     from service.privacy import Privacy
 
 log = logs.get(__name__)
@@ -88,6 +91,7 @@ def build(settings: Settings) -> Container:
             path=str(key_file),
             key_id=master.id,
         )
+    factory: PostgresFactory | SQLiteFactory
     if settings.database_url:
         from projections.stores.postgres import open_postgres_read_models
         from service.postgres_store import open_postgres, schema_lock

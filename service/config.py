@@ -44,6 +44,9 @@ class Settings:
     quarantine_retention_days: int = 30
     log_level: str = "INFO"
     metrics_port: int | None = None
+    grpc_max_calls: int = 1000
+    grpc_max_streams: int = 1000
+    grpc_max_streams_per_peer: int = 250
 
     @property
     def backend(self) -> str:
@@ -280,6 +283,34 @@ SETTINGS: tuple[Setting, ...] = (
         30,
         "`30`",
         "days a quarantined request is kept before it is purged",
+    ),
+    Setting(
+        "GRPC_MAX_CALLS",
+        "grpc_max_calls",
+        _positive_int,
+        1000,
+        "`1000`",
+        "unary gRPC calls one API process serves at once (those waiting for "
+        "`min_position` included); beyond it `RESOURCE_EXHAUSTED`",
+    ),
+    Setting(
+        "GRPC_MAX_STREAMS",
+        "grpc_max_streams",
+        _positive_int,
+        1000,
+        "`1000`",
+        "server streams (`StreamEvents`, health `Watch`) one API process keeps "
+        "open at once; beyond it `RESOURCE_EXHAUSTED`",
+    ),
+    Setting(
+        "GRPC_MAX_STREAMS_PER_PEER",
+        "grpc_max_streams_per_peer",
+        _positive_int,
+        250,
+        "`250`",
+        "of those, how many one client may hold (by client certificate name "
+        "under mTLS, else by IP address; behind a proxy set it to "
+        "`GRPC_MAX_STREAMS`)",
     ),
     Setting(
         "METRICS_PORT",

@@ -1,4 +1,9 @@
-"""Errors a caller can cause or meet, independent of the transport."""
+"""Errors a caller can cause or meet, independent of the transport.
+
+Messages name the problem, never the caller's input (ids, emails, tokens):
+they end up in other services' logs, and a huge value would not fit in the
+answer's headers.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,11 @@ class InvalidArgument(ValueError):
 
 
 class NotFound(LookupError):
-    """No such customer (or other resource); the message names it."""
+    """No such customer (or other resource); `count` is how many are missing."""
+
+    def __init__(self, message: str, count: int = 1) -> None:
+        super().__init__(message)
+        self.count = count
 
 
 class PositionNotReached(TimeoutError):
@@ -26,3 +35,12 @@ class PermissionDenied(PermissionError):
     def __init__(self, message: str, reason: str = "NOT_AN_ADMIN") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class ResourceExhausted(Exception):
+    """A per-process limit is reached; `reason` names which (ErrorInfo)."""
+
+    def __init__(self, reason: str, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.limit = limit

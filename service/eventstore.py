@@ -376,7 +376,9 @@ class EventStore:
             fields = _HEADER(header.decode())
             if len(fields) == 5:
                 created, received = _fromiso(fields[3]), _fromiso(fields[4])
-                new = _header(*fields[:3], created, received, REDACTED)
+                new = _header(
+                    fields[0], fields[1], fields[2], created, received, REDACTED
+                )
                 rewrites.append((position, new + b"\n"))
         self.index.rewrite_states(c, rewrites)
         return len(rewrites)
@@ -421,9 +423,16 @@ class EventStore:
             created, received = _fromiso(fields[3]), _fromiso(fields[4])
             erased = key.erased_at is not None and created <= key.erased_at
             if key.aead is None or key.key_id is None or erased:
-                new = _header(*fields[:3], created, received, REDACTED) + b"\n"
+                new = (
+                    _header(
+                        fields[0], fields[1], fields[2], created, received, REDACTED
+                    )
+                    + b"\n"
+                )
             else:
-                header = _header(*fields[:3], created, received, key.key_id)
+                header = _header(
+                    fields[0], fields[1], fields[2], created, received, key.key_id
+                )
                 new = header + b"\n" + seal(key.aead, raw, header)
             rewrites.append((position, new))
         used = {cid: k.key_id for cid, k in keys.items() if k.key_id is not None}

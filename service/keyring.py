@@ -211,13 +211,13 @@ class Keyring:
         for cid, when in newest.items():
             row = rows.get(cid)
             if row is None or (row[0] is None and (row[3] is None or when > row[3])):
-                key_id = uuid.uuid4().hex
+                made = uuid.uuid4().hex
                 material = AESGCM.generate_key(bit_length=256)
-                wrapped = self.master.seal(material, _wrap_aad(cid, key_id))
+                wrapped = self.master.seal(material, _wrap_aad(cid, made))
                 aead = AESGCM(material)
-                self._remember(key_id, aead)
-                new.append(NewKey(cid, key_id, wrapped, replaces=row is not None))
-                keys[cid] = CustomerKey(key_id, aead, None if row is None else row[3])
+                self._remember(made, aead)
+                new.append(NewKey(cid, made, wrapped, replaces=row is not None))
+                keys[cid] = CustomerKey(made, aead, None if row is None else row[3])
                 continue
             key_id, wrapped_key, master_id, erased_at = row
             aead_or_none = (

@@ -49,7 +49,7 @@ class RedactProtocolErrors(logging.Filter):
 def configure(level: str = "INFO") -> None:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         level = "INFO"  # the settings object reports the bad value itself
-    shared = [
+    shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

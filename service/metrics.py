@@ -83,6 +83,19 @@ class Metrics:
             ["method", "code"],
             registry=r,
         )
+        self.grpc_streams_open = Gauge(
+            "loyalty_grpc_streams_open",
+            "Server-streaming gRPC calls (StreamEvents, health Watch) open now.",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.position_waits = Gauge(
+            "loyalty_grpc_position_waits",
+            "Calls and followers waiting for a position (min_position, follow).",
+            ["watch"],
+            multiprocess_mode="livesum",
+            registry=r,
+        )
         self.grpc_seconds = Histogram(
             "loyalty_grpc_seconds",
             "gRPC call latency by method.",

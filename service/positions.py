@@ -3,6 +3,10 @@
 Positions are pushed in (by the worker thread in-process, or by a LISTEN
 thread across processes) with `advance`, which is thread-safe; coroutines
 wait with `wait_for`.
+
+Every wait leaves the waiting structure when it ends, however it ends
+(reached, timed out, cancelled because the client went away): a client that
+retries an unreachable position in a loop must not grow the process.
 """
 
 from __future__ import annotations
@@ -16,8 +20,20 @@ class PositionWatch:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.position = 0
+        # A heap ordered by position. A wait that ends unreached cannot be
+        # taken out of the middle of a heap cheaply, so it is counted as stale
+        # and the heap is rebuilt without the stale entries once they are
+        # more than half of it: amortised O(log n) per wait, and the heap
+        # never holds more than twice the live waits (none when none wait).
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._stale = 0
         self._seq = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        """Entries in the waiting structure (live waits and not yet dropped
+        stale ones): zero when nothing waits."""
+        return len(self._waiters)
 
     def advance(self, position: int) -> None:
         """Thread-safe: record that `position` has been reached."""
@@ -28,19 +44,36 @@ class PositionWatch:
             self.position = position
         while self._waiters and self._waiters[0][0] <= self.position:
             _, _, future = heapq.heappop(self._waiters)
-            if not future.done():
+            if future.done():  # ended unreached, already counted stale
+                self._stale -= 1
+            else:
                 future.set_result(None)
 
+    def _forget(self) -> None:
+        """One entry of the heap has ended unreached."""
+        self._stale += 1
+        if 2 * self._stale > len(self._waiters):
+            self._waiters = [w for w in self._waiters if not w[2].done()]
+            heapq.heapify(self._waiters)
+            self._stale = 0
+
     async def wait_for(self, position: int, timeout: float | None) -> bool:
-        """True once `position` is reached, False if `timeout` ran out first."""
+        """True once `position` is reached, False if `timeout` ran out first.
+        Cancellation propagates; the wait is removed in every case."""
         if self.position >= position:
             return True
         future: asyncio.Future[None] = self._loop.create_future()
         heapq.heappush(self._waiters, (position, next(self._seq), future))
         try:
-            await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):
+                await future
         except TimeoutError:
             return False
+        finally:
+            if not future.done():
+                future.cancel()
+            if future.cancelled():  # still in the heap: `_advance` never took it
+                self._forget()
         return True
 
     async def wait_beyond(self, position: int, timeout: float | None) -> bool:

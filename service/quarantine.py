@@ -10,8 +10,9 @@ purged after the retention period (QUARANTINE_RETENTION_DAYS).
 
 from __future__ import annotations
 
+import builtins
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,7 +72,9 @@ class Quarantine:
             # Tables from before encryption lack the key columns.
             c.execute(f"SELECT * FROM {self._table} WHERE 1 = 0")
             # The library's SQLite cursor wraps sqlite3's, which has them.
-            columns = {d[0] for d in getattr(c, "sqlite_cursor", c).description}
+            cursor: Any = getattr(c, "sqlite_cursor", c)
+            description = cursor.description or ()
+            columns = {d[0] for d in description}
             for column in ("customer_id", "key_id"):
                 if column not in columns:
                     c.execute(f"ALTER TABLE {self._table} ADD COLUMN {column} TEXT")
@@ -125,7 +128,7 @@ class Quarantine:
             row = c.fetchone()
         return None if row is None else self._rows([row])[0]
 
-    def _rows(self, rows: list[Any]) -> list[QuarantinedRequest]:
+    def _rows(self, rows: Sequence[Any]) -> builtins.list[QuarantinedRequest]:
         wanted = {
             r["customer_id"]
             for r in rows

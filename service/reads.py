@@ -39,7 +39,7 @@ class CustomerReads:
     def get(self, customer_id: str) -> Customer:
         blob = self.models.get_state(customer_id)
         if blob is None:
-            raise NotFound(f"customer {customer_id!r} not found")
+            raise NotFound("customer not found")
         return to_view(blob)
 
     def batch_get(self, ids: Sequence[str]) -> list[Customer]:
@@ -47,8 +47,9 @@ class CustomerReads:
         found = self.models.get_states(list(dict.fromkeys(ids)))
         missing = [i for i in dict.fromkeys(ids) if i not in found]
         if missing:
-            shown = ", ".join(repr(m) for m in missing[:5])
-            raise NotFound(f"{len(missing)} customer(s) not found: {shown}")
+            raise NotFound(
+                f"{len(missing)} of the requested customers not found", len(missing)
+            )
         views = {cid: to_view(blob) for cid, blob in found.items()}
         return [views[i] for i in ids]
 
@@ -106,7 +107,7 @@ class CustomerReads:
 
     def _require(self, customer_id: str) -> None:
         if self.models.get_state(customer_id) is None:
-            raise NotFound(f"customer {customer_id!r} not found")
+            raise NotFound("customer not found")
 
     def history(
         self, customer_id: str, *, after: int, limit: int

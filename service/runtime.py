@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -24,7 +24,10 @@ from service.groupcommit import GroupCommitter
 from service.positions import PositionWatch
 
 if TYPE_CHECKING:  # imported where used: psycopg only matters on PostgreSQL
+    from sanic.server.async_server import AsyncioServer
+
     from service.postgres_notify import Listener
+    from service.rpc.server import Health
 
 log = logs.get(__name__)
 HEALTH_INTERVAL = 1.0
@@ -123,7 +126,7 @@ async def serve(
             checks["projections"] = worker.status().running
         return checks
 
-    health = None
+    health: Health | None = None
     if "api" in roles:
         health, grpc_stop, bound.grpc_port = await _start_api(container, head, applied)
         stoppers.append(grpc_stop)
@@ -174,6 +177,8 @@ async def serve(
             metrics.applied_position.set(applied.position)
             metrics.lag_events.set(lag)
             metrics.lag_seconds.set(loop.time() - caught_up_at)
+            metrics.position_waits.labels("head").set(head.waiting)
+            metrics.position_waits.labels("applied").set(applied.waiting)
             await asyncio.sleep(HEALTH_INTERVAL)
 
     watch_task = loop.create_task(watch())
@@ -187,7 +192,7 @@ async def serve(
         )
         stoppers.append(metrics_server.shutdown)
 
-    http_server = None
+    http_server: AsyncioServer | None = None
     if "ingress" in roles:
         assert committer is not None
         http_server, bound.http_port = await _start_ingress(
@@ -252,7 +257,7 @@ def _listen(
         if schema == listener.schema and int(generation) == models.current_generation():
             applied.advance(int(position))
 
-    channels = {APPLIED_CHANNEL: on_applied}
+    channels: dict[str, Callable[[str], None]] = {APPLIED_CHANNEL: on_applied}
     if follow_events:
         channels[container.events_channel] = on_events
     listener = Listener(container.settings.database_url, channels)
@@ -261,12 +266,13 @@ def _listen(
 
 async def _start_api(
     container: Container, head: PositionWatch, applied: PositionWatch
-) -> tuple[object, Callable[[], object], int]:
+) -> tuple[Health, Callable[[], Awaitable[None]], int]:
     from service.reads import CustomerReads
     from service.rebuilds import Rebuilds
     from service.rpc.admin import AdminPolicy
     from service.rpc.customers import CustomerServicer
     from service.rpc.events import EventServicer
+    from service.rpc.limits import Admission
     from service.rpc.privacy import PrivacyServicer
     from service.rpc.projection_control import ProjectionServicer
     from service.rpc.server import Health, Servicers, create_server, tls
@@ -297,6 +303,11 @@ async def _start_api(
             privacy=PrivacyServicer(container.privacy(), applied, admin),
         ),
         health,
+        Admission(
+            max_calls=settings.grpc_max_calls,
+            max_streams=settings.grpc_max_streams,
+            max_streams_per_peer=settings.grpc_max_streams_per_peer,
+        ),
         container.metrics,
     )
     await server.start()
@@ -313,7 +324,7 @@ async def _start_ingress(
     committer: GroupCommitter,
     ready: Callable[[], object],
     http_sock: socket.socket | None,
-) -> tuple[object, int]:
+) -> tuple[AsyncioServer, int]:
     from service.webhook import DeadlineProtocol, Ingress, create_app
 
     settings = container.settings

@@ -89,9 +89,10 @@ def create_app(ingress: Ingress) -> Sanic:
     # Slow senders (a body trickled byte by byte) and idle connections are
     # cut off, so they cannot hold connections others need; see
     # DeadlineProtocol for why the clock does not restart on every byte.
-    app.config.REQUEST_TIMEOUT = ingress.request_timeout
-    app.config.RESPONSE_TIMEOUT = ingress.request_timeout
-    app.config.KEEP_ALIVE_TIMEOUT = ingress.keep_alive_timeout
+    # Sanic annotates these as int; it takes fractions of a second too.
+    app.config.REQUEST_TIMEOUT = ingress.request_timeout  # type: ignore[assignment]
+    app.config.RESPONSE_TIMEOUT = ingress.request_timeout  # type: ignore[assignment]
+    app.config.KEEP_ALIVE_TIMEOUT = ingress.keep_alive_timeout  # type: ignore[assignment]
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.MOTD = False
     app.config.ACCESS_LOG = False

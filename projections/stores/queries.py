@@ -166,7 +166,7 @@ class Queries:
             f"ORDER BY created_us, event_id LIMIT {p}",
             (customer_id, after[0], after[0], after[1], limit),
         )
-        return [ledger_entry(tuple(r)) for r in rows]  # type: ignore[arg-type]
+        return [ledger_entry(tuple(r)) for r in rows]
 
     def history(self, customer_id: str, *, after: int, limit: int) -> list[int]:
         p = self.db.p

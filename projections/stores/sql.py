@@ -25,7 +25,10 @@ class Db(Protocol):
     p: str  # parameter marker
     blob: str
     bigint: str
-    missing_table_errors: tuple[type[BaseException], ...]
+
+    @property
+    def missing_table_errors(self) -> tuple[type[BaseException], ...]: ...
+
     for_update: str  # row-lock suffix for SELECT, "" where writers are serial
     clustered: str  # table suffix that stores rows in primary-key order
 

@@ -8,7 +8,7 @@ apart: every caller may, and every call is logged with its peer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import grpc
 
@@ -47,7 +47,7 @@ class AdminPolicy:
         return caller
 
 
-def _names(auth: dict[str, list[bytes]]) -> set[str]:
+def _names(auth: Mapping[str, Iterable[bytes]]) -> set[str]:
     names = set()
     for key in ("x509_common_name", "x509_subject_alternative_name"):
         for value in auth.get(key, []):

@@ -8,8 +8,6 @@ constructor leaves a field unset when given None, which is how every "absent"
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import sys
 from datetime import UTC, datetime
@@ -44,13 +42,15 @@ _MAX_DOUBLE = sys.float_info.max
 
 # By member name, so a new EventType without its proto value fails at import
 # (ValueError from .Value), not on the first stream that meets it.
-EVENT_TYPE_TO_PROTO: dict[EventType | None, int] = {
+EVENT_TYPE_TO_PROTO: dict[EventType | None, event_pb2.EventType.ValueType] = {
     t: event_pb2.EventType.Value(f"EVENT_TYPE_{t.name}") for t in EventType
 }
 EVENT_TYPE_TO_PROTO[None] = event_pb2.EVENT_TYPE_UNKNOWN
-_EVENT_TYPE_FROM_PROTO = {v: t for t, v in EVENT_TYPE_TO_PROTO.items()}
+_EVENT_TYPE_FROM_PROTO: dict[int, EventType | None] = {
+    v: t for t, v in EVENT_TYPE_TO_PROTO.items()
+}
 
-_WALLET_PASS_STATUS = {
+_WALLET_PASS_STATUS: dict[WalletPassStatus, customer_pb2.WalletPassStatus.ValueType] = {
     s: customer_pb2.WalletPassStatus.Value(f"WALLET_PASS_STATUS_{s.name}")
     for s in WalletPassStatus
 }
@@ -112,13 +112,6 @@ def _number(name: str, number: int | Decimal | None) -> dict[str, Any]:
 
 def customer_to_proto(c: Customer) -> customer_pb2.Customer:
     """The API's Customer for a read-model view."""
-    try:
-        return _customer_to_proto(c)
-    except UnicodeEncodeError:  # a lone surrogate in some text; see _valid
-        return _customer_to_proto(_scrub(c))
-
-
-def _customer_to_proto(c: Customer) -> customer_pb2.Customer:
     utm = birthday = tier = None
     # registered_at is the createdAt of `Customer created`, so it tells
     # whether that event (the only source of utm) arrived.
@@ -229,13 +222,6 @@ def _customer_to_proto(c: Customer) -> customer_pb2.Customer:
 
 def ledger_entry_to_proto(e: LedgerEntry) -> balance_change_pb2.BalanceChange:
     """One points-ledger entry."""
-    try:
-        return _ledger_entry_to_proto(e)
-    except UnicodeEncodeError:  # a lone surrogate in some text; see _valid
-        return _ledger_entry_to_proto(_scrub(e))
-
-
-def _ledger_entry_to_proto(e: LedgerEntry) -> balance_change_pb2.BalanceChange:
     return balance_change_pb2.BalanceChange(
         event_id=e.event_id,
         position=e.position,
@@ -281,11 +267,7 @@ def _fill_struct(struct: Struct, obj: dict[str, Any], level: int) -> None:
         return
     fields = struct.fields
     for key, value in obj.items():
-        try:
-            target = fields[key]
-        except UnicodeEncodeError:
-            target = fields[_valid(key)]
-        _fill_value(target, value, level)
+        _fill_value(fields[key], value, level)
 
 
 def _fill_list(values: ListValue, items: list[Any], level: int) -> None:
@@ -301,10 +283,7 @@ def _fill_value(target: Any, value: Any, level: int) -> None:
     # tests, Decimal support, and one pass for any parsed JSON value.
     kind = type(value)
     if kind is str:
-        try:
-            target.string_value = value
-        except UnicodeEncodeError:
-            target.string_value = _valid(value)
+        target.string_value = value
     elif kind is int:
         try:
             target.number_value = value
@@ -324,18 +303,11 @@ def _fill_value(target: Any, value: Any, level: int) -> None:
     elif kind is Decimal or kind is float:
         target.number_value = _double(value)
     else:  # not produced by a JSON parser; shown rather than failing the call
-        target.string_value = _valid(str(value))
+        target.string_value = str(value)
 
 
 def event_to_proto(e: RecordedEvent) -> event_pb2.StoredEvent:
     """One stored event, as StreamEvents and ListCustomerEvents send it."""
-    try:
-        return _event_to_proto(e)
-    except UnicodeEncodeError:  # a lone surrogate in id, customerId, base field
-        return _event_to_proto(_scrub(e))
-
-
-def _event_to_proto(e: RecordedEvent) -> event_pb2.StoredEvent:
     body = e.body
     message = event_pb2.StoredEvent(
         position=e.position,
@@ -347,7 +319,9 @@ def _event_to_proto(e: RecordedEvent) -> event_pb2.StoredEvent:
         campaign_id=_str(body.get("campaignId")),
         url=_str(body.get("url")),
         browser=_str(body.get("browser")),
-        raw_json=_json_text(e.raw),
+        # "replace" only keeps a damaged stored row from failing a whole
+        # replay stream; the ingress stores UTF-8 bodies only.
+        raw_json=e.raw.decode("utf-8", "replace"),
     )
     # Set in place: cheaper than building Timestamps for the constructor to copy.
     created, received = message.created_at, message.received_at
@@ -370,39 +344,3 @@ def stream_item(e: RecordedEvent) -> event_service_pb2.StreamEventsResponse:
         erased.erased_at.seconds, erased.erased_at.nanos = _seconds_nanos(e.created_at)
         return event_service_pb2.StreamEventsResponse(customer_erased=erased)
     return event_service_pb2.StreamEventsResponse(event=event_to_proto(e))
-
-
-# --- text that is not UTF-8 ----------------------------------------------------
-
-
-def _json_text(raw: bytes) -> str:
-    # The ingress's json.loads also accepted UTF-16/32 and a BOM; decode the
-    # same way (a body starting with "{" is UTF-8: the fast path). "replace"
-    # only keeps a damaged stored row from failing a whole replay stream.
-    encoding = "utf-8" if raw[:1] == b"{" else json.detect_encoding(raw)
-    return raw.decode(encoding, "replace")
-
-
-def _valid(text: str) -> str:
-    # JSON may escape a lone surrogate ("\ud800"); Python keeps it, but it
-    # has no UTF-8 form and protobuf refuses it. Show U+FFFD instead, as the
-    # decoding of raw_json does.
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
-
-def _scrub(value: Any) -> Any:
-    """A copy with every string made valid, for the rare retry after a
-    UnicodeEncodeError. Goes into dataclasses and tuples, and one level into
-    dicts (an event's base fields; `properties` strings are fixed in place)."""
-    kind = type(value)
-    if kind is str:
-        return _valid(value)
-    if kind is tuple:
-        return tuple(_scrub(item) for item in value)
-    if kind is dict:
-        return {k: _valid(v) if type(v) is str else v for k, v in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        names = [f.name for f in dataclasses.fields(value)]
-        changes = {name: _scrub(getattr(value, name)) for name in names}
-        return dataclasses.replace(value, **changes)
-    return value

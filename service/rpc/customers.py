@@ -17,7 +17,14 @@ from service.reads import CustomerReads
 from service.rpc import convert
 from service.rpc.answers import length_delimited
 from service.rpc.errors import unary
-from service.rpc.paging import decode_token, encode_token, page_size
+from service.rpc.paging import (
+    decode_token,
+    encode_token,
+    ledger_cursor,
+    page_size,
+    position_cursor,
+    text_cursor,
+)
 from service.rpc.waiting import await_position
 
 MAX_BATCH = 1000
@@ -27,6 +34,9 @@ T = TypeVar("T")
 def _required(value: str, field: str) -> str:
     if not value.strip():
         raise InvalidArgument(field, "is required")
+    # PostgreSQL text cannot hold NUL; no stored id or email has one.
+    if "\x00" in value:
+        raise InvalidArgument(field, "must not contain NUL characters")
     return value
 
 
@@ -86,9 +96,7 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
     ):
         size = page_size(request.page_size)
         filters = {"tier": request.tier}
-        after = decode_token(request.page_token, filters) or ""
-        if not isinstance(after, str):
-            raise InvalidArgument("page_token", "is not a token this API issued")
+        after = decode_token(request.page_token, filters, text_cursor) or ""
         await await_position(self.applied, request.min_position, context)
         answers, last = await self._read(
             self.reads.list_answers, after=after, limit=size, tier=request.tier or None
@@ -104,9 +112,7 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
         cid = _required(request.customer_id, "customer_id")
         size = page_size(request.page_size)
         filters = {"customer_id": cid}
-        after = decode_token(request.page_token, filters) or 0
-        if not isinstance(after, int):
-            raise InvalidArgument("page_token", "is not a token this API issued")
+        after = decode_token(request.page_token, filters, position_cursor) or 0
         await await_position(self.applied, request.min_position, context)
         page = await self._read(self.reads.history, cid, after=after, limit=size)
         token = encode_token(page.items[-1].position, filters) if page.more else ""
@@ -122,18 +128,11 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
         cid = _required(request.customer_id, "customer_id")
         size = page_size(request.page_size)
         filters = {"customer_id": cid}
-        cursor = decode_token(request.page_token, filters) or [-(2**62), ""]
-        if not (
-            isinstance(cursor, list)
-            and len(cursor) == 2
-            and isinstance(cursor[0], int)
-            and isinstance(cursor[1], str)
-        ):
-            raise InvalidArgument("page_token", "is not a token this API issued")
+        cursor = decode_token(request.page_token, filters, ledger_cursor)
+        if cursor is None:
+            cursor = (-(2**62), "")
         await await_position(self.applied, request.min_position, context)
-        page = await self._read(
-            self.reads.ledger, cid, after=(cursor[0], cursor[1]), limit=size
-        )
+        page = await self._read(self.reads.ledger, cid, after=cursor, limit=size)
         token = ""
         if page.more:
             last = page.items[-1]

@@ -25,6 +25,7 @@ from service.errors import (
     NotFound,
     PermissionDenied,
     PositionNotReached,
+    ResourceExhausted,
 )
 from service.eventstore import StoreUnavailable
 
@@ -37,6 +38,8 @@ TABLE: list[tuple[tuple[type[BaseException], ...], grpc.StatusCode, str]] = [
     ((NotFound,), grpc.StatusCode.NOT_FOUND, "NOT_FOUND"),
     ((PermissionDenied,), grpc.StatusCode.PERMISSION_DENIED, "NOT_AN_ADMIN"),
     ((PositionNotReached,), grpc.StatusCode.DEADLINE_EXCEEDED, "POSITION_NOT_REACHED"),
+    # The reason is the exception's own (which limit), see rich_status.
+    ((ResourceExhausted,), grpc.StatusCode.RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"),
     (
         (StoreUnavailable, PersistenceError, sqlite3.Error, psycopg.Error, OSError),
         grpc.StatusCode.UNAVAILABLE,
@@ -63,6 +66,17 @@ def rich_status(error: BaseException) -> grpc.Status:
     info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN)
     if isinstance(error, InvalidArgument):
         info.metadata["field"] = error.field
+    elif isinstance(error, NotFound):
+        info.metadata["missing"] = str(error.count)
+    elif isinstance(error, ResourceExhausted):
+        info.reason = error.reason
+        info.metadata["limit"] = str(error.limit)
+    return _status(code, info, message)
+
+
+def _status(
+    code: grpc.StatusCode, info: error_details_pb2.ErrorInfo, message: str
+) -> grpc.Status:
     detail = any_pb2.Any()
     detail.Pack(info)
     status = status_pb2.Status(
@@ -71,7 +85,24 @@ def rich_status(error: BaseException) -> grpc.Status:
     return rpc_status.to_status(status)
 
 
+def deadline_passed(context: grpc.aio.ServicerContext) -> bool:
+    remaining = context.time_remaining()
+    return remaining is not None and remaining <= 0
+
+
 async def _abort(context: grpc.aio.ServicerContext, error: BaseException) -> None:
+    if deadline_passed(context):
+        # The caller has its DEADLINE_EXCEEDED already and nothing more can
+        # reach it: whatever failed on the way is not a fault of ours.
+        log.info("deadline passed before the answer (%s)", type(error).__name__)
+        await context.abort_with_status(
+            _status(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                error_details_pb2.ErrorInfo(reason="DEADLINE_EXCEEDED", domain=DOMAIN),
+                "deadline exceeded",
+            )
+        )
+        return
     status = rich_status(error)
     if status.code is grpc.StatusCode.INTERNAL:
         log.exception("internal error while serving", exc_info=error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 
 import grpc
@@ -16,7 +17,12 @@ from service.positions import PositionWatch
 from service.rpc import convert
 from service.rpc.errors import streaming, unary
 
-BATCH = 500
+# Events read per query. A stream holds at most one page, and reads the
+# next only when grpc has taken every message of this one: each `yield`
+# returns once the message is handed to HTTP/2, which stops taking them
+# while the client's flow-control window is full. So a slow reader costs
+# one page and a window, not its backlog.
+PAGE = 64
 # Followers also re-check this often, in case a writer we are not told about
 # (another process on SQLite) stored something.
 FOLLOW_POLL_SECONDS = 1.0
@@ -39,18 +45,19 @@ class EventServicer(pb_grpc.EventServiceServicer):
                 types.append(convert.event_type_from_proto(value))
             except ValueError:
                 raise InvalidArgument(
-                    f"event_types[{i}]", f"{value} is not an event type"
+                    f"event_types[{i}]", "is not an event type this server knows"
                 ) from None
         customer = request.customer_id
         position = request.after_position
         caught_up_sent = False
         while True:
             head, events = await asyncio.to_thread(self._read, position, types)
-            for event in events:
-                if not customer or event.customer_id == customer:
-                    yield convert.stream_item(event)
             if events:
                 position = events[-1].position
+                while events:  # let go of each event once it is sent
+                    event = events.popleft()
+                    if not customer or event.customer_id == customer:
+                        yield convert.stream_item(event)
                 continue
             # Nothing (matching) up to the head read before the query: skip
             # past it, so filtered followers do not spin on other events.
@@ -58,19 +65,18 @@ class EventServicer(pb_grpc.EventServiceServicer):
             if not request.follow:
                 return
             if not caught_up_sent:
-                yield pb.StreamEventsResponse(
-                    caught_up=pb.CaughtUp(head_position=position)
-                )
+                # The head itself, even when the caller asked to start beyond it.
+                yield pb.StreamEventsResponse(caught_up=pb.CaughtUp(head_position=head))
                 caught_up_sent = True
             await self.head.wait_beyond(position, FOLLOW_POLL_SECONDS)
 
     def _read(
         self, position: int, types: list[EventType | None]
-    ) -> tuple[int, list[RecordedEvent]]:
+    ) -> tuple[int, deque[RecordedEvent]]:
         # The head first: everything at or below it is committed, so an empty
         # answer means nothing matching exists up to it.
         head = self.events.head()
-        return head, self.events.read(position, BATCH, types=types, until=head)
+        return head, deque(self.events.read(position, PAGE, types=types, until=head))
 
     @unary
     async def GetHeadPosition(

@@ -23,9 +23,20 @@ from service.config import Settings
 from service.metrics import Metrics
 from service.rpc.customers import CustomerServicer
 from service.rpc.events import EventServicer
-from service.rpc.metrics import MeteredRegistration
+from service.rpc.limits import Admission
 from service.rpc.privacy import PrivacyServicer
 from service.rpc.projection_control import ProjectionServicer
+from service.rpc.registration import Registration
+
+# Requests are small (the largest, BatchGetCustomers, is at most 1,000 ids);
+# anything bigger is refused by grpc with RESOURCE_EXHAUSTED before parsing.
+MAX_RECEIVE_BYTES = 1 << 20
+# Answers: the largest is a page of 1,000 customers. grpc's clients accept
+# 4 MiB by default; a bigger answer needs the client's limit raised too.
+MAX_SEND_BYTES = 16 << 20
+# Calls that bypass our admission (reflection) still have a ceiling; grpc
+# answers RESOURCE_EXHAUSTED beyond it.
+UNCOUNTED_CALLS = 100
 
 SERVICE_NAMES = (
     customer_service_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name,
@@ -113,15 +124,23 @@ def create_server(
     credentials: grpc.ServerCredentials | None,
     servicers: Servicers,
     health_service: Health,
+    admission: Admission,
     metrics: Metrics | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """A server bound to `address` (port 0 picks a free one) and its port.
     Call inside the running loop; start it with `await server.start()`."""
     server = grpc.aio.server(
-        # One process owns the port unless several are started on purpose.
-        options=[("grpc.so_reuseport", 0)],
+        options=[
+            # One process owns the port unless several are started on purpose.
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+            ("grpc.max_send_message_length", MAX_SEND_BYTES),
+        ],
+        maximum_concurrent_rpcs=(
+            admission.max_calls + admission.max_streams + UNCOUNTED_CALLS
+        ),
     )
-    target: Any = server if metrics is None else MeteredRegistration(server, metrics)
+    target: Any = Registration(server, metrics or Metrics(), admission)
     customer_service_pb2_grpc.add_CustomerServiceServicer_to_server(
         servicers.customers, BytesResponses(target)
     )

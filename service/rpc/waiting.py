@@ -22,5 +22,5 @@ async def await_position(
     timeout = MAX_WAIT_SECONDS if remaining is None else max(0.0, remaining - 0.02)
     if not await watch.wait_for(min_position, timeout):
         raise PositionNotReached(
-            f"position {min_position} not yet applied (applied: {watch.position})"
+            f"min_position is not applied yet (applied: {watch.position})"
         )

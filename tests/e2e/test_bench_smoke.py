@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT
+from testkit.launch import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -19,19 +19,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from projections.events import EventType
-from tests.support import ROOT, free_port
+from testkit import procs
+from testkit.launch import ROOT, free_port
 
 pytestmark = pytest.mark.slow
 SECRET = "demo-test-secret"
-
-
-def _alive(pid: int) -> bool:
-    """Running, and not a zombie waiting for a parent that will never reap it."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _stop(pid_file: Path) -> None:
@@ -39,16 +31,16 @@ def _stop(pid_file: Path) -> None:
         return
     pid = int(pid_file.read_text())
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        cmdline = procs.cmdline(pid)
     except OSError:
         return
     if b"service" not in cmdline:  # the pid was reused: not ours to stop
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 15
-    while _alive(pid) and time.monotonic() < deadline:
+    while procs.running(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _alive(pid):
+    if procs.running(pid):
         os.kill(pid, signal.SIGKILL)
 
 
@@ -108,7 +100,7 @@ def test_demo_quick_mode(env: dict[str, str]) -> None:
     assert "WEBHOOK_SECRET is not set" not in out  # ours was used
     assert "Starting the service" in out
     pid = int((data / "demo-service.pid").read_text())
-    assert _alive(pid), "the demo must leave the service running"
+    assert procs.running(pid), "the demo must leave the service running"
     assert (data / "demo-service.log").stat().st_size > 0
     assert f"kill $(cat {data / 'demo-service.pid'})" in out
 

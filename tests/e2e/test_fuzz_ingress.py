@@ -54,11 +54,13 @@ from jericommerce.loyalty.v1 import projection_service_pb2_grpc as pgrpc
 
 from projections.events import EventType
 from service.sqlite_store import open_sqlite
-from tests.support import SECRET, ServiceProcess, raw_http, sign
+from testkit.launch import ServiceProcess
+from testkit.rawhttp import raw_http
+from testkit.signing import SECRET, STYLES, digest, sign, styled
+from testkit.webhooks import WEBHOOK_PATH
 
 pytestmark = pytest.mark.slow
 
-PATH = "/webhooks/jericommerce"
 MAX_BODY = 65_536
 MAX_ID_LENGTH = 256  # the default
 SIG = "x-jericommerce-hmac-sha256"
@@ -464,12 +466,10 @@ def garbage_bodies(draw: st.DrawFn) -> tuple[str, bytes]:
 
 
 def signature_for(body: bytes, style: str) -> str:
-    return _styled(hmac.new(SECRET.encode(), body, hashlib.sha256).digest(), style)
+    return sign(body, SECRET, style)
 
 
-signature_styles = st.sampled_from(
-    ["hex", "HEX", "base64", "hex+prefix", "HEX+prefix", "base64+prefix"]
-)
+signature_styles = st.sampled_from(STYLES)
 ascii_text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=90)
 
 
@@ -486,7 +486,7 @@ def forged_signatures(draw: st.DrawFn, body: bytes) -> tuple[str, str | None]:
             ]
         )
     )  # fmt: skip
-    good = hmac.new(SECRET.encode(), body, hashlib.sha256).digest()
+    good = digest(body)
     style = draw(signature_styles)
     if kind == "missing":
         return kind, None
@@ -500,13 +500,10 @@ def forged_signatures(draw: st.DrawFn, body: bytes) -> tuple[str, str | None]:
         return kind, base64.b64encode(good).decode()[: draw(st.integers(0, 43))]
     if kind == "wrong secret":
         secret = draw(st.text(min_size=1, max_size=40).filter(lambda s: s != SECRET))
-        digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-        return kind, _styled(digest, style)
+        return kind, sign(body, secret, style)
     if kind == "other body":
         other = draw(st.binary(max_size=200).filter(lambda b: b != body))
-        return kind, _styled(
-            hmac.new(SECRET.encode(), other, hashlib.sha256).digest(), style
-        )
+        return kind, sign(other, SECRET, style)
     if kind == "flipped nibble":
         hex_ = list(good.hex())
         at = draw(st.integers(0, 63))
@@ -515,20 +512,14 @@ def forged_signatures(draw: st.DrawFn, body: bytes) -> tuple[str, str | None]:
         ]
         return kind, "".join(hex_)
     if kind == "extra byte":
-        return kind, _styled(good + draw(st.binary(min_size=1, max_size=4)), style)
+        return kind, styled(good + draw(st.binary(min_size=1, max_size=4)), style)
     if kind == "sha1":
         return kind, hmac.new(SECRET.encode(), body, hashlib.sha1).hexdigest()
     if kind == "sha256 of the body":  # no key at all
-        return kind, _styled(hashlib.sha256(body).digest(), style)
+        return kind, styled(hashlib.sha256(body).digest(), style)
     if kind == "prefix only":
         return kind, "sha256="
     return kind, good.hex().encode().hex()[:64]  # "hex of hex"
-
-
-def _styled(digest: bytes, style: str) -> str:
-    hex_, b64 = digest.hex(), base64.b64encode(digest).decode()
-    value = {"hex": hex_, "HEX": hex_.upper(), "base64": b64}[style.split("+")[0]]
-    return "sha256=" + value if style.endswith("+prefix") else value
 
 
 # Event-type header values httpx may refuse are sent raw.
@@ -605,7 +596,7 @@ class Harness:
     ) -> Answer:
         sent = {k: v for k, v in hdrs.items() if v is not None}
         try:
-            r = self.client.post(PATH, content=body, headers=sent)
+            r = self.client.post(WEBHOOK_PATH, content=body, headers=sent)
             return Answer(r.status_code, r.content)
         except httpx.LocalProtocolError:
             assert isinstance(body, bytes)
@@ -613,7 +604,7 @@ class Harness:
 
     def send_raw(self, body: bytes, hdrs: Mapping[str, str | bytes]) -> Answer:
         """For header values httpx refuses (leading/trailing blanks...)."""
-        lines = [b"POST " + PATH.encode() + b" HTTP/1.1", b"host: 127.0.0.1"]
+        lines = [b"POST " + WEBHOOK_PATH.encode() + b" HTTP/1.1", b"host: 127.0.0.1"]
         lines.append(b"content-length: %d" % len(body))
         for k, v in hdrs.items():
             lines.append(
@@ -904,7 +895,7 @@ def test_after_the_run_only_signed_events_are_stored_and_all_replay(
 
 def _post(svc: ServiceProcess, body: bytes, event_type: str | bytes) -> httpx.Response:
     return httpx.post(
-        svc.url + PATH,
+        svc.url + WEBHOOK_PATH,
         content=body,
         headers={SIG: sign(body), TYPE: event_type},
         timeout=10,

@@ -24,8 +24,10 @@ from jericommerce.loyalty.v1 import event_pb2
 from jericommerce.loyalty.v1 import event_service_pb2 as epb
 from jericommerce.loyalty.v1 import event_service_pb2_grpc as egrpc
 
+from testkit.launch import ROOT, ServiceProcess
+from testkit.signing import headers
+from testkit.webhooks import WEBHOOK_PATH, webhook_body
 from tests.e2e.test_tls import Pki, pki, tls_channel  # noqa: F401 (pki: a fixture)
-from tests.support import ROOT, ServiceProcess, headers, webhook_body
 
 pytestmark = pytest.mark.slow
 
@@ -92,7 +94,7 @@ def post(
 ) -> int:
     body = webhook_body(event_id, customer, **kw)
     r = httpx.post(
-        svc.url + "/webhooks/jericommerce",
+        svc.url + WEBHOOK_PATH,
         content=body,
         headers=headers(body, kind),
         timeout=10,

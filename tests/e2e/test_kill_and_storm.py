@@ -24,12 +24,13 @@ from jericommerce.loyalty.v1 import projection_service_pb2 as ppb
 from jericommerce.loyalty.v1 import projection_service_pb2_grpc as pgrpc
 
 from projections.events import EventType
-from scripts.killtest import Planned, plan_events, run
 from service.sqlite_store import open_sqlite
-from tests.support import ServiceProcess, headers, webhook_body
+from testkit.killtest import Planned, plan_events, run
+from testkit.launch import ServiceProcess
+from testkit.signing import headers
+from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
 pytestmark = pytest.mark.slow
-PATH = "/webhooks/jericommerce"
 CONNECTIONS = 64
 
 
@@ -109,7 +110,7 @@ def test_duplicate_storm_stores_and_applies_each_event_once(
             while not queue.empty():
                 e = queue.get_nowait()
                 r = await client.post(
-                    PATH, content=e.body, headers=headers(e.body, e.type_name)
+                    WEBHOOK_PATH, content=e.body, headers=headers(e.body, e.type_name)
                 )
                 assert r.status_code == 200, r.text
                 answers[e.id].append((r.json()["status"], r.json()["position"]))

@@ -19,11 +19,13 @@ import httpx
 import pytest
 
 from service.sqlite_store import open_sqlite
-from tests.support import ServiceProcess, headers, raw_http, webhook_body
+from testkit.launch import ServiceProcess
+from testkit.rawhttp import raw_http
+from testkit.signing import headers
+from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
 pytestmark = pytest.mark.slow
 
-PATH = "/webhooks/jericommerce"
 REQUEST_TIMEOUT = 2.0
 KEEP_ALIVE_TIMEOUT = 2.0
 MAX_BODY = 65_536
@@ -56,7 +58,7 @@ def request_head(body: bytes, event_type: str, *, extra: bytes = b"") -> bytes:
     """The head of a signed POST of `body`; `extra` is more header lines, each
     ending in CRLF."""
     lines = [
-        f"POST {PATH} HTTP/1.1",
+        f"POST {WEBHOOK_PATH} HTTP/1.1",
         "host: 127.0.0.1",
         f"content-length: {len(body)}",
         *(f"{k}: {v}" for k, v in headers(body, event_type).items()),
@@ -87,7 +89,7 @@ class Prober(threading.Thread):
             started = time.monotonic()
             try:
                 r = httpx.post(
-                    self.svc.url + PATH,
+                    self.svc.url + WEBHOOK_PATH,
                     content=body,
                     headers=headers(body, "Balance changed"),
                     timeout=10,
@@ -242,7 +244,7 @@ def test_keep_alive_connection_is_reused_within_the_timeout(
         for i in range(3):
             body = webhook_body(f"reuse-{i}", "limits-reuse", amount=1)
             r = client.post(
-                PATH,
+                WEBHOOK_PATH,
                 content=body,
                 headers=headers(body, "Balance changed"),
             )
@@ -321,7 +323,7 @@ def test_body_at_the_limit_is_accepted(service: ServiceProcess) -> None:
     body = padded_body("body-at-limit", MAX_BODY)
     assert len(body) == MAX_BODY
     r = httpx.post(
-        service.url + PATH,
+        service.url + WEBHOOK_PATH,
         content=body,
         headers=headers(body, "Balance changed"),
         timeout=10,
@@ -344,7 +346,7 @@ def test_body_over_the_limit_is_413(
             yield body[i : i + 4096]
 
     r = httpx.post(
-        service.url + PATH,
+        service.url + WEBHOOK_PATH,
         content=body if framing == "content-length" else chunks(),
         headers=headers(body, "Balance changed"),
         timeout=10,
@@ -357,7 +359,7 @@ def test_body_over_the_limit_is_413(
     # The service is unharmed: the next request is served normally.
     ok = webhook_body(f"after-{framing}-{size}", "limits-body", amount=1)
     r = httpx.post(
-        service.url + PATH, content=ok, headers=headers(ok, "Balance changed")
+        service.url + WEBHOOK_PATH, content=ok, headers=headers(ok, "Balance changed")
     )
     assert r.status_code == 200
 

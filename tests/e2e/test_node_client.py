@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import ServiceProcess, headers, webhook_body
+from testkit.launch import ServiceProcess
+from testkit.signing import headers
+from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +87,7 @@ def node() -> str:
 def _post(svc: ServiceProcess, n: int, kind: str, customer: str, **kw: Any) -> int:
     body = webhook_body(f"node-ev-{n}", customer, **kw)
     r = httpx.post(
-        svc.url + "/webhooks/jericommerce",
+        svc.url + WEBHOOK_PATH,
         content=body,
         headers=headers(body, kind),
         timeout=10,

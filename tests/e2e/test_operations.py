@@ -17,10 +17,11 @@ from jericommerce.loyalty.v1 import customer_service_pb2 as cpb
 from jericommerce.loyalty.v1 import customer_service_pb2_grpc as cgrpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import ROOT, ServiceProcess, free_port, headers, webhook_body
+from testkit.launch import ROOT, ServiceProcess, free_port
+from testkit.signing import headers
+from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
 pytestmark = pytest.mark.slow
-PATH = "/webhooks/jericommerce"
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,9 @@ def samples(
 
 def test_metrics_after_known_traffic(svc: ServiceProcess) -> None:
     def post(body: bytes, hdrs: dict[str, str]) -> int:
-        return httpx.post(svc.url + PATH, content=body, headers=hdrs).status_code
+        return httpx.post(
+            svc.url + WEBHOOK_PATH, content=body, headers=hdrs
+        ).status_code
 
     bodies = [webhook_body(f"m{i}", "metrics-c", amount=i) for i in range(3)]
     assert [post(b, headers(b, "Balance changed")) for b in bodies] == [200] * 3

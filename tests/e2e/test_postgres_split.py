@@ -21,11 +21,14 @@ from jericommerce.loyalty.v1 import customer_service_pb2_grpc as cgrpc
 from projections.customer.model import fold, view
 from service.postgres_store import open_postgres
 from service.rpc.convert import customer_to_proto
+from testkit import procs as proc_info
+from testkit.keys import master_key
+from testkit.launch import ServiceProcess
+from testkit.signing import headers
+from testkit.webhooks import WEBHOOK_PATH, webhook_body
 from tests.conftest import PG_BASE
-from tests.support import ServiceProcess, headers, master_key, webhook_body
 
 pytestmark = pytest.mark.slow
-PATH = "/webhooks/jericommerce"
 
 
 def burst(n: int, prefix: str, seed: int) -> list[tuple[str, bytes]]:
@@ -64,7 +67,9 @@ async def post_all(
                 async with sem:
                     try:
                         r = await client.post(
-                            url + PATH, content=body, headers=headers(body, kind)
+                            url + WEBHOOK_PATH,
+                            content=body,
+                            headers=headers(body, kind),
                         )
                     except httpx.HTTPError:
                         r = None
@@ -229,36 +234,10 @@ def test_outage_answers_503_unavailable_then_recovers(
         admin.close()
 
 
-def _children(pid: int) -> list[int]:
-    """The ingress processes `pid` spawned (not multiprocessing's resource
-    tracker, which is its child too)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            # pid (comm) state ppid ...; comm may hold spaces, so split after ")"
-            ppid = int(stat.rpartition(")")[2].split()[1])
-            if ppid == pid and b"spawn_main" in cmdline:
-                found.append(int(entry.name))
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def _metrics_dir(pid: int) -> Path:
-    env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    value = next(v for v in env if v.startswith(b"PROMETHEUS_MULTIPROC_DIR="))
-    return Path(value.partition(b"=")[2].decode())
+    value = proc_info.environ_value(pid, "PROMETHEUS_MULTIPROC_DIR")
+    assert value is not None
+    return Path(value)
 
 
 def _supervised_ingress(
@@ -270,7 +249,7 @@ def _supervised_ingress(
     procs.append(svc)
     assert svc.proc is not None
     deadline = time.monotonic() + 20
-    while len(children := _children(svc.proc.pid)) < 2:
+    while len(children := proc_info.spawned_children(svc.proc.pid)) < 2:
         assert time.monotonic() < deadline, "the two ingress children never started"
         time.sleep(0.1)
     items = burst(40, "w", 4)
@@ -287,7 +266,7 @@ def test_ingress_workers_stop_and_clean_up_with_their_supervisor(
     assert metrics.is_dir()
     svc.stop()  # SIGTERM
     assert svc.proc is not None and svc.proc.returncode == 0
-    assert not any(_running(pid) for pid in children)
+    assert not any(proc_info.running(pid) for pid in children)
     assert not metrics.exists()
 
 
@@ -298,7 +277,7 @@ def test_ingress_workers_do_not_outlive_a_killed_supervisor(
     metrics = _metrics_dir(children[0])
     svc.kill()  # SIGKILL: the supervisor cannot stop them itself
     deadline = time.monotonic() + 15
-    while any(_running(pid) for pid in children):
+    while any(proc_info.running(pid) for pid in children):
         assert time.monotonic() < deadline, "orphaned ingress children kept running"
         time.sleep(0.1)
     with pytest.raises(httpx.ConnectError):  # nobody serves the port any more

@@ -21,11 +21,13 @@ from jericommerce.loyalty.v1 import event_service_pb2_grpc as egrpc
 from jericommerce.loyalty.v1 import privacy_service_pb2 as ppb
 from jericommerce.loyalty.v1 import privacy_service_pb2_grpc as pgrpc
 
-from tests.support import ROOT, ServiceProcess, headers
+from testkit.launch import ROOT, ServiceProcess
+from testkit.signing import headers
+from testkit.webhooks import WEBHOOK_PATH
 
 pytestmark = pytest.mark.slow
 
-PATH = "/webhooks/jericommerce"
+PATH = WEBHOOK_PATH
 
 
 def person(cid: str) -> dict[str, str]:

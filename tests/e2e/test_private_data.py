@@ -29,12 +29,14 @@ from jericommerce.loyalty.v1 import event_service_pb2_grpc as egrpc
 from jericommerce.loyalty.v1 import projection_service_pb2 as ppb
 from jericommerce.loyalty.v1 import projection_service_pb2_grpc as pgrpc
 
-from tests.support import ROOT, ServiceProcess, raw_http, sign, webhook_body
-from tests.support import headers as signed_headers
+from testkit.launch import ROOT, ServiceProcess
+from testkit.rawhttp import raw_http
+from testkit.signing import headers as signed_headers
+from testkit.signing import sign
+from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
 pytestmark = pytest.mark.slow
 
-PATH = "/webhooks/jericommerce"
 OLD_SECRET = "pii-Old-Secret-7c1f2e9a"
 NEW_SECRET = "pii-New-Secret-b93a0d4e"
 SECRETS = (OLD_SECRET, NEW_SECRET, f"{OLD_SECRET},{NEW_SECRET}")
@@ -109,7 +111,7 @@ class Sender:
         self.n = 0
 
     def raw(self, body: bytes, hdrs: dict[str, str]) -> httpx.Response:
-        r = self.client.post(PATH, content=body, headers=hdrs)
+        r = self.client.post(WEBHOOK_PATH, content=body, headers=hdrs)
         if r.status_code >= 300:
             self.scenario.http_errors.append((r.status_code, *raw_response(r)))
         return r
@@ -293,7 +295,7 @@ def _play(scenario: Scenario, send: Sender) -> None:
                        notes=f"{s.email} {s.phone} " * 40_000)  # fmt: skip
     assert send.raw(big, headers(big, "Customer created")).status_code == 413
     # Odd corners of the HTTP side.
-    for method, path in (("GET", PATH), ("GET", "/nope"), ("POST", "/nope")):
+    for method, path in (("GET", WEBHOOK_PATH), ("GET", "/nope"), ("POST", "/nope")):
         r = send.client.request(method, path + f"?email={s.email}", content=b"{}")
         assert r.status_code >= 400
         scenario.http_errors.append((r.status_code, *raw_response(r)))
@@ -530,7 +532,7 @@ MALFORMED = (
     # a request target that is not a URL: somebody's email
     f"GET {STRANGER.email} HTTP/1.1\r\nhost: x\r\n\r\n".encode(),
     # a control character inside the query string
-    f"POST {PATH}?email={STRANGER.email}\x01 HTTP/1.1\r\nhost: x\r\n"
+    f"POST {WEBHOOK_PATH}?email={STRANGER.email}\x01 HTTP/1.1\r\nhost: x\r\n"
     "content-length: 2\r\n\r\n{}".encode(),
 )
 

@@ -21,10 +21,11 @@ from jericommerce.loyalty.v1 import customer_service_pb2_grpc as cgrpc
 from jericommerce.loyalty.v1 import projection_service_pb2 as ppb
 from jericommerce.loyalty.v1 import projection_service_pb2_grpc as pgrpc
 
-from tests.support import ROOT, ServiceProcess, headers, webhook_body
+from testkit.launch import ROOT, ServiceProcess
+from testkit.signing import headers
+from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
 pytestmark = pytest.mark.slow
-PATH = "/webhooks/jericommerce"
 
 
 def history(customer: str) -> list[tuple[str, bytes]]:
@@ -63,7 +64,7 @@ def deliver(url: str, items: list[tuple[str, bytes]], concurrency: int = 16) -> 
             async def one(kind: str, body: bytes) -> int:
                 async with sem:
                     r = await client.post(
-                        PATH, content=body, headers=headers(body, kind)
+                        WEBHOOK_PATH, content=body, headers=headers(body, kind)
                     )
                     assert r.status_code == 200, r.text
                     return int(r.json()["position"])

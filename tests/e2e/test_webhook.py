@@ -14,18 +14,12 @@ import pytest
 
 from projections.events import EventType
 from service.sqlite_store import open_sqlite
-from tests.support import (
-    ROOT,
-    SECRET,
-    ServiceProcess,
-    headers,
-    raw_http,
-    sign,
-    webhook_body,
-)
+from testkit.launch import ROOT, ServiceProcess
+from testkit.rawhttp import raw_http
+from testkit.signing import SECRET, headers, sign
+from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
 pytestmark = pytest.mark.slow
-PATH = "/webhooks/jericommerce"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +29,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess
 
 
 def post(svc: ServiceProcess, body: bytes, hdrs: dict[str, str]) -> httpx.Response:
-    return httpx.post(svc.url + PATH, content=body, headers=hdrs, timeout=10)
+    return httpx.post(svc.url + WEBHOOK_PATH, content=body, headers=hdrs, timeout=10)
 
 
 def stored(data_dir: Path) -> list:
@@ -75,7 +69,10 @@ def test_same_event_ten_times_concurrently(service: ServiceProcess) -> None:
     async def burst() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
             return await asyncio.gather(
-                *(client.post(PATH, content=body, headers=hdrs) for _ in range(10))
+                *(
+                    client.post(WEBHOOK_PATH, content=body, headers=hdrs)
+                    for _ in range(10)
+                )
             )
 
     answers = [r.json() for r in asyncio.run(burst())]
@@ -165,7 +162,7 @@ def test_signed_but_invalid_is_400_and_quarantined(
 def test_blank_event_type_header_is_400(service: ServiceProcess) -> None:
     body = webhook_body("blank-1")
     request = (
-        f"POST {PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
         f"x-jericommerce-hmac-sha256: {sign(body)}\r\n"
         f"x-jericommerce-event-type:    \r\n"
         f"content-length: {len(body)}\r\n\r\n"
@@ -203,7 +200,9 @@ def test_kill_9_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> None:
                 async with sem:
                     try:
                         r = await client.post(
-                            PATH, content=body, headers=headers(body, "Balance changed")
+                            WEBHOOK_PATH,
+                            content=body,
+                            headers=headers(body, "Balance changed"),
                         )
                     except httpx.HTTPError:
                         return

@@ -12,7 +12,7 @@ from service.eventstore import EventStore
 from service.ingest import Envelope, parse_envelope
 from service.quarantine import Quarantine
 from service.sqlite_store import open_sqlite
-from tests.support import master_key
+from testkit.keys import master_key
 
 
 def envelope(

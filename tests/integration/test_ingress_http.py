@@ -28,9 +28,11 @@ from service.ingest import Envelope
 from service.logs import RedactProtocolErrors
 from service.metrics import Metrics
 from service.webhook import DeadlineProtocol, Ingress, create_app
-from tests.support import SECRET, headers, raw_http, sign, webhook_body
+from testkit.rawhttp import raw_http
+from testkit.signing import SECRET, headers, sign
+from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
-PATH = "/webhooks/jericommerce"
+PATH = WEBHOOK_PATH
 REQUEST_TIMEOUT = 2.0
 KEEP_ALIVE_TIMEOUT = 3.0  # differs, so each deadline is told apart
 CANARY = "someone.private@example.com"

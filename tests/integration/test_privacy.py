@@ -26,7 +26,7 @@ from service.keyring import WrongMasterKey
 from service.masterkey import read_master_key, write_new_master_key
 from service.privacy import Privacy
 from service.reads import CustomerReads
-from tests.support import master_key_file
+from testkit.keys import master_key_file
 
 # Personal data that must never be found in clear once erased.
 ANA = {

@@ -19,7 +19,7 @@ from projections.rebuild import rebuild
 from projections.stores.rows import Batch, DeadLetter
 from projections.stores.sql import SqlReadModels
 from projections.worker import ProjectionWorker
-from tests.unit.eventfactory import make_event
+from testkit.recorded import make_event
 
 T0 = datetime(2026, 3, 8, 12, tzinfo=UTC)
 

@@ -22,7 +22,7 @@ from projections.customer import (
 )
 from projections.events import EventType as T
 from projections.events import RecordedEvent
-from tests.unit.eventfactory import make_event
+from testkit.recorded import make_event
 
 T0 = datetime(2026, 3, 8, 12, 0, tzinfo=UTC)
 

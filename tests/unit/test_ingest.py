@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -66,9 +67,47 @@ def test_any_secret_of_a_rotation_verifies() -> None:
     assert not verify_signature(BODY, DIGEST.hex(), [])
 
 
+def rule(body: bytes, header: str) -> bool:
+    """The signature rule written out independently: HMAC-SHA256 of the raw
+    body as 64 hex digits (either case) or standard padded base64, optionally
+    behind `sha256=` (any case), surrounding spaces ignored."""
+    value = header.strip()
+    if value[:7].lower() == "sha256=":
+        value = value[7:].strip()
+    expected = hmac.new(SECRET, body, hashlib.sha256).digest()
+    if re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        return bytes.fromhex(value) == expected
+    if re.fullmatch(r"[A-Za-z0-9+/]{43}=", value):
+        return base64.b64decode(value) == expected
+    return False
+
+
 @given(st.binary(max_size=300), st.text(max_size=100))
-def test_verify_never_raises(body: bytes, header: str) -> None:
-    assert verify_signature(body, header, [SECRET]) in (True, False)
+def test_verify_follows_the_rule_for_any_header(body: bytes, header: str) -> None:
+    assert verify_signature(body, header, [SECRET]) is rule(body, header)
+
+
+@given(
+    st.binary(max_size=300),
+    st.sampled_from(["hex", "HEX", "base64"]),
+    st.sampled_from(["", "sha256=", "SHA256=", "Sha256= "]),
+    st.sampled_from(["", " ", "\t"]),
+    st.booleans(),
+)
+def test_verify_follows_the_rule_for_signed_and_damaged_headers(
+    body: bytes, style: str, prefix: str, pad: str, damage: bool
+) -> None:
+    digest = hmac.new(SECRET, body, hashlib.sha256).digest()
+    if damage:  # one bit off: a forgery that is well formed
+        digest = bytes([digest[0] ^ 1]) + digest[1:]
+    value = {
+        "hex": digest.hex(),
+        "HEX": digest.hex().upper(),
+        "base64": base64.b64encode(digest).decode(),
+    }[style]
+    header = pad + prefix + value + pad
+    assert rule(body, header) is not damage
+    assert verify_signature(body, header, [SECRET]) is not damage
 
 
 @pytest.mark.parametrize(
@@ -162,6 +201,29 @@ def test_invalid_envelopes_have_a_short_reason(
     raw: bytes, header: str | None, reason: str
 ) -> None:
     with pytest.raises(InvalidWebhook, match=reason):
+        parse_envelope(raw, header)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-32-be"])
+def test_bodies_in_other_encodings_than_utf8_are_refused(encoding: str) -> None:
+    """Stored bodies are UTF-8, so readers decode them as UTF-8 only."""
+    with pytest.raises(InvalidWebhook, match="not valid UTF-8 JSON"):
+        parse_envelope(BODY.decode().encode(encoding), "x")
+
+
+@pytest.mark.parametrize(
+    ("raw", "header"),
+    [
+        (BODY.replace(b'"e1"', b'"e\\ud800"'), "x"),
+        (BODY.replace(b"}", b',"properties":{"k\\udc00":"v"}}'), "x"),
+        (BODY.replace(b"}", b',"properties":{"k":["v\\uD83D"]}}'), "x"),
+        (BODY, "Balance\udcffchanged"),  # a raw non-UTF-8 header byte
+    ],
+)
+def test_lone_surrogates_are_refused(raw: bytes, header: str) -> None:
+    """Strings with no UTF-8 form never reach the store (protobuf and the
+    databases refuse them), so readers need no fallback for them."""
+    with pytest.raises(InvalidWebhook, match=r"surrogate|not UTF-8"):
         parse_envelope(raw, header)
 
 

@@ -1,4 +1,5 @@
-"""gRPC calls counted and timed by method and code."""
+"""Every method the server registers, wrapped once: admission (limits),
+requests that do not parse, and metrics by method and code."""
 
 from __future__ import annotations
 
@@ -8,7 +9,36 @@ from typing import Any
 
 import grpc
 
+from service.errors import InvalidArgument, ResourceExhausted
 from service.metrics import Metrics
+from service.rpc.errors import rich_status
+from service.rpc.limits import Admission, peer_of
+
+
+class _Malformed:
+    """Stands for a request whose bytes do not parse as its message."""
+
+
+MALFORMED = _Malformed()
+
+
+def _lenient(deserialize: Any) -> Any:
+    # grpc answers a deserializer's exception with UNKNOWN (and an error
+    # log); bad bytes are the client's fault, so they get INVALID_ARGUMENT.
+    if deserialize is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:
+            return MALFORMED
+
+    return parse
+
+
+def _malformed() -> InvalidArgument:
+    return InvalidArgument("request", "is not a valid message of this method's type")
 
 
 def _code(context: grpc.aio.ServicerContext) -> str:
@@ -18,17 +48,19 @@ def _code(context: grpc.aio.ServicerContext) -> str:
     return code.name if isinstance(code, grpc.StatusCode) else str(code)
 
 
-class MeteredRegistration:
+class Registration:
     """Stands in for the server while the generated `add_*_to_server`
-    functions register a service, and registers each method wrapped with
-    its metrics instead. Wrapping at registration, not in a
-    grpc.aio.ServerInterceptor, keeps the per-call interceptor coroutine off
-    every call: a server with any interceptor runs one for each call, and
-    the P2 profile showed it."""
+    functions register a service, and registers each method wrapped instead.
+    Wrapping at registration, not in a grpc.aio.ServerInterceptor, keeps the
+    per-call interceptor coroutine off every call: a server with any
+    interceptor runs one for each call, and the P2 profile showed it."""
 
-    def __init__(self, server: grpc.aio.Server, metrics: Metrics) -> None:
+    def __init__(
+        self, server: grpc.aio.Server, metrics: Metrics, admission: Admission
+    ) -> None:
         self.server = server
         self.metrics = metrics
+        self.admission = admission
 
     def add_generic_rpc_handlers(self, handlers: Any) -> None:
         # The generated code registers the same methods again below, through
@@ -50,6 +82,8 @@ class MeteredRegistration:
 
     def _wrap(self, method: str, handler: Any) -> Any:
         m = self.metrics
+        admission = self.admission
+        streams_open = m.grpc_streams_open
         seconds = m.grpc_seconds.labels(method)
         counters: dict[str, Any] = {}
 
@@ -69,13 +103,18 @@ class MeteredRegistration:
             ) -> Any:
                 started = time.perf_counter()
                 try:
-                    return await inner(request, context)
+                    if request is MALFORMED:
+                        raise _malformed()
+                    with admission.call():
+                        return await inner(request, context)
+                except (InvalidArgument, ResourceExhausted) as e:
+                    await context.abort_with_status(rich_status(e))
                 finally:
                     done(context, started)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
@@ -86,14 +125,23 @@ class MeteredRegistration:
             ) -> AsyncIterator[Any]:
                 started = time.perf_counter()
                 try:
-                    async for item in inner_stream(request, context):
-                        yield item
+                    if request is MALFORMED:
+                        raise _malformed()
+                    with admission.stream(peer_of(context)):
+                        streams_open.inc()
+                        try:
+                            async for item in inner_stream(request, context):
+                                yield item
+                        finally:
+                            streams_open.dec()
+                except (InvalidArgument, ResourceExhausted) as e:
+                    await context.abort_with_status(rich_status(e))
                 finally:
                     done(context, started)
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
-        return handler  # streaming requests (reflection): not counted
+        return handler  # streaming requests (reflection): not wrapped
