@@ -132,7 +132,7 @@ def _prepare(ctx: Context, target: str, customers: int) -> tuple[Path, Path, int
     body = d / "request.grpc"
     body.write_bytes(b"\x00" + struct.pack(">I", len(request)) + request)
     (d / "sample-ids.txt").write_text("\n".join(c.customer_id for c in found))
-    every = "\n".join(data.customer_id(n) for n in range(customers))
+    every = "\n".join(traffic.customer_id(n) for n in range(customers))
     (d / "all-ids.txt").write_text(every)
     return samples, body, median.ByteSize()
 

@@ -166,7 +166,7 @@ def start_ingress_only(data_dir: Path, core: int, log_dir: Path, name: str) -> S
     }
     proc, log = _spawn(name, ["-m", "service", "ingress"], core, log_dir, env)
     server = Server(name, proc, log, http, 0, data_dir, env)
-    return _wait(server, lambda: _http_ok(server.http_url + "/readyz"))
+    return _wait(server, lambda: http_ok(server.http_url + "/readyz"))
 
 
 def start_webhook_handler(core: int, log_dir: Path) -> Server:
@@ -175,7 +175,7 @@ def start_webhook_handler(core: int, log_dir: Path) -> Server:
     argv = ["-m", "bench.baselines.webhook_handler", str(port), SECRET]
     proc, log = _spawn("webhook_handler", argv, core, log_dir)
     server = Server("webhook_handler", proc, log, http_port=port)
-    return _wait(server, lambda: _http_ok(server.http_url + "/readyz"))
+    return _wait(server, lambda: http_ok(server.http_url + "/readyz"))
 
 
 def start_bare_sanic(core: int | None, log_dir: Path, loop: str = "uvloop") -> Server:

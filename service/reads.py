@@ -19,6 +19,7 @@ from service.eventstore import EventStore
 from service.rpc.answers import encode_answer
 
 T = TypeVar("T")
+Encoded = list[bytes]  # serialized messages (the class below has a `list`)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class CustomerReads:
             raise NotFound(f"customer {customer_id!r} not found")
         return self._answer(customer_id, row[0])
 
-    def batch_get_answers(self, ids: Sequence[str]) -> list[bytes]:
+    def batch_get_answers(self, ids: Sequence[str]) -> Encoded:
         """All or nothing, in request order (repeats repeated)."""
         found = self.models.get_answers(list(dict.fromkeys(ids)))
         missing = [i for i in dict.fromkeys(ids) if i not in found]
@@ -99,7 +100,7 @@ class CustomerReads:
 
     def list_answers(
         self, *, after: str, limit: int, tier: str | None
-    ) -> tuple[list[bytes], str | None]:
+    ) -> tuple[Encoded, str | None]:
         """A page of answers and the last customer id when there are more."""
         rows = self.models.list_answers(after=after, limit=limit + 1, tier=tier)
         page = [self._answer(cid, a) for cid, a in rows[:limit]]

@@ -28,8 +28,12 @@ class Queries:
     db: Db
     _statements: dict[tuple[str, str, int], str]
 
-    def current_generation(self, *, refresh: bool = False) -> int: ...
-    def _t(self, table: str, generation: int) -> str: ...
+    # Provided by Generations (sql.SqlReadModels mixes both in).
+    def current_generation(self, *, refresh: bool = False) -> int:
+        raise NotImplementedError
+
+    def _t(self, table: str, generation: int) -> str:
+        raise NotImplementedError
 
     def _query(self, table: str, sql: str, params: Sequence[Any]) -> list[Any]:
         """Run `sql` with {T} as the current generation's `table`; if a rebuild

@@ -141,8 +141,9 @@ def create_server(
         ),
     )
     target: Any = Registration(server, metrics or Metrics(), admission)
+    customers: Any = BytesResponses(target)  # stored answers sent as bytes
     customer_service_pb2_grpc.add_CustomerServiceServicer_to_server(
-        servicers.customers, BytesResponses(target)
+        servicers.customers, customers
     )
     event_service_pb2_grpc.add_EventServiceServicer_to_server(servicers.events, target)
     projection_service_pb2_grpc.add_ProjectionServiceServicer_to_server(
