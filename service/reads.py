@@ -73,13 +73,13 @@ class CustomerReads:
             return answer
         blob = self.models.get_state(customer_id)
         if blob is None:
-            raise NotFound(f"customer {customer_id!r} not found")
+            raise NotFound("customer not found")  # never echo the request
         return encode_answer(decode_state(blob))
 
     def get_answer(self, customer_id: str) -> bytes:
         row = self.models.get_answer(customer_id)
         if row is None:
-            raise NotFound(f"customer {customer_id!r} not found")
+            raise NotFound("customer not found")  # never echo the request
         return self._answer(customer_id, row[0])
 
     def batch_get_answers(self, ids: Sequence[str]) -> Encoded:
@@ -87,8 +87,9 @@ class CustomerReads:
         found = self.models.get_answers(list(dict.fromkeys(ids)))
         missing = [i for i in dict.fromkeys(ids) if i not in found]
         if missing:
-            shown = ", ".join(repr(m) for m in missing[:5])
-            raise NotFound(f"{len(missing)} customer(s) not found: {shown}")
+            raise NotFound(
+                f"{len(missing)} of the requested customers not found", len(missing)
+            )
         answers = {cid: self._answer(cid, a) for cid, a in found.items()}
         return [answers[i] for i in ids]
 
