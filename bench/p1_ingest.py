@@ -140,27 +140,38 @@ def best(results: list[WrkResult]) -> WrkResult:
 def run(ctx: Context) -> list[Row]:
     s = ctx.sizes
     warm, mains = request_files(ctx, "p1", s.rounds)
+    # The ladder's store-only step needs never-seen events of its own.
+    warm_i, mains_i = request_files(ctx, "p1i", s.rounds)
     logs, core = ctx.out / "logs", ctx.server_core
     data_dir = ctx.dir("p1/store")
     bare_runs: list[WrkResult] = []
     asyncio_runs: list[WrkResult] = []
     svc_runs: list[WrkResult] = []
+    handler_runs: list[WrkResult] = []
+    ingress_runs: list[WrkResult] = []
     positions = [ctx.dir("p1") / f"accepted-{r}.txt" for r in range(s.rounds)]
     with (
         procs.start_bare_sanic(core, logs, "uvloop") as bare,
         procs.start_bare_sanic(core, logs, "asyncio") as bare_asyncio,
+        procs.start_webhook_handler(core, logs) as handler,
+        procs.start_ingress_only(
+            ctx.dir("p1/ingress-store"), core, logs, "p1-ingress"
+        ) as ingress,
         procs.start_service(data_dir, core, logs, "p1-service") as svc,
     ):
-        for server in (bare, bare_asyncio):
+        for server in (bare, bare_asyncio, handler):
             run_wrk(
                 ctx, server.http_url, mains[0], seconds=s.warmup_seconds, mode="wrap"
             )
+        run_wrk(ctx, ingress.http_url, warm_i, seconds=s.warmup_seconds)
         run_wrk(ctx, svc.http_url, warm, seconds=s.warmup_seconds)
         client.wait_caught_up(svc.grpc_target)
         # Interleaved rounds, so a burst of load from elsewhere hits all three.
         for r, main in enumerate(mains):
             bare_runs.append(measured(ctx, bare, main, mode="wrap"))
             asyncio_runs.append(measured(ctx, bare_asyncio, main, mode="wrap"))
+            handler_runs.append(measured(ctx, handler, main, mode="wrap"))
+            ingress_runs.append(measured(ctx, ingress, mains_i[r]))
             svc_runs.append(measured(ctx, svc, main, positions=positions[r]))
             # The worker catches up before the next round, off the clock.
             client.wait_caught_up(svc.grpc_target)
@@ -231,9 +242,40 @@ def run(ctx: Context) -> list[Row]:
             f"warm-up); {bad} non-2xx or socket errors, {dups} duplicates",
         ),
     ]
+    rows_out += ladder(
+        base,
+        [
+            ("bare Sanic on the asyncio loop", base_asyncio),
+            ("+ the service's webhook handler", best(handler_runs)),
+            ("+ the append (group commit, no projections)", best(ingress_runs)),
+            ("+ the projections (the service)", got),
+        ],
+    )
     if ctx.profile:
         profile(ctx)
     return rows_out
+
+
+def ladder(base: WrkResult, steps: list[tuple[str, WrkResult]]) -> list[Row]:
+    """Each step's rate, its cost per event, and what it adds to the step
+    before, in the same run as the bare baseline (all best of the rounds)."""
+    rows, before = [], 1e6 / base.rps
+    for name, r in steps:
+        us = 1e6 / r.rps
+        rows.append(
+            Row(
+                f"P1 ladder: {name}",
+                r.rps,
+                "req/s",
+                base.rps,
+                r.rps / base.rps,
+                note=f"{us:.0f} us an event ({us - before:+.0f} us on the step "
+                f"before; bare Sanic with uvloop {1e6 / base.rps:.0f} us); server "
+                f"CPU {r.cpu_share:.0%} of its core",
+            )
+        )
+        before = us
+    return rows
 
 
 def profile(ctx: Context) -> None:

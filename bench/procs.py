@@ -153,6 +153,31 @@ def start_service(data_dir: Path, core: int, log_dir: Path, name: str) -> Server
     return _wait(server, ready)
 
 
+def start_ingress_only(data_dir: Path, core: int, log_dir: Path, name: str) -> Server:
+    """`python -m service ingress` on SQLite in data_dir: the webhook app and
+    the group commit, with no projection worker and no gRPC API (a step of
+    the P1 ladder)."""
+    http = free_port()
+    env = {
+        "WEBHOOK_SECRET": SECRET,
+        "DATA_DIR": str(data_dir),
+        "HTTP_PORT": str(http),
+        "GRPC_PORT": str(free_port()),
+    }
+    proc, log = _spawn(name, ["-m", "service", "ingress"], core, log_dir, env)
+    server = Server(name, proc, log, http, 0, data_dir, env)
+    return _wait(server, lambda: http_ok(server.http_url + "/readyz"))
+
+
+def start_webhook_handler(core: int, log_dir: Path) -> Server:
+    """The service's webhook app answering without storing (a P1 ladder step)."""
+    port = free_port()
+    argv = ["-m", "bench.baselines.webhook_handler", str(port), SECRET]
+    proc, log = _spawn("webhook_handler", argv, core, log_dir)
+    server = Server("webhook_handler", proc, log, http_port=port)
+    return _wait(server, lambda: http_ok(server.http_url + "/readyz"))
+
+
 def start_bare_sanic(core: int | None, log_dir: Path, loop: str = "uvloop") -> Server:
     port = free_port()
     argv = ["-m", "bench.baselines.bare_sanic", str(port), "--loop", loop]

@@ -8,6 +8,7 @@ from typing import Protocol
 from projections.customer.codec import decode_state, encode_state
 from projections.customer.model import CustomerState, PoisonEvent, apply, new_state
 from projections.events import RecordedEvent
+from projections.stores.answers import NO_ANSWERS, Answers
 from projections.stores.rows import (
     Batch,
     CustomerRow,
@@ -36,6 +37,9 @@ class Projector:
     def __init__(self, models: SqlReadModels, generation: int) -> None:
         self.models = models
         self.generation = generation
+        # Each changed customer's answer is made once per batch, by the
+        # encoder the service gave the read models (answers.py).
+        self.answers = models.answers
         self.position = models.position(generation)
 
     def apply(self, events: Sequence[RecordedEvent]) -> Batch:
@@ -47,7 +51,7 @@ class Projector:
             known = sorted(
                 {e.customer_id for e in events if e.type is not None and not e.kind}
             )
-            batch = fold_batch(events, w.load_states(known))
+            batch = fold_batch(events, w.load_states(known), answers=self.answers)
             w.write(batch)
         self.position = batch.position
         return batch
@@ -126,7 +130,9 @@ class RebuildProjector(Projector):
             return
         # In key order: appends to the primary-key index instead of inserts
         # all over it.
-        rows = customer_rows({cid: self._states[cid] for cid in sorted(self._dirty)})
+        rows = customer_rows(
+            {cid: self._states[cid] for cid in sorted(self._dirty)}, self.answers
+        )
         with self.models.writing(self.generation) as w:
             w.lock()
             if self._all_in_memory:  # no row written yet: a bulk insert
@@ -143,11 +149,13 @@ def fold_batch(
     *,
     dirty_out: dict[str, CustomerState] | None = None,
     in_key_order: bool = True,
+    answers: Answers = NO_ANSWERS,
 ) -> Batch:
     """The rows a batch of events writes, given the states it touches: in
     `states` (kept in memory) or else `stored` (encoded), else new. With
     `dirty_out`, the changed states are handed back there instead of being
-    encoded into the batch's customer rows. `in_key_order` sorts history and
+    encoded into the batch's customer rows (with their answers, made by
+    `answers`). `in_key_order` sorts history and
     ledger rows by their tables' keys (pointless for staged rows).
 
     An erased customer's events (redacted: their key is gone) touch nothing;
@@ -185,7 +193,7 @@ def fold_batch(
         if entry is not None:
             batch.ledger.append(ledger_row(cid, entry))
     if dirty_out is None:
-        batch.customers = customer_rows(dirty)
+        batch.customers = customer_rows(dirty, answers)
     else:
         dirty_out.update(dirty)
     if in_key_order:  # fewer B-tree pages touched than arrival order
@@ -210,15 +218,24 @@ def _forget(
     batch.erased.append(cid)
 
 
-def customer_rows(states: dict[str, CustomerState]) -> list[CustomerRow]:
+def customer_rows(
+    states: dict[str, CustomerState], answers: Answers = NO_ANSWERS
+) -> list[CustomerRow]:
     rows = []
+    answer = answers.encode
     for cid, state in states.items():
         if state.event_count == 0:
             continue  # only poison so far: the customer does not exist yet
         email, email_key, tier = index_fields(state)
         rows.append(
             CustomerRow(
-                cid, email, email_key, tier, state.position, encode_state(state)
+                cid,
+                email,
+                email_key,
+                tier,
+                state.position,
+                encode_state(state),
+                answer(state),
             )
         )
     return rows

@@ -31,6 +31,7 @@ from service.masterkey import resolve_master_key
 from service.metrics import Metrics
 from service.positions import PositionWatch
 from service.quarantine import Quarantine
+from service.rpc.answers import ANSWERS
 
 if TYPE_CHECKING:  # imported where used: each only matters to some roles
     from sanic import Sanic
@@ -145,10 +146,10 @@ def _open_models(settings: Settings) -> SqlReadModels:
         from service.postgres_store import schema_lock
 
         with schema_lock(settings.database_url):
-            return open_postgres_read_models(settings.database_url)
+            return open_postgres_read_models(settings.database_url, ANSWERS)
     from projections.stores.sqlite import open_sqlite_read_models
 
-    return open_sqlite_read_models(settings.data_dir / "readmodels.sqlite")
+    return open_sqlite_read_models(settings.data_dir / "readmodels.sqlite", ANSWERS)
 
 
 # --- the roles ----------------------------------------------------------------

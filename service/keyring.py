@@ -40,7 +40,7 @@ from service.masterkey import NONCE, MasterKey
 
 __all__ = ["CustomerKey", "KeyTables", "Keyring", "KeysChanged", "WrongMasterKey"]
 _CHUNK = 500
-_CACHE_LIMIT = 50_000
+_CACHE_LIMIT = 100_000  # customers' keys kept unwrapped, per process
 
 
 class KeysChanged(Exception):
@@ -90,9 +90,15 @@ class Keyring(KeyRecords):
     ) -> None:
         super().__init__(master, transaction, tables)
         # Unwrapped keys by key id. A key id names one key forever, so the
-        # cache cannot serve a wrong key; whether the key is still live is
-        # asked of the table every time (an erasure in another process).
+        # cache cannot serve a wrong key.
         self._aeads: dict[str, AESGCM] = {}
+        # Readers' view of which key is live for whom, valid while the
+        # store's key epoch is unchanged: every erasure, in any process,
+        # draws a new epoch in its transaction. A batch of reads then asks the
+        # table only for the epoch and the customers it has not seen, instead
+        # of every customer (most of a replay's cost of decryption).
+        self._live: dict[str, tuple[str, AESGCM]] = {}
+        self._epoch: str | None = None
 
     # -- keys for writing --------------------------------------------------------
 
@@ -261,12 +267,20 @@ class Keyring(KeyRecords):
         """Each customer's live key as (key id, key); none for a customer
         erased since (and a row encrypted under another key id than the live
         one is unreadable: its key is gone)."""
-        rows = self._rows(customer_ids)
-        return {
-            cid: (row[0], self._unwrap(cid, row[0], row[1], row[2]))
-            for cid, row in rows.items()
-            if row[0] is not None
-        }
+        wanted = list(customer_ids)
+        epoch = self.meta("key_epoch")
+        if epoch != self._epoch:
+            self._live.clear()
+            self._epoch = epoch
+        known = self._live
+        missing = [cid for cid in wanted if cid not in known]
+        if missing:
+            if len(known) + len(missing) > _CACHE_LIMIT:
+                known.clear()
+            for cid, row in self._rows(missing).items():
+                if row[0] is not None:  # no negative entries: keys get made
+                    known[cid] = (row[0], self._unwrap(cid, row[0], row[1], row[2]))
+        return {cid: known[cid] for cid in wanted if cid in known}
 
     # -- erasure -------------------------------------------------------------------
 
@@ -301,8 +315,11 @@ class Keyring(KeyRecords):
             f"VALUES ({p}, {p}, {p})",
             (customer_id, stamp, events),
         )
+        # Every reader's cache of live keys is stale now (see `live`).
+        self.set_meta(c, "key_epoch", uuid.uuid4().hex)
         if old_key is not None:
             self._aeads.pop(old_key, None)
+        self._live.pop(customer_id, None)
         return had_key
 
     def forget_cached(self, key_ids: Iterable[str]) -> None:

@@ -16,8 +16,10 @@ from projections.events import RecordedEvent
 from projections.stores.sql import SqlReadModels
 from service.errors import NotFound
 from service.eventstore import EventStore
+from service.rpc.answers import encode_answer
 
 T = TypeVar("T")
+Encoded = list[bytes]  # serialized messages (the class below has a `list`)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,49 @@ class CustomerReads:
     def list(self, *, after: str, limit: int, tier: str | None) -> Page[Customer]:
         rows = self.models.list_customers(after=after, limit=limit + 1, tier=tier)
         return Page([to_view(blob) for _, blob in rows[:limit]], len(rows) > limit)
+
+    # -- stored answers: the Customer message's bytes, sent as they are ------
+
+    def _answer(self, customer_id: str, answer: bytes | None) -> bytes:
+        """A stored answer; one the read models hold none for (a state this
+        build could not decode when it made answers) is made now."""
+        if answer is not None:
+            return answer
+        blob = self.models.get_state(customer_id)
+        if blob is None:
+            raise NotFound("customer not found")  # never echo the request
+        return encode_answer(decode_state(blob))
+
+    def get_answer(self, customer_id: str) -> bytes:
+        row = self.models.get_answer(customer_id)
+        if row is None:
+            raise NotFound("customer not found")  # never echo the request
+        return self._answer(customer_id, row[0])
+
+    def batch_get_answers(self, ids: Sequence[str]) -> Encoded:
+        """All or nothing, in request order (repeats repeated)."""
+        found = self.models.get_answers(list(dict.fromkeys(ids)))
+        missing = [i for i in dict.fromkeys(ids) if i not in found]
+        if missing:
+            raise NotFound(
+                f"{len(missing)} of the requested customers not found", len(missing)
+            )
+        answers = {cid: self._answer(cid, a) for cid, a in found.items()}
+        return [answers[i] for i in ids]
+
+    def lookup_answer(self, email: str) -> bytes:
+        row = self.models.lookup_answer(email)
+        if row is None:
+            raise NotFound("no customer with that email")  # never echo the email
+        return self._answer(*row)
+
+    def list_answers(
+        self, *, after: str, limit: int, tier: str | None
+    ) -> tuple[Encoded, str | None]:
+        """A page of answers and the last customer id when there are more."""
+        rows = self.models.list_answers(after=after, limit=limit + 1, tier=tier)
+        page = [self._answer(cid, a) for cid, a in rows[:limit]]
+        return page, rows[limit - 1][0] if len(rows) > limit else None
 
     def _require(self, customer_id: str) -> None:
         if self.models.get_state(customer_id) is None:

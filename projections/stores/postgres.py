@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from projections.stores.answers import NO_ANSWERS, Answers
 from projections.stores.sql import SqlReadModels
 
 APPLIED_CHANNEL = "loyalty_applied"
@@ -86,8 +87,10 @@ class PostgresDb:
         self.pool.close()
 
 
-def open_postgres_read_models(database_url: str) -> SqlReadModels:
-    models = SqlReadModels(PostgresDb(database_url))
+def open_postgres_read_models(
+    database_url: str, answers: Answers = NO_ANSWERS
+) -> SqlReadModels:
+    models = SqlReadModels(PostgresDb(database_url), answers)
     models.setup()
     return models
 

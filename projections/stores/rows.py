@@ -19,6 +19,7 @@ class CustomerRow:
     tier: str | None
     position: int
     state: bytes
+    answer: bytes | None  # the API's encoded answer (see answers.py)
 
 
 @dataclass(frozen=True, slots=True)

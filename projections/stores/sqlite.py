@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from projections.stores.answers import NO_ANSWERS, Answers
 from projections.stores.sql import SqlReadModels
 
 
@@ -118,9 +119,11 @@ class SqliteDb:
         self._local = threading.local()
 
 
-def open_sqlite_read_models(path: Path | str) -> SqlReadModels:
+def open_sqlite_read_models(
+    path: Path | str, answers: Answers = NO_ANSWERS
+) -> SqlReadModels:
     if not str(path).startswith("file:"):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    models = SqlReadModels(SqliteDb(path))
+    models = SqlReadModels(SqliteDb(path), answers)
     models.setup()
     return models

@@ -15,6 +15,7 @@ from service.errors import InvalidArgument
 from service.positions import PositionWatch
 from service.reads import CustomerReads
 from service.rpc import convert
+from service.rpc.answers import length_delimited
 from service.rpc.errors import unary
 from service.rpc.paging import (
     decode_token,
@@ -40,6 +41,10 @@ def _required(value: str, field: str) -> str:
 
 
 class CustomerServicer(pb_grpc.CustomerServiceServicer):
+    """GetCustomer, BatchGetCustomers, LookupCustomer and ListCustomers
+    answer with the stored answers' bytes, serialized as they are (see
+    service/rpc/answers.py and server.bytes_responses)."""
+
     def __init__(
         self, reads: CustomerReads, applied: PositionWatch, *, inline_reads: bool
     ) -> None:
@@ -60,8 +65,7 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
     ):
         cid = _required(request.customer_id, "customer_id")
         await await_position(self.applied, request.min_position, context)
-        customer = await self._read(self.reads.get, cid)
-        return convert.customer_to_proto(customer)
+        return await self._read(self.reads.get_answer, cid)
 
     @unary
     async def BatchGetCustomers(
@@ -75,10 +79,8 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
         for i, cid in enumerate(ids):
             _required(cid, f"customer_ids[{i}]")
         await await_position(self.applied, request.min_position, context)
-        customers = await self._read(self.reads.batch_get, ids)
-        return pb.BatchGetCustomersResponse(
-            customers=[convert.customer_to_proto(c) for c in customers]
-        )
+        answers = await self._read(self.reads.batch_get_answers, ids)
+        return length_delimited(1, answers)  # BatchGetCustomersResponse
 
     @unary
     async def LookupCustomer(
@@ -86,8 +88,7 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
     ):
         email = _required(request.email, "email")
         await await_position(self.applied, request.min_position, context)
-        customer = await self._read(self.reads.lookup, email)
-        return convert.customer_to_proto(customer)
+        return await self._read(self.reads.lookup_answer, email)
 
     @unary
     async def ListCustomers(
@@ -97,14 +98,12 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
         filters = {"tier": request.tier}
         after = decode_token(request.page_token, filters, text_cursor) or ""
         await await_position(self.applied, request.min_position, context)
-        page = await self._read(
-            self.reads.list, after=after, limit=size, tier=request.tier or None
+        answers, last = await self._read(
+            self.reads.list_answers, after=after, limit=size, tier=request.tier or None
         )
-        token = encode_token(page.items[-1].customer_id, filters) if page.more else ""
-        return pb.ListCustomersResponse(
-            customers=[convert.customer_to_proto(c) for c in page.items],
-            next_page_token=token,
-        )
+        # ListCustomersResponse: customers = 1, next_page_token = 2.
+        token = [encode_token(last, filters).encode()] if last is not None else []
+        return length_delimited(1, answers) + length_delimited(2, token)
 
     @unary
     async def ListCustomerEvents(

@@ -83,6 +83,42 @@ def tls(settings: Settings) -> grpc.ServerCredentials | None:
     )
 
 
+def _serialize(message: Any) -> bytes:
+    # A stored answer is already the message's bytes (service/rpc/answers.py).
+    return message if type(message) is bytes else message.SerializeToString()
+
+
+class BytesResponses:
+    """Stands in for the server while a service registers, and registers its
+    unary methods with a response serializer that sends bytes as they are:
+    handlers may answer with stored, already serialized messages. Both kinds
+    of registration go through, as MeteredRegistration expects."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        pass  # registered below, from the same handlers, with the serializer
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, Any]
+    ) -> None:
+        passing = {
+            name: grpc.unary_unary_rpc_method_handler(
+                h.unary_unary,
+                request_deserializer=h.request_deserializer,
+                response_serializer=_serialize,
+            )
+            if h.unary_unary is not None
+            else h
+            for name, h in handlers.items()
+        }
+        self.target.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(service, passing),)
+        )
+        self.target.add_registered_method_handlers(service, passing)
+
+
 def create_server(
     address: str,
     credentials: grpc.ServerCredentials | None,
@@ -105,8 +141,9 @@ def create_server(
         ),
     )
     target: Any = Registration(server, metrics or Metrics(), admission)
+    customers: Any = BytesResponses(target)  # stored answers sent as bytes
     customer_service_pb2_grpc.add_CustomerServiceServicer_to_server(
-        servicers.customers, target
+        servicers.customers, customers
     )
     event_service_pb2_grpc.add_EventServiceServicer_to_server(servicers.events, target)
     projection_service_pb2_grpc.add_ProjectionServiceServicer_to_server(

@@ -24,6 +24,10 @@ ROWS = (
     "P4 freshness p99",
     "P3 rebuild",
     "P2 GetCustomer",
+    "P2 GetCustomer, random customers",
+    "P1 ladder: + the service's webhook handler",
+    "P1 ladder: + the append (group commit, no projections)",
+    "P1 ladder: + the projections (the service)",
     "P5 peak RSS at 20,000 customers",
 )
 

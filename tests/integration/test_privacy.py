@@ -243,6 +243,20 @@ class PrivacyContract:
         finally:
             stale.close()
 
+    def test_a_reader_in_another_process_stops_decrypting_after_an_erasure(
+        self,
+    ) -> None:
+        self.seed()
+        reader = build(self.settings)  # another process, keys cached by reads
+        try:
+            assert not reader.events.read(0, 10)[0].redacted
+            self.erase("ana")
+            events = [e for e in reader.events.read(0, 10) if e.customer_id == "ana"]
+            assert events and all(e.redacted or e.is_erasure for e in events)
+            assert not reader.events.read(0, 10)[2].redacted  # bob still reads
+        finally:
+            reader.close()
+
     def test_two_writers_making_the_same_new_customers_key_agree(self) -> None:
         other = build(self.settings)  # another process on the same store
         try:

@@ -1,0 +1,231 @@
+"""The batch writer: everything one applied batch writes to one generation,
+each table with one statement per batch (multi-row VALUES)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from projections.stores.generations import (
+    CUSTOMER_COLUMNS,
+    HISTORY_COLUMNS,
+    LEDGER_COLUMNS,
+    STAGED,
+    TABLES,
+)
+from projections.stores.queries import chunks
+from projections.stores.rows import Batch, CustomerRow, DeadLetter
+
+if TYPE_CHECKING:
+    from projections.stores.sql import SqlReadModels
+
+# Bound parameters a statement may carry: SQLite allows 32,766 (since
+# 3.32), PostgreSQL 65,535. Batches of the live worker stay far below;
+# a rebuild's staged rows (20,000 events a batch) take a few statements.
+MAX_PARAMS = 30_000
+DEAD_COLUMNS = "position, event_id, customer_id, type_name, reason"
+_UPSERT_CUSTOMER = (
+    " ON CONFLICT (customer_id) DO UPDATE SET "
+    "email_lower = excluded.email_lower, email_key = excluded.email_key, "
+    "tier = excluded.tier, position = excluded.position, "
+    "state = excluded.state, answer = excluded.answer"
+)
+
+
+class StalePosition(RuntimeError):
+    """Another applier moved this generation on; re-read and carry on."""
+
+
+def customer_values(rows: Sequence[CustomerRow]) -> list[tuple[Any, ...]]:
+    """CustomerRows as parameter tuples, in CUSTOMER_COLUMNS order."""
+    return [
+        (
+            r.customer_id,
+            r.email_lower,
+            r.email_key,
+            r.tier,
+            r.position,
+            r.state,
+            r.answer,
+        )
+        for r in rows
+    ]
+
+
+def insert_rows(
+    c: Any,
+    p: str,
+    table: str,
+    columns: str,
+    rows: Sequence[Sequence[Any]],
+    suffix: str = "",
+) -> None:
+    """One multi-row INSERT for `rows` (several only past MAX_PARAMS): a
+    statement per batch instead of one per row."""
+    width = columns.count(",") + 1
+    one = "(" + ",".join([p] * width) + ")"
+    for chunk in chunks(rows, MAX_PARAMS // width):
+        c.execute(
+            f"INSERT INTO {table} ({columns}) VALUES "
+            + ",".join([one] * len(chunk))
+            + suffix,
+            [value for row in chunk for value in row],
+        )
+
+
+class GenerationWriter:
+    """Writes to one generation inside one transaction.
+
+    Every writer first takes the generation's position row (advancing it, or
+    just locking it), so writers of a generation are serialised: states are
+    read and written back under that lock and no update is lost.
+    """
+
+    def __init__(self, models: SqlReadModels, cursor: Any, g: int) -> None:
+        self.models, self.c, self.g = models, cursor, g
+        self._t = functools.partial(models._t, generation=g)
+        self._position = 0
+        self.p = models.db.p
+
+    def advance(self, *, expected: int, to: int) -> None:
+        """Move the position from `expected` to `to`, or raise StalePosition:
+        a second applier (a standby that took over while we stalled) cannot
+        apply the same events again."""
+        self.c.execute(
+            f"UPDATE {self.models.db.name('projection_position')} "
+            f"SET position = {self.p} WHERE generation = {self.p} "
+            f"AND position = {self.p}",
+            (to, self.g, expected),
+        )
+        if self.c.rowcount != 1:
+            raise StalePosition(f"generation {self.g} is no longer at {expected}")
+        self._position = to
+
+    def lock(self) -> int:
+        """Serialise with the applier without moving the position."""
+        self.c.execute(
+            f"SELECT position FROM {self.models.db.name('projection_position')} "
+            f"WHERE generation = {self.p}{self.models.db.for_update}",
+            (self.g,),
+        )
+        row = self.c.fetchone()
+        self._position = int(row[0]) if row else 0
+        return self._position
+
+    def load_states(self, ids: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for chunk in chunks(ids, 500):
+            marks = ",".join([self.p] * len(chunk))
+            self.c.execute(
+                f"SELECT customer_id, state FROM {self._t('customers')} "
+                f"WHERE customer_id IN ({marks})",
+                chunk,
+            )
+            found.update((r[0], bytes(r[1])) for r in self.c.fetchall())
+        return found
+
+    def take_dead_letter(self, position: int) -> DeadLetter | None:
+        self.c.execute(
+            f"DELETE FROM {self._t('dead_letters')} WHERE position = {self.p} "
+            "RETURNING position, event_id, customer_id, type_name, reason",
+            (position,),
+        )
+        row = self.c.fetchone()
+        return DeadLetter(*row) if row else None
+
+    def dismiss_dead_letter(self, position: int, note: str) -> bool:
+        self.c.execute(
+            f"UPDATE {self._t('dead_letters')} SET dismissed = {self.p} "
+            f"WHERE position = {self.p} AND dismissed IS NULL RETURNING position",
+            (note, position),
+        )
+        return self.c.fetchone() is not None
+
+    def carry_dismissals(self, *, to: int) -> None:
+        """Copy this generation's dismissal notes to the same events' dead
+        letters in generation `to` (a position is one event)."""
+        old, new = self._t("dead_letters"), self.models._t("dead_letters", to)
+        self.c.execute(
+            f"UPDATE {new} SET dismissed = (SELECT o.dismissed FROM {old} o "
+            f"WHERE o.position = {new}.position) WHERE dismissed IS NULL "
+            f"AND position IN (SELECT position FROM {old} WHERE dismissed IS NOT NULL)"
+        )
+
+    def complete_rebuild(self) -> None:
+        """Move a rebuild's staged history and ledger rows into their tables,
+        in key order, drop the staging tables, and index the customers: one
+        sort each instead of a B-tree insert per row."""
+        c, t, db = self.c, self._t, self.models.db
+        self.models.create_indexes(c, self.g)
+        db.merge_staged(
+            c, t("history_stage"), t("history"), HISTORY_COLUMNS, HISTORY_COLUMNS
+        )
+        db.merge_staged(
+            c,
+            t("ledger_stage"),
+            t("ledger"),
+            LEDGER_COLUMNS,
+            "customer_id, created_us, event_id",
+        )
+
+    def erase(self, customer_ids: Sequence[str], *, staged: bool = False) -> None:
+        """Every row of these customers in this generation (their stored
+        answers with their states), and in its staging tables during a
+        rebuild."""
+        tables = list(TABLES)
+        if staged:
+            tables += [f"{table}_stage" for table in STAGED]
+        for table in tables:
+            self.c.executemany(
+                f"DELETE FROM {self._t(table)} WHERE customer_id = {self.p}",
+                [(cid,) for cid in customer_ids],
+            )
+
+    def insert_customers(self, rows: Sequence[CustomerRow]) -> None:
+        """The first customer rows of a rebuild's (empty) generation."""
+        self.models.db.bulk_insert(
+            self.c, self._t("customers"), CUSTOMER_COLUMNS, customer_values(rows)
+        )
+
+    def write(self, batch: Batch, *, staged: bool = False) -> None:
+        """Views, ledger, history and dead letters of a batch; with `staged`,
+        history and ledger rows go to the rebuild's staging tables."""
+        c, p, g = self.c, self.p, self.g
+        t = self.models._t
+        if batch.erased:
+            self.erase(batch.erased, staged=staged)
+        if batch.customers:
+            insert_rows(
+                c,
+                p,
+                t("customers", g),
+                CUSTOMER_COLUMNS,
+                customer_values(batch.customers),
+                _UPSERT_CUSTOMER,
+            )
+        if staged:  # a rebuild's own tables: nothing to conflict with
+            db = self.models.db
+            if batch.ledger:
+                db.bulk_insert(c, t("ledger_stage", g), LEDGER_COLUMNS, batch.ledger)
+            if batch.history:
+                db.bulk_insert(c, t("history_stage", g), HISTORY_COLUMNS, batch.history)
+        else:
+            skip = " ON CONFLICT DO NOTHING"
+            if batch.ledger:
+                insert_rows(c, p, t("ledger", g), LEDGER_COLUMNS, batch.ledger, skip)
+            if batch.history:
+                insert_rows(c, p, t("history", g), HISTORY_COLUMNS, batch.history, skip)
+        if batch.dead:
+            insert_rows(
+                c,
+                p,
+                t("dead_letters", g),
+                DEAD_COLUMNS,
+                [
+                    (d.position, d.event_id, d.customer_id, d.type_name, d.reason)
+                    for d in batch.dead
+                ],
+                " ON CONFLICT DO NOTHING",
+            )
+        self.models.db.after_commit_sql(c, g, self._position)

@@ -1,0 +1,55 @@
+"""The stored answers' encoding: the bytes a call sends, and their version."""
+
+from __future__ import annotations
+
+import hashlib
+
+from jericommerce.loyalty.v1 import customer_service_pb2 as pb
+
+from projections.customer.model import fold, view
+from service.rpc import convert
+from service.rpc.answers import ANSWER_VERSION, encode_answer, length_delimited
+from tests.integration.test_projections import ListSource, history
+
+# The answers of a fixed history under ANSWER_VERSION. When this test fails
+# the conversion (or view, or proto) changed what a state encodes to: bump
+# ANSWER_VERSION, so stores re-make their answers, and record the new hash.
+FINGERPRINTS = {
+    1: "4dbfd711493dbe62d12bb9c469ccbd783f48c5b7a83c302958d1043595b3909b",
+}
+
+
+def answers_of_a_fixed_history() -> list[bytes]:
+    source = ListSource()
+    history(source, n=600, seed=11)
+    ids = sorted({e.customer_id for e in source.events})
+    return [encode_answer(fold(cid, source.events).state) for cid in ids]
+
+
+def test_a_changed_encoding_comes_with_a_new_version() -> None:
+    digest = hashlib.sha256(b"".join(answers_of_a_fixed_history())).hexdigest()
+    assert FINGERPRINTS.get(ANSWER_VERSION) == digest, (
+        "the stored answers' encoding changed: bump ANSWER_VERSION in "
+        f"service/rpc/answers.py and record {digest} for it here"
+    )
+
+
+def test_an_answer_is_the_customer_message_a_call_would_build() -> None:
+    source = ListSource()
+    history(source)
+    for cid in {e.customer_id for e in source.events}:
+        state = fold(cid, source.events).state
+        expected = convert.customer_to_proto(view(state)).SerializeToString()
+        assert encode_answer(state) == expected
+
+
+def test_list_and_batch_responses_put_together_from_answers_parse_back() -> None:
+    answers = answers_of_a_fixed_history()
+    assert len(answers) > 3 and max(map(len, answers)) > 127  # multi-byte lengths
+    body = length_delimited(1, answers) + length_delimited(2, [b"tok\xc3\xa9"])
+    parsed = pb.ListCustomersResponse.FromString(body)
+    assert [c.SerializeToString() for c in parsed.customers] == answers
+    assert parsed.next_page_token == "toké"
+    batch = pb.BatchGetCustomersResponse.FromString(length_delimited(1, answers))
+    assert len(batch.customers) == len(answers)
+    assert length_delimited(1, []) == b""
