@@ -61,26 +61,19 @@ def encode(envelope: Envelope, received_at: datetime, key: CustomerKey) -> Store
     the header as associated data. An event created at or before its
     customer's erasure keeps only the header: nothing personal is stored."""
     erased = key.erased_at is not None and envelope.created_at <= key.erased_at
-    if key.aead is None or key.key_id is None or erased:
-        header = make_header(
-            envelope.id,
-            envelope.customer_id,
-            envelope.type_name,
-            envelope.created_at,
-            received_at,
-            REDACTED,
-        )
-        payload = b""
-    else:
-        header = make_header(
-            envelope.id,
-            envelope.customer_id,
-            envelope.type_name,
-            envelope.created_at,
-            received_at,
-            key.key_id,
-        )
-        payload = seal(key.aead, envelope.raw, header)
+    aead = None if erased else key.aead
+    key_id = key.key_id if aead is not None and key.key_id is not None else REDACTED
+    header = make_header(
+        envelope.id,
+        envelope.customer_id,
+        envelope.type_name,
+        envelope.created_at,
+        received_at,
+        key_id,
+    )
+    payload = (
+        b"" if aead is None or key_id == REDACTED else seal(aead, envelope.raw, header)
+    )
     return StoredEvent(
         originator_id=originator_id(envelope.id),
         originator_version=1,
