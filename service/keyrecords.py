@@ -103,6 +103,17 @@ class KeyRecords:
                 "rotate-master`, the new one)"
             )
 
+    def require_master(self, c: Any, lock: str, hint: str) -> None:
+        """In transaction `c`: raise WrongMasterKey unless the store's data
+        keys are wrapped under this process's master key; `lock` is the row
+        lock to take on the record, `hint` ends the message."""
+        c.execute(f"SELECT value FROM {self.t.key_meta} WHERE name = 'master_id'{lock}")
+        row = c.fetchone()
+        if row is not None and row["value"] != self.master.id:
+            raise WrongMasterKey(
+                f"the store's data keys are wrapped under {row['value']}, {hint}"
+            )
+
     def record_legacy_head(self, head: int) -> None:
         """On the first start of a store that holds events from before
         encryption, remember how far they go (`legacy_through`), so start-up
@@ -136,16 +147,12 @@ class KeyRecords:
         p, t = self.t.p, self.t
         count = 0
         with self._transaction(commit=True) as c:
-            c.execute(
-                f"SELECT value FROM {t.key_meta} WHERE name = 'master_id'"
-                f"{t.for_share.replace('SHARE', 'UPDATE')}"
+            # Locked until commit: writers creating keys wait for the rotation.
+            self.require_master(
+                c,
+                t.for_share.replace("SHARE", "UPDATE"),
+                f"not under the configured {self.master.id}",
             )
-            row = c.fetchone()
-            if row is not None and row["value"] != self.master.id:
-                raise WrongMasterKey(
-                    f"the store is wrapped under {row['value']}, not under the "
-                    f"configured {self.master.id}"
-                )
             c.execute(
                 f"SELECT customer_id, key_id, wrapped FROM {t.data_keys} "
                 "WHERE key_id IS NOT NULL"

@@ -175,16 +175,11 @@ class Keyring(KeyRecords):
                 )
         # After the writes (they hold the lock): a rotation that committed
         # meanwhile would leave these keys wrapped under a retired key.
-        c.execute(
-            f"SELECT value FROM {self.t.key_meta} WHERE name = 'master_id'"
-            f"{self.t.for_share}"
+        self.require_master(
+            c,
+            self.t.for_share,
+            "now: restart with the MASTER_KEY_FILE it was rotated to",
         )
-        row = c.fetchone()
-        if row is not None and row["value"] != self.master.id:
-            raise WrongMasterKey(
-                f"the store's master key is now {row['value']}: restart with "
-                "the MASTER_KEY_FILE it was rotated to"
-            )
 
     def _rows(
         self, customer_ids: Iterable[str], cursor: Any = None
