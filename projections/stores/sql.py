@@ -86,7 +86,16 @@ class SqlReadModels(Generations, Queries):
         return int(row[0]) if row else 0
 
     def applied_position(self) -> int:
-        return self.position(self.current_generation())
+        """The live generation's position, read in one statement: a cached
+        generation number may be one a rebuild's switch has just dropped."""
+        meta = self.db.name("projection_meta")
+        with self.db.read() as c:
+            c.execute(
+                f"SELECT position FROM {self.db.name('projection_position')} "
+                f"WHERE generation = (SELECT value FROM {meta} WHERE key = 'current')"
+            )
+            row = c.fetchone()
+        return int(row[0]) if row else 0
 
     def dismiss_dead_letter(self, position: int, note: str) -> bool:
         """Mark a dead letter that will never apply as seen, so it stops

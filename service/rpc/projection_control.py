@@ -32,6 +32,9 @@ class ProjectionServicer(pb_grpc.ProjectionServiceServicer):
         self.admin = admin
 
     def _status(self) -> pb.GetProjectionStatusResponse:
+        # Rebuilding is read first: once it reads false, the switch is done
+        # and the applied position read after it is the new generation's.
+        rebuilding = self.rebuilds.running
         applied = self.applied()
         head = self.events.head()
         answer = pb.GetProjectionStatusResponse(
@@ -39,10 +42,10 @@ class ProjectionServicer(pb_grpc.ProjectionServiceServicer):
             head_position=head,
             lag=max(0, head - applied),
             dead_letters=self.models.dead_letter_count(),
-            rebuilding=self.rebuilds.running,
+            rebuilding=rebuilding,
         )
         progress = self.rebuilds.progress
-        if self.rebuilds.running and progress is not None:
+        if rebuilding and progress is not None:
             answer.rebuild_progress.applied_position = progress.done
             answer.rebuild_progress.target_position = progress.target
             answer.rebuild_progress.events_per_second = progress.events_per_second

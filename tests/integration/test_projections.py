@@ -352,6 +352,23 @@ class ReadModelContract:
         (letter,) = self.models.dead_letters()
         assert letter.dismissed == "sender bug"
 
+    def test_applied_position_after_a_switch_is_the_new_generations(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        source = ListSource()
+        history(source, n=40)
+        self.worker(source).run_once()
+        old = self.models.current_generation(refresh=True)
+        rebuild(source, self.models)  # switches in a new generation, drops `old`
+        # A reader (an API process) still trusts the generation it cached.
+        looked_up = self.models.current_generation
+        monkeypatch.setattr(
+            self.models,
+            "current_generation",
+            lambda *, refresh=False: looked_up(refresh=True) if refresh else old,
+        )
+        assert self.models.applied_position() == source.head() > 0
+
     def test_dismissals_survive_a_rebuild(self) -> None:
         source = ListSource()
         source.add(T.BALANCE_CHANGED, id="bad", customer_id="c1", amount="lots")
