@@ -3,6 +3,7 @@ until it answers."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -20,10 +21,21 @@ from testkit.signing import SECRET
 ROOT = Path(__file__).resolve().parent.parent
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now and not handed out before by this process: the
+    kernel may offer a just-closed port again, and a service given the same
+    port for HTTP and gRPC (or two services one port) answers the wrong
+    protocol on it."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
@@ -31,7 +43,8 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
             return bool(r.status == 200)
-    except OSError:
+    except (OSError, http.client.HTTPException):
+        # HTTPException: something that is not our HTTP server answered.
         return False
 
 
@@ -132,6 +145,9 @@ class ServiceProcess:
         except NotReady as e:
             self.stop()
             raise RuntimeError(f"service {e}") from None
+        except BaseException:
+            self.stop()  # never leave a child behind a failed start
+            raise
         return self
 
     def _ready(self) -> bool:
