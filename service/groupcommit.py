@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -32,9 +33,11 @@ class GroupCommitter:
         self._append = append
         self._max_batch = max_batch
         self._on_commit = on_commit
-        self._queue: asyncio.Queue[tuple[Envelope, asyncio.Future[Appended]]] = (
-            asyncio.Queue()
-        )
+        # A deque and one wake-up future, not an asyncio.Queue: the queue's
+        # loop checks and waiter bookkeeping showed in the ingest profile,
+        # and there is exactly one consumer to wake.
+        self._pending: deque[tuple[Envelope, asyncio.Future[Appended]]] = deque()
+        self._wakeup: asyncio.Future[None] | None = None
         # One thread: batches commit in order and never compete for the lock.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
         self._task: asyncio.Task[None] | None = None
@@ -53,15 +56,23 @@ class GroupCommitter:
         if self._task is None or self._task.done():
             raise StoreUnavailable("the writer is not running")
         future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((envelope, future))  # unbounded: never waits
+        self._pending.append((envelope, future))  # unbounded: never waits
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
         return await future
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        pending = self._pending
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            if not pending:
+                self._wakeup = loop.create_future()
+                await self._wakeup
+                self._wakeup = None
+            batch = [
+                pending.popleft() for _ in range(min(len(pending), self._max_batch))
+            ]
             envelopes = [env for env, _ in batch]
             try:
                 answers = await loop.run_in_executor(
