@@ -86,6 +86,20 @@ def run_wrk(
     )
 
 
+# Long enough for any warm-up file at the slowest rate seen; wrk stops as
+# soon as the file is used up.
+WARM_UP_CAP_SECONDS = 300
+
+
+def send_all(ctx: Context, url: str, requests: Path) -> WrkResult:
+    """Every request of `requests`, once (a warm-up: customers must exist
+    before the measured rounds, or those would mostly create customers)."""
+    r = run_wrk(ctx, url, requests, seconds=WARM_UP_CAP_SECONDS)
+    if not r.exhausted:
+        raise RuntimeError(f"warm-up of {url} did not send all of {requests.name}")
+    return r
+
+
 def request_files(ctx: Context, tag: str, rounds: int) -> tuple[Path, list[Path]]:
     """A warm-up file (it creates every customer), then one file per measured
     round, all of never-seen signed webhooks."""
@@ -163,8 +177,8 @@ def run(ctx: Context) -> list[Row]:
             run_wrk(
                 ctx, server.http_url, mains[0], seconds=s.warmup_seconds, mode="wrap"
             )
-        run_wrk(ctx, ingress.http_url, warm_i, seconds=s.warmup_seconds)
-        run_wrk(ctx, svc.http_url, warm, seconds=s.warmup_seconds)
+        send_all(ctx, ingress.http_url, warm_i)
+        send_all(ctx, svc.http_url, warm)
         client.wait_caught_up(svc.grpc_target)
         # Interleaved rounds, so a burst of load from elsewhere hits all three.
         for r, main in enumerate(mains):
@@ -286,7 +300,7 @@ def profile(ctx: Context) -> None:
     with procs.start_service(
         data_dir, ctx.server_core, ctx.out / "logs", "p1-profile"
     ) as svc:
-        run_wrk(ctx, svc.http_url, warm, seconds=s.warmup_seconds)
+        send_all(ctx, svc.http_url, warm)
         client.wait_caught_up(svc.grpc_target)
         load = threading.Thread(
             target=run_wrk,

@@ -185,7 +185,7 @@ def run_p1(ctx: Context) -> list[Row]:
             p1_ingest.run_wrk(
                 ctx, sanic.http_url, mains[0], seconds=s.warmup_seconds, mode="wrap"
             )
-            p1_ingest.run_wrk(ctx, ing.http_url, warm, seconds=s.warmup_seconds)
+            p1_ingest.send_all(ctx, ing.http_url, warm)
             client.wait_caught_up(api.grpc_target)
             for r, main in enumerate(mains[:-1]):  # interleaved; the best counts
                 bare.append(
