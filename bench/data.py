@@ -45,7 +45,7 @@ def populate(
     progress: bool = False,
 ) -> int:
     """Append `count` events straight into DATA_DIR/events.sqlite; see fill."""
-    from service.sqlite_store import open_sqlite
+    from service.backends.sqlite.store import open_sqlite
 
     store, _quarantine, factory = open_sqlite(data_dir)
     try:

@@ -49,7 +49,7 @@ def time_rebuild(store: EventSource, models: SqlReadModels) -> tuple[int, float]
 
 
 def read_and_decode(data_dir: Path) -> tuple[int, float]:
-    from service.sqlite_store import open_sqlite
+    from service.backends.sqlite.store import open_sqlite
 
     store, _, factory = open_sqlite(data_dir)
     try:
@@ -60,7 +60,7 @@ def read_and_decode(data_dir: Path) -> tuple[int, float]:
 
 def rebuild(data_dir: Path) -> tuple[int, float]:
     from projections.stores.sqlite import open_sqlite_read_models
-    from service.sqlite_store import open_sqlite
+    from service.backends.sqlite.store import open_sqlite
 
     store, _, factory = open_sqlite(data_dir)
     from service.rpc.answers import ANSWERS

@@ -103,7 +103,7 @@ def fresh_schema(base: str, tag: str) -> Iterator[str]:
 
 
 def stored_positions(url: str) -> set[int]:
-    from service.postgres_store import conninfo, library_env
+    from service.backends.postgres.store import conninfo, library_env
 
     env = library_env(url)
     with _admin(conninfo(env)) as conn:
@@ -382,7 +382,7 @@ def master_key() -> MasterKey:
 
 
 def read_all(url: str) -> tuple[int, float]:
-    from service.postgres_store import open_postgres
+    from service.backends.postgres.store import open_postgres
 
     store, _, factory = open_postgres(url, master_key())
     try:
@@ -393,7 +393,7 @@ def read_all(url: str) -> tuple[int, float]:
 
 def rebuild_all(url: str) -> tuple[int, float]:
     from projections.stores.postgres import open_postgres_read_models
-    from service.postgres_store import open_postgres
+    from service.backends.postgres.store import open_postgres
 
     store, _, factory = open_postgres(url, master_key())
     from service.rpc.answers import ANSWERS
@@ -414,7 +414,7 @@ def _child(what: str, url: str) -> subprocess.Popen[str]:
 
 
 def run_p3(ctx: Context) -> list[Row]:
-    from service.postgres_store import open_postgres
+    from service.backends.postgres.store import open_postgres
 
     s = ctx.sizes
     with fresh_schema(ctx.pg_url, "p3") as url:

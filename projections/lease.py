@@ -1,8 +1,7 @@
 """Who may apply: one projection worker at a time.
 
-The lease is a protocol so the worker stays free of SQL; the PostgreSQL
-implementation (an advisory lock) lives with the other PostgreSQL code in
-projections/stores/postgres.py.
+The lease is a protocol so the worker stays free of SQL; each storage
+backend gives its own (service/backends/: an advisory lock on PostgreSQL).
 """
 
 from __future__ import annotations

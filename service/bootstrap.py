@@ -18,16 +18,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from projections.lease import Lease, SoleWorker
+from projections.lease import Lease
 from projections.stores.sql import SqlReadModels
 from projections.worker import ProjectionWorker
 from service import logs
+from service.backends import (
+    Applied,
+    Backend,
+    Notifications,
+    OpenedEvents,
+    backend_for,
+)
 from service.config import Settings
 from service.eventstore import Appended, EventStore
 from service.groupcommit import AppendBatch, GroupCommitter
 from service.health import HealthWatch
 from service.ingest import Envelope
-from service.masterkey import resolve_master_key
 from service.metrics import Metrics
 from service.positions import PositionWatch
 from service.quarantine import Quarantine
@@ -36,7 +42,6 @@ from service.rpc.answers import ANSWERS
 if TYPE_CHECKING:  # imported where used: each only matters to some roles
     from sanic import Sanic
 
-    from service.postgres_notify import Listener
     from service.privacy import Privacy
     from service.rebuilds import Rebuilds
     from service.rpc.server import Health
@@ -50,30 +55,22 @@ class Container:
     """The stores and what every role shares; `close` closes the stores."""
 
     settings: Settings
+    backend: Backend
     events: EventStore
     quarantine: Quarantine
     models: SqlReadModels
     metrics: Metrics = field(default_factory=Metrics)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
-    @property
-    def events_channel(self) -> str:
-        """The channel the event store's recorder NOTIFYs on insert."""
-        return str(getattr(self.events.recorder, "channel_name", ""))
-
     def worker_lease(self) -> Lease:
-        """Who may apply: on PostgreSQL one worker at a time, the rest wait."""
-        if self.settings.database_url:
-            from projections.stores.postgres import PostgresLease
-
-            return PostgresLease(self.settings.database_url)
-        return SoleWorker()
+        """Who may apply: one worker at a time, the rest wait."""
+        return self.backend.worker_lease()
 
     def privacy(self) -> Privacy:
         """Erasure and export over this container's stores."""
-        from service.privacy import Privacy, scrubber
+        from service.privacy import Privacy
 
-        scrub = scrubber(self.settings, self.events, self.quarantine, self.models)
+        scrub = self.backend.scrubber(self.events, self.quarantine, self.models)
         return Privacy(self.events, self.quarantine, self.models, scrub)
 
     def close(self) -> None:
@@ -85,21 +82,23 @@ class Container:
 def build(
     settings: Settings,
     *,
+    backend: Backend | None = None,
     events: EventStore | None = None,
     quarantine: Quarantine | None = None,
     models: SqlReadModels | None = None,
     metrics: Metrics | None = None,
 ) -> Container:
-    """Open the stores `settings` name; the ones given are used instead
-    (and closing the container does not close them)."""
+    """Open the stores `settings` name (on `backend`, if given); the ones
+    given are used instead (and closing the container does not close them)."""
+    backend = backend or backend_for(settings)
     closers: list[Callable[[], None]] = []
     if events is None or quarantine is None:
-        opened_events, opened_quarantine, close = _open_events(settings)
-        closers.append(close)
-        events = events or opened_events
-        quarantine = quarantine or opened_quarantine
+        opened = _open_events(backend)
+        closers.append(opened.close)
+        events = events or opened.events
+        quarantine = quarantine or opened.quarantine
     if models is None:
-        models = _open_models(settings)
+        models = backend.open_models(ANSWERS)
         closers.append(models.db.close)
     if events.keyring.legacy_through():
         log.warning(
@@ -109,6 +108,7 @@ def build(
         )
     return Container(
         settings=settings,
+        backend=backend,
         events=events,
         quarantine=quarantine,
         models=models,
@@ -117,10 +117,8 @@ def build(
     )
 
 
-def _open_events(
-    settings: Settings,
-) -> tuple[EventStore, Quarantine, Callable[[], None]]:
-    master, key_file, created = resolve_master_key(settings)
+def _open_events(backend: Backend) -> OpenedEvents:
+    master, key_file, created = backend.master_key()
     if created:
         log.warning(
             "created a new master key; back it up apart from the data, and set "
@@ -128,28 +126,7 @@ def _open_events(
             path=str(key_file),
             key_id=master.id,
         )
-    if settings.database_url:
-        from service.postgres_store import open_postgres, schema_lock
-
-        with schema_lock(settings.database_url):
-            events, quarantine, pg = open_postgres(settings.database_url, master)
-        return events, quarantine, pg.close
-    from service.sqlite_store import open_sqlite
-
-    events, quarantine, lite = open_sqlite(settings.data_dir, master)
-    return events, quarantine, lite.close
-
-
-def _open_models(settings: Settings) -> SqlReadModels:
-    if settings.database_url:
-        from projections.stores.postgres import open_postgres_read_models
-        from service.postgres_store import schema_lock
-
-        with schema_lock(settings.database_url):
-            return open_postgres_read_models(settings.database_url, ANSWERS)
-    from projections.stores.sqlite import open_sqlite_read_models
-
-    return open_sqlite_read_models(settings.data_dir / "readmodels.sqlite", ANSWERS)
+    return backend.open_events(master)
 
 
 # --- the roles ----------------------------------------------------------------
@@ -176,7 +153,7 @@ class Service:
     watch: HealthWatch
     worker: ProjectionWorker | None = None
     committer: GroupCommitter | None = None
-    listener: Listener | None = None
+    listener: Notifications | None = None  # other processes' commits
     app: Sanic | None = None  # type: ignore[type-arg]
     http_sock: socket.socket | None = None  # else HTTP_HOST:HTTP_PORT
     api: GrpcApi | None = None
@@ -232,8 +209,7 @@ def build_service(
             retention_days=settings.quarantine_retention_days,
         ),
     )
-    if settings.database_url:
-        service.listener = _listener(container, head, applied, worker, follow_events)
+    service.listener = _notifications(container, head, applied, worker, follow_events)
     if "ingress" in roles:
 
         def committed(answers: list[Appended]) -> None:
@@ -315,7 +291,7 @@ def grpc_api(
             customers=CustomerServicer(
                 CustomerReads(models, events),
                 applied,
-                inline_reads=settings.database_url is None,
+                inline_reads=container.backend.inline_reads,
             ),
             events=EventServicer(events, head),
             projections=ProjectionServicer(
@@ -346,21 +322,17 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _listener(
+def _notifications(
     container: Container,
     head: PositionWatch,
     applied: PositionWatch,
     worker: ProjectionWorker | None,
     follow_events: bool,
-) -> Listener:
-    """LISTEN for other processes' commits (PostgreSQL only)."""
-    from projections.stores.postgres import APPLIED_CHANNEL
-    from service.postgres_notify import Listener
-
-    assert container.settings.database_url is not None
+) -> Notifications | None:
+    """Hear other processes' commits, where the backend has several."""
     events, models = container.events, container.models
 
-    def on_events(_payload: str) -> None:
+    def on_events() -> None:
         try:
             head.advance(events.head())
         except Exception as e:
@@ -369,21 +341,17 @@ def _listener(
         if worker is not None:
             worker.wake()
 
-    def on_applied(payload: str) -> None:
-        schema, _, rest = payload.partition(":")
-        generation, _, position = rest.partition(":")
-        if not payload:
+    def on_applied(commit: Applied | None) -> None:
+        if commit is None:
             try:
                 applied.advance(models.applied_position())
             except Exception as e:
                 log.warning("could not read the applied position", error=str(e))
             return
         # A rebuild's generation is not what readers see until it is switched in.
-        if schema == listener.schema and int(generation) == models.current_generation():
-            applied.advance(int(position))
+        if commit.generation == models.current_generation():
+            applied.advance(commit.position)
 
-    channels: dict[str, Callable[[str], None]] = {APPLIED_CHANNEL: on_applied}
-    if follow_events:
-        channels[container.events_channel] = on_events
-    listener = Listener(container.settings.database_url, channels)
-    return listener
+    return container.backend.notifications(
+        events, on_events=on_events if follow_events else None, on_applied=on_applied
+    )

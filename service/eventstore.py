@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import psycopg
 from eventsourcing.persistence import (
@@ -58,33 +58,34 @@ class Appended:
     position: int
 
 
-class PositionIndex:
-    """Backend SQL the library's recorder does not offer: positions by id."""
+class PositionIndex(Protocol):
+    """Backend SQL the library's recorder does not offer: positions by id,
+    rows by position, and the in-place rewrites of the pre-encryption
+    migration. Each backend has one (service/backends/)."""
 
-    def positions(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
-        raise NotImplementedError
+    def positions(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]: ...
 
     def read_positions(self, positions: Sequence[int]) -> list[Row]:
         """(position, topic, state) rows at these positions, in order."""
-        raise NotImplementedError
+        ...
 
     def ping(self) -> None:
         """Raise if the database cannot be reached right now."""
-        raise NotImplementedError
+        ...
 
     def states_in(self, c: Any, positions: Sequence[int]) -> list[Row]:
         """Rows at these positions, read in transaction `c`."""
-        raise NotImplementedError
+        ...
 
     def rewrite_states(self, c: Any, states: Sequence[tuple[int, bytes]]) -> None:
         """Replace stored states in place, in transaction `c`: only to
         encrypt or redact rows written before encryption."""
-        raise NotImplementedError
+        ...
 
     def transaction(self, *, commit: bool) -> AbstractContextManager[Any]:
         """A write transaction that holds the write lock from its start, so
         what it reads cannot change before it commits."""
-        raise NotImplementedError
+        ...
 
     def scan(
         self, after: int, limit: int, topics: Sequence[str], until: int | None
@@ -92,7 +93,7 @@ class PositionIndex:
         """(position, topic, state) rows after `after`, in order. The library's
         select_notifications builds a UUID and a Notification per row, which
         costs more than decoding the event; a replay reads millions."""
-        raise NotImplementedError
+        ...
 
 
 class EventStore:

@@ -189,7 +189,7 @@ def postgres_scrubber(
     def scrub() -> None:
         import psycopg
 
-        from service.postgres_store import conninfo, library_env
+        from service.backends.postgres.store import conninfo, library_env
 
         with psycopg.connect(conninfo(library_env(database_url)), autocommit=True) as c:
             for table in tables():

@@ -53,8 +53,8 @@ from jericommerce.loyalty.v1 import projection_service_pb2_grpc as pgrpc
 
 from projections.customer.model import fold, view
 from projections.events import EventType, RecordedEvent
+from service.backends.sqlite.store import open_sqlite
 from service.rpc.convert import customer_to_proto
-from service.sqlite_store import open_sqlite
 from testkit.launch import ServiceProcess
 from testkit.signing import headers
 from testkit.webhooks import WEBHOOK_PATH

@@ -40,12 +40,8 @@ def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         head = container.events.head()
         applied = models.applied_position()
         status = {
-            "backend": settings.backend,
-            "store": (
-                "PostgreSQL (DATABASE_URL)"
-                if settings.database_url
-                else str(settings.data_dir.resolve())
-            ),
+            "backend": container.backend.name,
+            "store": container.backend.where(),
             "head_position": head,
             "applied_position": applied,
             "lag": max(0, head - applied),

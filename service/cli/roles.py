@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from service import logs
+from service.backends import backend_for
 from service.bootstrap import ALL_ROLES, Container, build, build_service
 from service.cli.supervisor import stop_when_orphaned, supervise
 from service.config import ConfigError, Settings
@@ -44,9 +45,10 @@ def _ingress_child(supervisor: int, settings: Settings) -> None:
 def _cmd_ingress(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers == 1:
         return serve(settings, frozenset({"ingress"}))
-    if not settings.database_url:
+    backend = backend_for(settings)
+    if not backend.shared_writers:
         raise ConfigError(
-            "--workers above 1 needs DATABASE_URL (SQLite has one writer)"
+            f"--workers above 1 needs DATABASE_URL ({backend.name} has one writer)"
         )
     return supervise(_ingress_child, settings, args.workers)
 

@@ -24,7 +24,7 @@ from jericommerce.loyalty.v1 import projection_service_pb2 as ppb
 from jericommerce.loyalty.v1 import projection_service_pb2_grpc as pgrpc
 
 from projections.events import EventType
-from service.sqlite_store import open_sqlite
+from service.backends.sqlite.store import open_sqlite
 from testkit.killtest import Planned, plan_events, run
 from testkit.launch import ServiceProcess
 from testkit.signing import headers

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.sqlite_store import open_sqlite
+from service.backends.sqlite.store import open_sqlite
 from testkit.launch import ServiceProcess
 from testkit.rawhttp import raw_http
 from testkit.signing import headers

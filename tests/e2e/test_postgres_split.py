@@ -19,7 +19,7 @@ from jericommerce.loyalty.v1 import customer_service_pb2 as cpb
 from jericommerce.loyalty.v1 import customer_service_pb2_grpc as cgrpc
 
 from projections.customer.model import fold, view
-from service.postgres_store import open_postgres
+from service.backends.postgres.store import open_postgres
 from service.rpc.convert import customer_to_proto
 from testkit import procs as proc_info
 from testkit.keys import master_key

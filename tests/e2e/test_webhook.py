@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from projections.events import EventType
-from service.sqlite_store import open_sqlite
+from service.backends.sqlite.store import open_sqlite
 from testkit.launch import ROOT, ServiceProcess
 from testkit.rawhttp import raw_http
 from testkit.signing import SECRET, headers, sign

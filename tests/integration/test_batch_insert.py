@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from service.sqlite_store import open_sqlite
+from service.backends.sqlite.store import open_sqlite
 from testkit.keys import master_key
 from tests.integration.test_eventstore import envelope
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from service.backends.sqlite.store import open_sqlite
 from service.eventstore import EventStore
 from service.ingest import Envelope, parse_envelope
 from service.quarantine import Quarantine
-from service.sqlite_store import open_sqlite
 from testkit.keys import master_key
 
 
@@ -133,7 +133,7 @@ class TestSqliteEventStore(EventStoreContract):
 class TestPostgresEventStore(EventStoreContract):
     @pytest.fixture(autouse=True)
     def _store(self, pg_url: str):
-        from service.postgres_store import open_postgres
+        from service.backends.postgres.store import open_postgres
 
         self.store, self.quarantine, factory = open_postgres(pg_url, master_key())
         yield

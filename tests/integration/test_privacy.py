@@ -415,7 +415,7 @@ class TestPostgresPrivacy(PrivacyContract):
     def raw_states(self) -> list[bytes]:
         import psycopg
 
-        from service.postgres_store import conninfo, library_env
+        from service.backends.postgres.store import conninfo, library_env
 
         env = library_env(self.pg_url)
         with psycopg.connect(conninfo(env)) as c:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from psycopg import Notify
 
-from service.postgres_notify import coalesce
+from service.backends.postgres.notify import coalesce
 
 
 def note(channel: str, payload: str) -> Notify:

@@ -13,7 +13,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import sql
 
-from service.eventstore import EventStore, PositionIndex, Row
+from service.eventstore import EventStore, Row
 from service.keyring import Keyring, KeyTables
 from service.masterkey import MasterKey
 from service.quarantine import Quarantine
@@ -129,7 +129,7 @@ def ensure_schema(env: dict[str, str]) -> None:
         )
 
 
-class PostgresPositionIndex(PositionIndex):
+class PostgresPositionIndex:
     def __init__(self, recorder: PostgresApplicationRecorder, dsn: str) -> None:
         self._recorder = recorder
         self._dsn = dsn

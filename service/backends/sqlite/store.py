@@ -16,7 +16,7 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 
-from service.eventstore import EventStore, PositionIndex, Row
+from service.eventstore import EventStore, Row
 from service.keyring import Keyring, KeyTables
 from service.masterkey import MasterKey, embedded_master_key
 from service.quarantine import Quarantine
@@ -36,11 +36,12 @@ KEY_TABLES = KeyTables(
     erasures="erasures",
     for_share="",
 )
+EVENTS_FILE = "events.sqlite"
 _CHUNK = 500  # well under SQLite's bound-parameter limit
 _INSERT_CHUNK = 4000  # events a statement: 16,000 parameters
 
 
-class SqlitePositionIndex(PositionIndex):
+class SqlitePositionIndex:
     def __init__(self, recorder: SQLiteApplicationRecorder) -> None:
         self._recorder = recorder
         self._table = recorder.events_table_name
@@ -195,7 +196,7 @@ def open_sqlite(
     data_dir.mkdir(parents=True, exist_ok=True)
     if master is None:
         master = embedded_master_key(data_dir)[0]
-    path = str(data_dir / "events.sqlite")
+    path = str(data_dir / EVENTS_FILE)
     factory = SQLiteFactory(
         {
             "SQLITE_DBNAME": path,
