@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from projections.lease import Lease
 from projections.stores.sql import SqlReadModels
 from projections.worker import ProjectionWorker
-from service import logs
+from service import adapters, logs
 from service.backends import (
     Applied,
     Backend,
@@ -173,6 +173,10 @@ def build_service(
     processes; `lease` and `append` replace the worker's lease and the group
     committer's store append."""
     settings, metrics = container.settings, container.metrics
+    for problem in adapters.problems():
+        # Serving on a library the adapters were not written for: say so,
+        # so an upgrade's surprises are found in the logs, not guessed at.
+        log.warning("library adapter out of date", problem=problem)
     loop = asyncio.get_running_loop()
     head, applied = PositionWatch(loop), PositionWatch(loop)
     worker = None

@@ -123,7 +123,7 @@ async def _start_api(service: Service) -> Callable[[], Awaitable[None]]:
 
 
 async def _start_ingress(service: Service) -> tuple[Any, int]:
-    from service.webhook import DeadlineProtocol
+    from service.adapters.sanic import DeadlineProtocol
 
     settings, sock, app = service.container.settings, service.http_sock, service.app
     assert app is not None

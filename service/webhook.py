@@ -19,19 +19,14 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from sanic import Request, Sanic, response
-from sanic.compat import Header
 from sanic.exceptions import (
     BadRequest,
-    BadURL,
     PayloadTooLarge,
-    RequestTimeout,
     SanicException,
 )
-from sanic.http import Stage
-from sanic.models.protocol_types import TransportProtocol
 from sanic.response import HTTPResponse
-from sanic.server.protocols.http_protocol import HttpProtocol
 
+from service.adapters.sanic import AnswerableRequest, unreadable_reason
 from service.eventstore import Appended, StoreUnavailable
 from service.ingest import (
     EVENT_TYPE_HEADER,
@@ -47,15 +42,6 @@ from service.metrics import Metrics
 WEBHOOK_PATH = "/webhooks/jericommerce"
 _KEPT_HEADERS = (SIGNATURE_HEADER, EVENT_TYPE_HEADER, "content-type", "user-agent")
 _names = itertools.count(1)
-# Sanic refuses a request it cannot read with BadRequest (BadURL is the same
-# class), whatever the cause; its text tells them apart. Ours is fixed.
-_URL_TEXT = "request target is not a valid URL"
-_UNREADABLE = {
-    "Bad chunked encoding": "invalid chunked framing in the request body",
-    "Bad content-length": "invalid Content-Length header",
-    "Bad Request": "request head is not valid HTTP/1.1",
-    "URL may only contain US-ASCII characters.": _URL_TEXT,
-}
 log = logging.getLogger(__name__)
 
 
@@ -89,7 +75,8 @@ def create_app(ingress: Ingress) -> Sanic:
     app.config.REQUEST_MAX_HEADER_SIZE = min(ingress.max_header_bytes, 16384)
     # Slow senders (a body trickled byte by byte) and idle connections are
     # cut off, so they cannot hold connections others need; see
-    # DeadlineProtocol for why the clock does not restart on every byte.
+    # service.adapters.sanic.DeadlineProtocol for why the clock does not
+    # restart on every byte.
     # Sanic annotates these as int; it takes fractions of a second too.
     app.config.REQUEST_TIMEOUT = ingress.request_timeout  # type: ignore[assignment]
     app.config.RESPONSE_TIMEOUT = ingress.request_timeout  # type: ignore[assignment]
@@ -162,11 +149,9 @@ def create_app(ingress: Ingress) -> Sanic:
     @app.exception(BadRequest)
     async def unreadable(request: Request, exception: SanicException) -> HTTPResponse:
         # Sanic's own answer echoes the target, which may be personal data.
-        text = str(exception)
-        reason = _UNREADABLE.get(text)
-        if reason is None:
-            reason = _URL_TEXT if text.startswith("Bad URL") else "bad request"
-        return response.json({"error": reason}, exception.status_code)
+        return response.json(
+            {"error": unreadable_reason(exception)}, exception.status_code
+        )
 
     @app.exception(SanicException)
     async def refused(request: Request, exception: SanicException) -> HTTPResponse:
@@ -210,116 +195,7 @@ def create_app(ingress: Ingress) -> Sanic:
     return app
 
 
-class AnswerableRequest(Request):
-    """A request whose target httptools cannot parse (`GET someone@x HTTP/1.1`)
-    is refused with BadURL, a 400. But Sanic then builds a stand-in request
-    from the same target to answer with, which raises BadURL again, and the
-    connection is dropped with no answer at all. The stand-in (the only
-    request built with method "NONE") gets target `/` instead, so the 400
-    goes out; the refused target itself is neither kept nor logged."""
-
-    def __init__(
-        self,
-        url_bytes: bytes,
-        headers: Header,
-        version: str,
-        method: str,
-        transport: TransportProtocol,
-        app: Sanic,  # type: ignore[type-arg]
-        head: bytes = b"",
-        stream_id: int = 0,
-    ) -> None:
-        try:
-            super().__init__(
-                url_bytes, headers, version, method, transport, app, head, stream_id
-            )
-        except BadURL:
-            if method != "NONE":
-                raise
-            super().__init__(
-                b"/", headers, version, method, transport, app, head, stream_id
-            )
-
-
 def _cause(error: Exception) -> str:
     """The first line of a store error: PostgreSQL quotes values (a key, a
     parameter) only on the lines after it (DETAIL, CONTEXT)."""
     return str(error).partition("\n")[0][:200]
-
-
-class DeadlineProtocol(HttpProtocol):
-    """Two fixes to Sanic's timeouts.
-
-    Sanic restarts its timeout clock on every byte received, so a sender
-    trickling one byte a second is never cut off. Here the clock runs from
-    a request's first byte: the whole request (and our answer) must fit in
-    REQUEST_TIMEOUT; only an idle keep-alive connection restarts it.
-
-    Sanic looks at the clock every half of the shortest timeout, so a
-    deadline can pass unnoticed for that long (15 s were enforced after
-    22.5 s). Here the next look is set for the next moment a deadline can
-    pass, and moved forward when a restarted clock brings one forward."""
-
-    __slots__ = ("_check_at",)
-
-    def data_received(self, data: bytes) -> None:
-        # `http`, not `_http`: on uvloop the first bytes can arrive before
-        # the connection task has set the attribute.
-        http = self.http
-        idle = http is None or http.stage is Stage.IDLE
-        started = self._time
-        super().data_received(data)
-        if idle:
-            self._sooner()  # a new request's clock starts now
-        else:
-            self._time = started
-
-    async def send(self, data: bytes) -> None:
-        await super().send(data)
-        self._sooner()  # writing restarts Sanic's clock (keep-alive after it)
-
-    def _sooner(self) -> None:
-        """Look earlier if the restarted clock's first deadline comes before
-        the look already set (only when the timeouts differ)."""
-        due = self._time + min(
-            self.keep_alive_timeout, self.request_timeout, self.response_timeout
-        )
-        if due < getattr(self, "_check_at", 0.0):
-            handle = self._callback_check_timeouts
-            if handle is not None:
-                handle.cancel()
-            self._arm()
-
-    def _arm(self) -> None:
-        limits = (self.keep_alive_timeout, self.request_timeout, self.response_timeout)
-        now = time.monotonic()
-        elapsed = now - self._time
-        ahead = [limit - elapsed for limit in limits if limit >= elapsed]
-        # Just past the deadline: Sanic expires a connection only once the
-        # time taken is strictly greater than the limit.
-        delay = (min(ahead) if ahead else min(limits) / 2) + 0.01
-        self._check_at = now + delay
-        self._callback_check_timeouts = self.loop.call_later(delay, self.check_timeouts)
-
-    def check_timeouts(self) -> None:
-        # A body still arriving when time is up is the sender's slowness:
-        # 408, not the 503 Sanic gives for a slow handler.
-        http = self.http
-        if (
-            self._task
-            and http is not None
-            and http.stage is Stage.HANDLER
-            and http.request_bytes_left
-            and time.monotonic() - self._time > self.request_timeout
-        ):
-            http.exception = RequestTimeout("Request Timeout")
-            self._task.cancel("request timeout")
-            return
-        before = self._callback_check_timeouts
-        super().check_timeouts()
-        after = self._callback_check_timeouts
-        if after is not None and after is not before:
-            # Nothing expired and Sanic set its next look half a timeout
-            # away: look when the next deadline can pass instead.
-            after.cancel()
-            self._arm()

@@ -49,36 +49,21 @@ def _code(context: grpc.aio.ServicerContext) -> str:
 
 
 class Registration:
-    """Stands in for the server while the generated `add_*_to_server`
-    functions register a service, and registers each method wrapped instead.
-    Wrapping at registration, not in a grpc.aio.ServerInterceptor, keeps the
-    per-call interceptor coroutine off every call: a server with any
-    interceptor runs one for each call, and the P2 profile showed it."""
+    """Wraps each method a service registers (see service.adapters.grpc's
+    StandInServer). Wrapping at registration, not in a
+    grpc.aio.ServerInterceptor, keeps the per-call interceptor coroutine off
+    every call: a server with any interceptor runs one for each call, and
+    the P2 profile showed it."""
 
-    def __init__(
-        self, server: grpc.aio.Server, metrics: Metrics, admission: Admission
-    ) -> None:
-        self.server = server
+    def __init__(self, metrics: Metrics, admission: Admission) -> None:
         self.metrics = metrics
         self.admission = admission
 
-    def add_generic_rpc_handlers(self, handlers: Any) -> None:
-        # The generated code registers the same methods again below, through
-        # add_registered_method_handlers; the wrapped copies are registered
-        # there, as both kinds.
-        pass
-
-    def add_registered_method_handlers(
-        self, service: str, handlers: dict[str, Any]
-    ) -> None:
-        wrapped = {
+    def rewrite(self, service: str, handlers: dict[str, Any]) -> dict[str, Any]:
+        return {
             name: self._wrap(f"/{service}/{name}", handler)
             for name, handler in handlers.items()
         }
-        self.server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(service, wrapped),)
-        )
-        self.server.add_registered_method_handlers(service, wrapped)
 
     def _wrap(self, method: str, handler: Any) -> Any:
         m = self.metrics

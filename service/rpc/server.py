@@ -19,6 +19,7 @@ from jericommerce.loyalty.v1 import (
     projection_service_pb2_grpc,
 )
 
+from service.adapters.grpc import StandInServer
 from service.config import Settings
 from service.metrics import Metrics
 from service.rpc.customers import CustomerServicer
@@ -88,35 +89,20 @@ def _serialize(message: Any) -> bytes:
     return message if type(message) is bytes else message.SerializeToString()
 
 
-class BytesResponses:
-    """Stands in for the server while a service registers, and registers its
-    unary methods with a response serializer that sends bytes as they are:
-    handlers may answer with stored, already serialized messages. Both kinds
-    of registration go through, as MeteredRegistration expects."""
-
-    def __init__(self, target: Any) -> None:
-        self.target = target
-
-    def add_generic_rpc_handlers(self, handlers: Any) -> None:
-        pass  # registered below, from the same handlers, with the serializer
-
-    def add_registered_method_handlers(
-        self, service: str, handlers: dict[str, Any]
-    ) -> None:
-        passing = {
-            name: grpc.unary_unary_rpc_method_handler(
-                h.unary_unary,
-                request_deserializer=h.request_deserializer,
-                response_serializer=_serialize,
-            )
-            if h.unary_unary is not None
-            else h
-            for name, h in handlers.items()
-        }
-        self.target.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(service, passing),)
+def send_bytes_as_they_are(service: str, handlers: dict[str, Any]) -> dict[str, Any]:
+    """The unary methods' handlers with a response serializer that sends
+    bytes as they are: handlers may answer with stored, already serialized
+    messages."""
+    return {
+        name: grpc.unary_unary_rpc_method_handler(
+            h.unary_unary,
+            request_deserializer=h.request_deserializer,
+            response_serializer=_serialize,
         )
-        self.target.add_registered_method_handlers(service, passing)
+        if h.unary_unary is not None
+        else h
+        for name, h in handlers.items()
+    }
 
 
 def create_server(
@@ -140,8 +126,10 @@ def create_server(
             admission.max_calls + admission.max_streams + UNCOUNTED_CALLS
         ),
     )
-    target: Any = Registration(server, metrics or Metrics(), admission)
-    customers: Any = BytesResponses(target)  # stored answers sent as bytes
+    registration = Registration(metrics or Metrics(), admission)
+    target: Any = StandInServer(server, registration.rewrite)
+    # Stored answers sent as bytes, then wrapped as every method is.
+    customers: Any = StandInServer(target, send_bytes_as_they_are)
     customer_service_pb2_grpc.add_CustomerServiceServicer_to_server(
         servicers.customers, customers
     )

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from service.adapters.sanic import DeadlineProtocol, RedactProtocolErrors
 from service.eventstore import Appended
 from service.ingest import Envelope
-from service.logs import RedactProtocolErrors
 from service.metrics import Metrics
-from service.webhook import DeadlineProtocol, Ingress, create_app
+from service.webhook import Ingress, create_app
 from testkit.rawhttp import raw_http
 from testkit.signing import SECRET, headers, sign
 from testkit.webhooks import WEBHOOK_PATH, webhook_body

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from service.logs import RedactProtocolErrors
+from service.adapters.sanic import RedactProtocolErrors
 
 CANARY = "someone.private@example.com"
 

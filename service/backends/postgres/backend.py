@@ -14,6 +14,7 @@ from projections.lease import Lease
 from projections.stores.answers import Answers
 from projections.stores.postgres import APPLIED_CHANNEL, open_postgres_read_models
 from projections.stores.sql import SqlReadModels
+from service.adapters.eventsourcing import notify_channel
 from service.backends.base import Applied, Notifications, OpenedEvents
 from service.backends.postgres.lease import PostgresLease
 from service.backends.postgres.notify import Listener
@@ -79,8 +80,7 @@ class PostgresBackend:
         channels: dict[str, Callable[[str], None]] = {APPLIED_CHANNEL: applied}
         if on_events is not None:
             # The library's recorder NOTIFYs this channel on every insert.
-            channel = str(getattr(events.recorder, "channel_name", ""))
-            channels[channel] = lambda _payload: on_events()
+            channels[notify_channel(events.recorder)] = lambda _payload: on_events()
         return Listener(self.database_url, channels)
 
     def scrubber(

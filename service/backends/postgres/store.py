@@ -4,44 +4,42 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import sql
 
+from service.adapters.eventsourcing import HookedPostgresRecorder, without_retries
 from service.eventstore import EventStore, Row
 from service.keyring import Keyring, KeyTables
 from service.masterkey import MasterKey
 from service.quarantine import Quarantine
 
 
-class FailFastRecorder(PostgresApplicationRecorder):
+class FailFastRecorder(HookedPostgresRecorder):
     """The library's recorder without its built-in retries (10 tries, seconds
     each, while the database is down). A webhook should get its 503 at once,
     so the sender retries on its own schedule; the worker and the API have
     their own back-off and answer UNAVAILABLE."""
 
-    insert_events = PostgresApplicationRecorder.insert_events.__wrapped__  # type: ignore[attr-defined]
-    select_notifications = (
-        PostgresApplicationRecorder.select_notifications.__wrapped__  # type: ignore[attr-defined]
+    insert_events = without_retries(PostgresApplicationRecorder.insert_events)
+    select_notifications = without_retries(
+        PostgresApplicationRecorder.select_notifications
     )
-    max_notification_id = (
-        PostgresApplicationRecorder.max_notification_id.__wrapped__  # type: ignore[attr-defined]
+    max_notification_id = without_retries(
+        PostgresApplicationRecorder.max_notification_id
     )
 
-    def _insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
+    def before_insert(self, curs: Any, options: Mapping[str, Any]) -> None:
         """Work of ours in the insert's transaction, before the library locks
         the table: an erasure's key destruction (`erase`), or the check that
         the batch's data keys are still live, which also share-locks their
         rows so an erasure waits for the batch (`verify`)."""
         for step in ("erase", "verify"):
-            if (work := kwargs.get(step)) is not None:
+            if (work := options.get(step)) is not None:
                 work(curs)
 
 

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import (
-    SQLiteApplicationRecorder,
-    SQLiteConnection,
-    SQLiteConnectionPool,
-    SQLiteFactory,
-)
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
 
+from service.adapters.eventsourcing import (
+    HookedSqliteRecorder,
+    run_on_new_connections,
+)
 from service.eventstore import EventStore, Row
 from service.keyring import Keyring, KeyTables
 from service.masterkey import MasterKey, embedded_master_key
@@ -121,22 +120,22 @@ class SqlitePositionIndex:
             yield c
 
 
-class KeyedRecorder(SQLiteApplicationRecorder):
+class KeyedRecorder(HookedSqliteRecorder):
     """The library's recorder, with work of ours in its insert transaction:
     an erasure's key destruction (`erase`), and the check that the data keys
     a batch was encrypted with are still live (`verify`), run after the
     insert has taken SQLite's write lock so nothing can change them until
     commit."""
 
-    def _insert_events(
-        self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    def insert_rows(
+        self, c: Any, stored_events: Sequence[StoredEvent], options: Mapping[str, Any]
     ) -> Sequence[int] | None:
-        if (erase := kwargs.get("erase")) is not None:
+        if (erase := options.get("erase")) is not None:
             # Take the write lock before the erasure reads anything.
             c.execute("UPDATE key_meta SET value = value WHERE name = 'master_id'")
             erase(c)
         ids = self._insert_rows(c, stored_events)
-        if (verify := kwargs.get("verify")) is not None:
+        if (verify := options.get("verify")) is not None:
             verify(c)
         return ids
 
@@ -173,19 +172,12 @@ class KeyedRecorder(SQLiteApplicationRecorder):
         return ids
 
 
-class DurablePool(SQLiteConnectionPool):
-    """Every connection commits with synchronous=FULL: in WAL mode a commit
-    then survives power loss, not only a crash of the process. SQLite's
-    compiled-in default is usually FULL, but a build may differ, and a 2xx
-    promises durability."""
-
-    def _create_connection(self) -> SQLiteConnection:
-        conn = super()._create_connection()
-        conn._sqlite_conn.execute("PRAGMA synchronous=FULL")
-        # Deleted content (an erased customer's key, quarantined requests) is
-        # overwritten, not left in free pages.
-        conn._sqlite_conn.execute("PRAGMA secure_delete=ON")
-        return conn
+# Every connection commits with synchronous=FULL: in WAL mode a commit then
+# survives power loss, not only a crash of the process. SQLite's compiled-in
+# default is usually FULL, but a build may differ, and a 2xx promises
+# durability. Deleted content (an erased customer's key, quarantined
+# requests) is overwritten, not left in free pages.
+PRAGMAS = ("PRAGMA synchronous=FULL", "PRAGMA secure_delete=ON")
 
 
 def open_sqlite(
@@ -204,7 +196,7 @@ def open_sqlite(
             "APPLICATION_RECORDER_TOPIC": f"{__name__}:KeyedRecorder",
         }
     )
-    factory.datastore.pool = DurablePool(db_name=path, lock_timeout=10)
+    run_on_new_connections(factory.datastore, PRAGMAS)
     recorder = factory.application_recorder()
     assert isinstance(recorder, SQLiteApplicationRecorder)
     keyring = Keyring(master, factory.datastore.transaction, KEY_TABLES)

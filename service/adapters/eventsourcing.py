@@ -1,0 +1,122 @@
+"""Every use of the `eventsourcing` library's internals, in one place.
+
+The backends build on its application recorders through these names only.
+Written for eventsourcing 9.5.6. On an upgrade, re-check (the tests in
+tests/integration/test_library_adapters.py and the library's own recorder
+test cases in tests/integration/test_recorder_cases.py fail when these
+change):
+
+- `SQLiteApplicationRecorder._insert_events(c, stored_events, **kwargs)` and
+  `PostgresApplicationRecorder._insert_events(curs, stored_events, **kwargs)`
+  are still called inside `insert_events`' transaction with its keyword
+  arguments (on PostgreSQL before the table lock is taken);
+- the PostgreSQL recorder's `insert_events`, `select_notifications` and
+  `max_notification_id` are still wrapped by `@retry` (functools.wraps, so
+  `__wrapped__` is the undecorated method);
+- `SQLiteConnectionPool._create_connection` still returns a
+  `SQLiteConnection` whose `_sqlite_conn` is the sqlite3 connection, and
+  `SQLiteDatastore.pool` is still the one pool every transaction uses;
+- the PostgreSQL recorder still NOTIFYs `channel_name` on every insert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import version
+from typing import Any, TypeVar
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteDatastore,
+)
+
+WRITTEN_FOR = "9.5.6"
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def problems() -> list[str]:
+    """What differs from the library this module was written for."""
+    found = []
+    installed = version("eventsourcing")
+    if installed != WRITTEN_FOR:
+        found.append(
+            f"eventsourcing {installed} installed, adapters written for "
+            f"{WRITTEN_FOR}: re-check service/adapters/eventsourcing.py"
+        )
+    for cls in (SQLiteApplicationRecorder, PostgresApplicationRecorder):
+        if not callable(getattr(cls, "_insert_events", None)):
+            found.append(f"{cls.__name__}._insert_events is gone")
+    for name in ("insert_events", "select_notifications", "max_notification_id"):
+        if not hasattr(getattr(PostgresApplicationRecorder, name), "__wrapped__"):
+            found.append(f"PostgresApplicationRecorder.{name} has no @retry wrapper")
+    if not callable(getattr(SQLiteConnectionPool, "_create_connection", None)):
+        found.append("SQLiteConnectionPool._create_connection is gone")
+    return found
+
+
+def without_retries(method: _F) -> _F:
+    """The library method under its `@retry` decorator: the caller gives up
+    at once and answers for itself (a 503, UNAVAILABLE) instead of waiting
+    through the library's attempts."""
+    inner: _F = method.__wrapped__  # type: ignore[attr-defined]
+    return inner
+
+
+class HookedSqliteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder with one public hook: `insert_rows`
+    runs inside `insert_events`' transaction and receives its keyword
+    arguments, so work of ours commits with the events or not at all."""
+
+    def _insert_events(
+        self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        return self.insert_rows(c, stored_events, kwargs)
+
+    def insert_rows(
+        self, c: Any, stored_events: Sequence[StoredEvent], options: Mapping[str, Any]
+    ) -> Sequence[int] | None:
+        """Insert the events in transaction `c`; returns their notification
+        ids. The library's own insert unless a subclass says otherwise."""
+        return super()._insert_events(c, stored_events)
+
+
+class HookedPostgresRecorder(PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder with one public hook:
+    `before_insert` runs inside `insert_events`' transaction, before the
+    table lock, with its keyword arguments."""
+
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        self.before_insert(curs, kwargs)
+
+    def before_insert(self, curs: Any, options: Mapping[str, Any]) -> None:
+        """Work of ours in the insert's transaction; nothing by default."""
+
+
+def notify_channel(recorder: object) -> str:
+    """The channel a PostgreSQL recorder NOTIFYs on every insert ("" for a
+    recorder that does not)."""
+    return str(getattr(recorder, "channel_name", ""))
+
+
+def run_on_new_connections(
+    datastore: SQLiteDatastore, statements: Sequence[str]
+) -> None:
+    """Make every connection the datastore opens from now on run
+    `statements` first (PRAGMAs the library does not set)."""
+    old = datastore.pool
+
+    class Pool(SQLiteConnectionPool):
+        def _create_connection(self) -> SQLiteConnection:
+            conn = super()._create_connection()
+            for statement in statements:
+                conn._sqlite_conn.execute(statement)
+            return conn
+
+    datastore.pool = Pool(db_name=old.db_name, lock_timeout=old.lock_timeout)
+    old.close()
