@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from projections.customer.codec import decode_state
 from projections.customer.state import CustomerState
+from projections.stores.schema import migrate_read_models
 
 if TYPE_CHECKING:
     from projections.stores.answers import Answers
@@ -42,18 +43,10 @@ class Generations:
     def writing(self, g: int) -> Any: ...  # SqlReadModels.writing
 
     def setup(self) -> None:
-        """Create the meta tables and the first generation if missing, and
-        make the stored answers again if they were made by another encoding."""
-        meta, pos = self.db.name("projection_meta"), self.db.name("projection_position")
-        with self.db.write() as c:
-            c.execute(
-                f"CREATE TABLE IF NOT EXISTS {meta} "
-                f"(key TEXT PRIMARY KEY, value {self.db.bigint} NOT NULL)"
-            )
-            c.execute(
-                f"CREATE TABLE IF NOT EXISTS {pos} (generation {self.db.bigint} "
-                f"PRIMARY KEY, position {self.db.bigint} NOT NULL)"
-            )
+        """Migrate the shared tables (schema.py), create the first
+        generation if missing, and make the stored answers again if they
+        were made by another encoding."""
+        migrate_read_models(self.db)
         if self.current_generation(refresh=True) == 0:
             self.create_generation(1)
             with self.db.write() as c:
@@ -213,18 +206,11 @@ class Generations:
 
     def reencode_answers(self, chunk: int = 1000) -> int:
         """Make every stored answer of the current generation again with
-        this process's encoding (stores from before answers were stored
-        get the column first); returns how many. In chunks, each under the
-        applier's lock, so the live worker interleaves; the version is
+        this process's encoding; returns how many. In chunks, each under
+        the applier's lock, so the live worker interleaves; the version is
         recorded with the last chunk."""
         g = self.current_generation(refresh=True)
         customers = self._t("customers", g)
-        with self.db.read() as c:
-            c.execute(f"SELECT * FROM {customers} WHERE 1 = 0")
-            columns = [d[0] for d in c.description]
-        if "answer" not in columns:
-            with self.db.write() as c:
-                c.execute(f"ALTER TABLE {customers} ADD COLUMN answer {self.db.blob}")
         p, encode, after, done = self.db.p, self.answers.encode, "", 0
         while True:
             with self.writing(g) as w:

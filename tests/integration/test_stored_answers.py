@@ -94,9 +94,11 @@ class TestSqliteAnswers(AnswersContract):
         source = ListSource()
         history(source)
         ProjectionWorker(source, models).run_once()
-        with models.db.write() as c:  # as such a store was: no answer column
+        # As such a store was: no answer column, and the schema at version 1.
+        with models.db.write() as c:
             c.execute("ALTER TABLE customers_1 DROP COLUMN answer")
             c.execute("DELETE FROM projection_meta WHERE key = 'answers_version'")
+            c.execute("UPDATE schema_version SET version = 1")
         models.db.close()
         self.answers_match_states(self.open(ANSWERS), ANSWERS.encode)
 

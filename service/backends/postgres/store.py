@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -13,6 +14,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import sql
 
 from service.adapters.eventsourcing import HookedPostgresRecorder, without_retries
+from service.backends.postgres.schema import migrate_events
 from service.eventstore import EventStore, Row
 from service.keyring import Keyring, KeyTables
 from service.masterkey import MasterKey
@@ -214,8 +216,8 @@ def open_postgres(
     recorder = factory.application_recorder()
     assert isinstance(recorder, PostgresApplicationRecorder)
     schema = factory.datastore.schema
+    migrate_events(partial(factory.datastore.transaction, commit=True), schema)
     keyring = Keyring(master, factory.datastore.transaction, key_tables(schema))
-    keyring.create_tables()
     keyring.check_master()
     keyring.record_legacy_head(recorder.max_notification_id() or 0)
     quarantine = Quarantine(
@@ -225,6 +227,5 @@ def open_postgres(
         f'"{schema}".quarantine',
         keyring,
     )
-    quarantine.create_table()
     index = PostgresPositionIndex(recorder, conninfo(env))
     return EventStore(recorder, index, keyring), quarantine, factory

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from service.adapters.eventsourcing import (
     HookedSqliteRecorder,
     run_on_new_connections,
 )
+from service.backends.sqlite.schema import migrate_events
 from service.eventstore import EventStore, Row
 from service.keyring import Keyring, KeyTables
 from service.masterkey import MasterKey, embedded_master_key
@@ -199,13 +201,12 @@ def open_sqlite(
     run_on_new_connections(factory.datastore, PRAGMAS)
     recorder = factory.application_recorder()
     assert isinstance(recorder, SQLiteApplicationRecorder)
+    migrate_events(partial(factory.datastore.transaction, commit=True))
     keyring = Keyring(master, factory.datastore.transaction, KEY_TABLES)
-    keyring.create_tables()
     keyring.check_master()
     keyring.record_legacy_head(recorder.max_notification_id() or 0)
     quarantine = Quarantine(
         factory.datastore.transaction, "?", QUARANTINE_DDL, "quarantine", keyring
     )
-    quarantine.create_table()
     index = SqlitePositionIndex(recorder)
     return EventStore(recorder, index, keyring), quarantine, factory
