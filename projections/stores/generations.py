@@ -10,37 +10,38 @@ readers keep reading the old tables until then.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from projections.customer.codec import decode_state
 from projections.customer.state import CustomerState
+from projections.stores.answers import Answers
+from projections.stores.db import Db
 from projections.stores.schema import migrate_read_models
+from projections.stores.tables import STAGED, TABLES, create_indexes, table
+from projections.stores.writer import GenerationWriter
 
-if TYPE_CHECKING:
-    from projections.stores.answers import Answers
-    from projections.stores.sql import Db
-    from projections.stores.writer import GenerationWriter
-
-# Tables a rebuild fills through a staging twin (see begin_rebuild).
-STAGED = ("history", "ledger")
-TABLES = ("customers", "ledger", "history", "dead_letters")
-LEDGER_COLUMNS = "customer_id, created_us, event_id, position, entry"
-HISTORY_COLUMNS = "customer_id, position"
-CUSTOMER_COLUMNS = "customer_id, email_lower, email_key, tier, position, state, answer"
 # projection_meta key of the answers' encoding version (see answers.py).
 ANSWERS_META = "answers_version"
 
 
 class Generations:
-    """Schema, meta values and generations; mixed into SqlReadModels."""
+    """Schema, meta values and generations of one read-model store."""
 
-    db: Db
-    answers: Answers
-    _generation: int
-    _generation_read_at: float
+    GENERATION_TTL = 1.0  # seconds a reader trusts its cached generation
 
-    def writing(self, g: int) -> Any: ...  # SqlReadModels.writing
+    def __init__(self, db: Db, answers: Answers) -> None:
+        self.db = db
+        self.answers = answers
+        self._generation = 0
+        self._generation_read_at = 0.0
+
+    @contextmanager
+    def writing(self, g: int) -> Iterator[GenerationWriter]:
+        """One write transaction on generation `g`; see GenerationWriter."""
+        with self.db.write() as c:
+            yield GenerationWriter(self.db, c, g)
 
     def setup(self) -> None:
         """Migrate the shared tables (schema.py), create the first
@@ -85,13 +86,11 @@ class Generations:
             self._generation_read_at = now
         return self._generation
 
-    GENERATION_TTL = 1.0  # seconds a reader trusts its cached generation
-
     def pending_generation(self) -> int:
         return self._meta("pending")
 
-    def _t(self, table: str, generation: int) -> str:
-        return self.db.name(f"{table}_{generation}")
+    def _t(self, name: str, generation: int) -> str:
+        return table(self.db, name, generation)
 
     def create_generation(self, g: int, *, indexes: bool = True) -> None:
         """The tables of generation `g`; a rebuild asks for the customers'
@@ -132,14 +131,7 @@ class Generations:
             )
 
     def create_indexes(self, c: Any, g: int) -> None:
-        c.execute(
-            f"CREATE INDEX IF NOT EXISTS customers_{g}_email "
-            f"ON {self._t('customers', g)} (email_lower, email_key)"
-        )
-        c.execute(
-            f"CREATE INDEX IF NOT EXISTS customers_{g}_tier "
-            f"ON {self._t('customers', g)} (tier, customer_id)"
-        )
+        create_indexes(self.db, c, g)
 
     def drop_generation(self, g: int) -> None:
         with self.db.write() as c:
@@ -186,7 +178,6 @@ class Generations:
         dead-letters the same events again (the fold still refuses them).
         The new generation's answers were made by this process's encoding."""
         old = self.current_generation(refresh=True)
-        w: GenerationWriter
         with self.writing(old) as w:
             w.lock()  # after any dismissal in progress on the old generation
             w.carry_dismissals(to=g)

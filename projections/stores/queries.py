@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from projections.customer.points import LedgerEntry
+from projections.stores.db import Db
+from projections.stores.generations import Generations
 from projections.stores.rows import DeadLetter, ledger_entry
-
-if TYPE_CHECKING:
-    from projections.stores.sql import Db
-
-
-def chunks(items: Sequence[Any] | Iterable[Any], size: int) -> Iterator[list[Any]]:
-    items = list(items)
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+from projections.stores.tables import chunks
 
 
 def _bytes(value: Any) -> bytes | None:
@@ -23,17 +17,18 @@ def _bytes(value: Any) -> bytes | None:
 
 
 class Queries:
-    """Reads of the current generation; mixed into SqlReadModels."""
+    """Reads of the generation `generations` says is current."""
 
-    db: Db
-    _statements: dict[tuple[str, str, int], str]
+    def __init__(self, db: Db, generations: Generations) -> None:
+        self.db = db
+        self.generations = generations
+        self._statements: dict[tuple[str, str, int], str] = {}
 
-    # Provided by Generations (sql.SqlReadModels mixes both in).
     def current_generation(self, *, refresh: bool = False) -> int:
-        raise NotImplementedError
+        return self.generations.current_generation(refresh=refresh)
 
     def _t(self, table: str, generation: int) -> str:
-        raise NotImplementedError
+        return self.generations._t(table, generation)
 
     def _query(self, table: str, sql: str, params: Sequence[Any]) -> list[Any]:
         """Run `sql` with {T} as the current generation's `table`; if a rebuild

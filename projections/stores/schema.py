@@ -9,12 +9,10 @@ exist when it runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from projections.stores.db import Db
 from projections.stores.migrations import Migration, migrate
-
-if TYPE_CHECKING:
-    from projections.stores.sql import Db
 
 STORE = "read_models"
 

@@ -1,61 +1,29 @@
-"""Read models in SQL tables, shared by every backend: the backend's
-protocol and the one object the rest of the code holds.
+"""Read models in SQL tables, shared by every backend: the one object the
+rest of the code holds.
 
-The tables and generations are in generations.py, the readers' queries in
-queries.py, and what an applied batch writes in writer.py.
+It is made of parts, each in its own module: the backend's connections and
+spelling (db.py), the tables and generations (generations.py), the
+readers' queries (queries.py) and what an applied batch writes
+(writer.py). Its methods are theirs, named once here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Protocol
+from contextlib import AbstractContextManager
 
+from projections.customer.points import LedgerEntry
 from projections.stores.answers import NO_ANSWERS, Answers
+from projections.stores.db import Db
 from projections.stores.generations import Generations
 from projections.stores.queries import Queries
+from projections.stores.rows import DeadLetter
 from projections.stores.writer import GenerationWriter, StalePosition
 
 __all__ = ["Db", "GenerationWriter", "SqlReadModels", "StalePosition"]
 
 
-class Db(Protocol):
-    """A backend's connections and SQL spelling."""
-
-    p: str  # parameter marker
-    blob: str
-    bigint: str
-
-    @property
-    def missing_table_errors(self) -> tuple[type[BaseException], ...]: ...
-
-    for_update: str  # row-lock suffix for SELECT, "" where writers are serial
-    clustered: str  # table suffix that stores rows in primary-key order
-
-    def write(self) -> AbstractContextManager[Any]: ...  # cursor, commits on exit
-    def read(self) -> AbstractContextManager[Any]: ...  # cursor
-    def name(self, table: str) -> str: ...  # qualified table name
-    def close(self) -> None: ...
-    def tune_for_bulk(self) -> None:
-        """Ready this thread's connection for a bulk load (a rebuild)."""
-
-    def after_commit_sql(self, cursor: Any, generation: int, position: int) -> None:
-        """Last statement of every view commit (e.g. a NOTIFY)."""
-
-    def bulk_insert(
-        self, cursor: Any, table: str, columns: str, rows: Sequence[Sequence[Any]]
-    ) -> None:
-        """Plain inserts (no conflicts possible) as fast as the backend can."""
-
-    def merge_staged(
-        self, cursor: Any, stage: str, final: str, columns: str, key: str
-    ) -> None:
-        """Make `final` (empty, keyed by `key`) hold `stage`'s rows; `stage`
-        is gone afterwards. Staged rows are unique by key: each is written
-        once, by the one applier of a rebuild's generation."""
-
-
-class SqlReadModels(Generations, Queries):
+class SqlReadModels:
     """All reads and writes of the read models; no fold logic.
 
     `answers` makes the customers' stored answers (see answers.py); the
@@ -65,15 +33,96 @@ class SqlReadModels(Generations, Queries):
     def __init__(self, db: Db, answers: Answers = NO_ANSWERS) -> None:
         self.db = db
         self.answers = answers
-        self._generation = 0
-        self._generation_read_at = 0.0
-        self._statements: dict[tuple[str, str, int], str] = {}
+        self.generations = Generations(db, answers)
+        self.queries = Queries(db, self.generations)
 
-    @contextmanager
-    def writing(self, g: int) -> Iterator[GenerationWriter]:
+    # -- generations (generations.py) -----------------------------------------
+
+    def setup(self) -> None:
+        self.generations.setup()
+
+    def writing(self, g: int) -> AbstractContextManager[GenerationWriter]:
         """One write transaction on generation `g`; see GenerationWriter."""
-        with self.db.write() as c:
-            yield GenerationWriter(self, c, g)
+        return self.generations.writing(g)
+
+    def current_generation(self, *, refresh: bool = False) -> int:
+        return self.generations.current_generation(refresh=refresh)
+
+    def pending_generation(self) -> int:
+        return self.generations.pending_generation()
+
+    def create_generation(self, g: int, *, indexes: bool = True) -> None:
+        self.generations.create_generation(g, indexes=indexes)
+
+    def drop_generation(self, g: int) -> None:
+        self.generations.drop_generation(g)
+
+    def begin_rebuild(self) -> int:
+        return self.generations.begin_rebuild()
+
+    def switch_to(self, g: int) -> int:
+        return self.generations.switch_to(g)
+
+    def abandon_rebuild(self) -> None:
+        self.generations.abandon_rebuild()
+
+    def reencode_answers(self, chunk: int = 1000) -> int:
+        return self.generations.reencode_answers(chunk)
+
+    # -- reads of the current generation (queries.py) ---------------------------
+
+    def get_states(self, ids: Sequence[str]) -> dict[str, bytes]:
+        return self.queries.get_states(ids)
+
+    def get_state(self, customer_id: str) -> bytes | None:
+        return self.queries.get_state(customer_id)
+
+    def lookup_email(self, email: str) -> bytes | None:
+        return self.queries.lookup_email(email)
+
+    def list_customers(
+        self, *, after: str, limit: int, tier: str | None
+    ) -> list[tuple[str, bytes]]:
+        return self.queries.list_customers(after=after, limit=limit, tier=tier)
+
+    def iter_states(self, batch: int = 1000) -> Iterator[tuple[str, bytes]]:
+        return self.queries.iter_states(batch)
+
+    def get_answer(self, customer_id: str) -> tuple[bytes | None] | None:
+        return self.queries.get_answer(customer_id)
+
+    def get_answers(self, ids: Sequence[str]) -> dict[str, bytes | None]:
+        return self.queries.get_answers(ids)
+
+    def lookup_answer(self, email: str) -> tuple[str, bytes | None] | None:
+        return self.queries.lookup_answer(email)
+
+    def list_answers(
+        self, *, after: str, limit: int, tier: str | None
+    ) -> list[tuple[str, bytes | None]]:
+        return self.queries.list_answers(after=after, limit=limit, tier=tier)
+
+    def customer_count(self) -> int:
+        return self.queries.customer_count()
+
+    def ledger(
+        self, customer_id: str, *, after: tuple[int, str], limit: int
+    ) -> list[LedgerEntry]:
+        return self.queries.ledger(customer_id, after=after, limit=limit)
+
+    def history(self, customer_id: str, *, after: int, limit: int) -> list[int]:
+        return self.queries.history(customer_id, after=after, limit=limit)
+
+    def history_count(self, customer_id: str) -> int:
+        return self.queries.history_count(customer_id)
+
+    def dead_letters(self, *, after: int = 0, limit: int = 100) -> list[DeadLetter]:
+        return self.queries.dead_letters(after=after, limit=limit)
+
+    def dead_letter_count(self) -> int:
+        return self.queries.dead_letter_count()
+
+    # -- positions and the operations over both ---------------------------------
 
     def position(self, g: int) -> int:
         with self.db.read() as c:
@@ -107,7 +156,7 @@ class SqlReadModels(Generations, Queries):
                 w.lock()
                 # A rebuild that switched in while we waited for the lock has
                 # already carried the old generation's notes: dismiss there.
-                if self._meta_in(w.c, "current") == g:
+                if self.generations._meta_in(w.c, "current") == g:
                     return w.dismiss_dead_letter(position, note)
 
     def erase_customer(self, customer_id: str) -> None:
@@ -118,6 +167,6 @@ class SqlReadModels(Generations, Queries):
             g = self.current_generation(refresh=True)
             with self.writing(g) as w:
                 w.lock()
-                if self._meta_in(w.c, "current") == g:
+                if self.generations._meta_in(w.c, "current") == g:
                     w.erase([customer_id])
                     return

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from projections.stores.generations import (
+from projections.stores.db import Db
+from projections.stores.rows import Batch, CustomerRow, DeadLetter
+from projections.stores.tables import (
     CUSTOMER_COLUMNS,
     HISTORY_COLUMNS,
     LEDGER_COLUMNS,
     STAGED,
     TABLES,
+    chunks,
+    create_indexes,
 )
-from projections.stores.queries import chunks
-from projections.stores.rows import Batch, CustomerRow, DeadLetter
-
-if TYPE_CHECKING:
-    from projections.stores.sql import SqlReadModels
+from projections.stores.tables import table as table_name
 
 # Bound parameters a statement may carry: SQLite allows 32,766 (since
 # 3.32), PostgreSQL 65,535. Batches of the live worker stay far below;
@@ -82,18 +82,18 @@ class GenerationWriter:
     read and written back under that lock and no update is lost.
     """
 
-    def __init__(self, models: SqlReadModels, cursor: Any, g: int) -> None:
-        self.models, self.c, self.g = models, cursor, g
-        self._t = functools.partial(models._t, generation=g)
+    def __init__(self, db: Db, cursor: Any, g: int) -> None:
+        self.db, self.c, self.g = db, cursor, g
+        self._t = functools.partial(table_name, db, generation=g)
         self._position = 0
-        self.p = models.db.p
+        self.p = db.p
 
     def advance(self, *, expected: int, to: int) -> None:
         """Move the position from `expected` to `to`, or raise StalePosition:
         a second applier (a standby that took over while we stalled) cannot
         apply the same events again."""
         self.c.execute(
-            f"UPDATE {self.models.db.name('projection_position')} "
+            f"UPDATE {self.db.name('projection_position')} "
             f"SET position = {self.p} WHERE generation = {self.p} "
             f"AND position = {self.p}",
             (to, self.g, expected),
@@ -105,8 +105,8 @@ class GenerationWriter:
     def lock(self) -> int:
         """Serialise with the applier without moving the position."""
         self.c.execute(
-            f"SELECT position FROM {self.models.db.name('projection_position')} "
-            f"WHERE generation = {self.p}{self.models.db.for_update}",
+            f"SELECT position FROM {self.db.name('projection_position')} "
+            f"WHERE generation = {self.p}{self.db.for_update}",
             (self.g,),
         )
         row = self.c.fetchone()
@@ -145,7 +145,7 @@ class GenerationWriter:
     def carry_dismissals(self, *, to: int) -> None:
         """Copy this generation's dismissal notes to the same events' dead
         letters in generation `to` (a position is one event)."""
-        old, new = self._t("dead_letters"), self.models._t("dead_letters", to)
+        old, new = self._t("dead_letters"), table_name(self.db, "dead_letters", to)
         self.c.execute(
             f"UPDATE {new} SET dismissed = (SELECT o.dismissed FROM {old} o "
             f"WHERE o.position = {new}.position) WHERE dismissed IS NULL "
@@ -156,8 +156,8 @@ class GenerationWriter:
         """Move a rebuild's staged history and ledger rows into their tables,
         in key order, drop the staging tables, and index the customers: one
         sort each instead of a B-tree insert per row."""
-        c, t, db = self.c, self._t, self.models.db
-        self.models.create_indexes(c, self.g)
+        c, t, db = self.c, self._t, self.db
+        create_indexes(db, c, self.g)
         db.merge_staged(
             c, t("history_stage"), t("history"), HISTORY_COLUMNS, HISTORY_COLUMNS
         )
@@ -184,7 +184,7 @@ class GenerationWriter:
 
     def insert_customers(self, rows: Sequence[CustomerRow]) -> None:
         """The first customer rows of a rebuild's (empty) generation."""
-        self.models.db.bulk_insert(
+        self.db.bulk_insert(
             self.c, self._t("customers"), CUSTOMER_COLUMNS, customer_values(rows)
         )
 
@@ -192,7 +192,11 @@ class GenerationWriter:
         """Views, ledger, history and dead letters of a batch; with `staged`,
         history and ledger rows go to the rebuild's staging tables."""
         c, p, g = self.c, self.p, self.g
-        t = self.models._t
+        db = self.db
+
+        def t(name: str, generation: int) -> str:
+            return table_name(db, name, generation)
+
         if batch.erased:
             self.erase(batch.erased, staged=staged)
         if batch.customers:
@@ -205,7 +209,6 @@ class GenerationWriter:
                 _UPSERT_CUSTOMER,
             )
         if staged:  # a rebuild's own tables: nothing to conflict with
-            db = self.models.db
             if batch.ledger:
                 db.bulk_insert(c, t("ledger_stage", g), LEDGER_COLUMNS, batch.ledger)
             if batch.history:
@@ -228,4 +231,4 @@ class GenerationWriter:
                 ],
                 " ON CONFLICT DO NOTHING",
             )
-        self.models.db.after_commit_sql(c, g, self._position)
+        self.db.after_commit_sql(c, g, self._position)

@@ -1,0 +1,44 @@
+"""What a read-model store needs of a database: its connections and its
+SQL spelling. One implementation per backend (sqlite.py, postgres.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+
+class Db(Protocol):
+    """A backend's connections and SQL spelling."""
+
+    p: str  # parameter marker
+    blob: str
+    bigint: str
+
+    @property
+    def missing_table_errors(self) -> tuple[type[BaseException], ...]: ...
+
+    for_update: str  # row-lock suffix for SELECT, "" where writers are serial
+    clustered: str  # table suffix that stores rows in primary-key order
+
+    def write(self) -> AbstractContextManager[Any]: ...  # cursor, commits on exit
+    def read(self) -> AbstractContextManager[Any]: ...  # cursor
+    def name(self, table: str) -> str: ...  # qualified table name
+    def close(self) -> None: ...
+    def tune_for_bulk(self) -> None:
+        """Ready this thread's connection for a bulk load (a rebuild)."""
+
+    def after_commit_sql(self, cursor: Any, generation: int, position: int) -> None:
+        """Last statement of every view commit (e.g. a NOTIFY)."""
+
+    def bulk_insert(
+        self, cursor: Any, table: str, columns: str, rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Plain inserts (no conflicts possible) as fast as the backend can."""
+
+    def merge_staged(
+        self, cursor: Any, stage: str, final: str, columns: str, key: str
+    ) -> None:
+        """Make `final` (empty, keyed by `key`) hold `stage`'s rows; `stage`
+        is gone afterwards. Staged rows are unique by key: each is written
+        once, by the one applier of a rebuild's generation."""
