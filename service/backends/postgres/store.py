@@ -15,10 +15,11 @@ from psycopg import sql
 
 from service.adapters.eventsourcing import HookedPostgresRecorder, without_retries
 from service.backends.postgres.schema import migrate_events
-from service.eventstore import EventStore, Row
+from service.eventstore import EventStore
 from service.keyring import Keyring, KeyTables
 from service.masterkey import MasterKey
 from service.quarantine import Quarantine
+from service.storedevents import Row
 
 
 class FailFastRecorder(HookedPostgresRecorder):

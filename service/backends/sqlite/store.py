@@ -17,10 +17,11 @@ from service.adapters.eventsourcing import (
     run_on_new_connections,
 )
 from service.backends.sqlite.schema import migrate_events
-from service.eventstore import EventStore, Row
+from service.eventstore import EventStore
 from service.keyring import Keyring, KeyTables
 from service.masterkey import MasterKey, embedded_master_key
 from service.quarantine import Quarantine
+from service.storedevents import Row
 
 QUARANTINE_DDL = (
     "CREATE TABLE IF NOT EXISTS quarantine ("
