@@ -67,9 +67,9 @@ class Generations:
 
     def _meta(self, key: str) -> int:
         with self.db.read() as c:
-            return self._meta_in(c, key)
+            return self.meta_in(c, key)
 
-    def _meta_in(self, c: Any, key: str) -> int:
+    def meta_in(self, c: Any, key: str) -> int:
         """A meta value as the transaction of cursor `c` sees it."""
         c.execute(
             f"SELECT value FROM {self.db.name('projection_meta')} "
@@ -206,7 +206,7 @@ class Generations:
         while True:
             with self.writing(g) as w:
                 w.lock()
-                if self._meta_in(w.c, "current") != g:  # a rebuild switched in
+                if self.meta_in(w.c, "current") != g:  # a rebuild switched in
                     return done
                 w.c.execute(
                     f"SELECT customer_id, state FROM {customers} "

@@ -9,7 +9,7 @@ from projections.customer.points import LedgerEntry
 from projections.stores.db import Db
 from projections.stores.generations import Generations
 from projections.stores.rows import DeadLetter, ledger_entry
-from projections.stores.tables import chunks
+from projections.stores.tables import chunks, table
 
 
 def _bytes(value: Any) -> bytes | None:
@@ -27,8 +27,8 @@ class Queries:
     def current_generation(self, *, refresh: bool = False) -> int:
         return self.generations.current_generation(refresh=refresh)
 
-    def _t(self, table: str, generation: int) -> str:
-        return self.generations._t(table, generation)
+    def _t(self, name: str, generation: int) -> str:
+        return table(self.db, name, generation)
 
     def _query(self, table: str, sql: str, params: Sequence[Any]) -> list[Any]:
         """Run `sql` with {T} as the current generation's `table`; if a rebuild

@@ -156,7 +156,7 @@ class SqlReadModels:
                 w.lock()
                 # A rebuild that switched in while we waited for the lock has
                 # already carried the old generation's notes: dismiss there.
-                if self.generations._meta_in(w.c, "current") == g:
+                if self.generations.meta_in(w.c, "current") == g:
                     return w.dismiss_dead_letter(position, note)
 
     def erase_customer(self, customer_id: str) -> None:
@@ -167,6 +167,6 @@ class SqlReadModels:
             g = self.current_generation(refresh=True)
             with self.writing(g) as w:
                 w.lock()
-                if self.generations._meta_in(w.c, "current") == g:
+                if self.generations.meta_in(w.c, "current") == g:
                     w.erase([customer_id])
                     return
