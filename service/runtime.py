@@ -86,7 +86,7 @@ async def serve(
         roles=sorted(service.roles),
         http=f"{settings.http_host}:{bound.http_port}" if bound.http_port else None,
         grpc=f"{settings.grpc_host}:{bound.grpc_port}" if bound.grpc_port else None,
-        backend=settings.backend,
+        backend=service.container.backend.name,
     )
     if on_ready is not None:
         on_ready(bound)
