@@ -21,14 +21,6 @@ def settings(**env: str) -> Settings:
     return Settings.from_environ({"WEBHOOK_SECRET": "s", **env})
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    env = {"DATA_DIR": str(tmp_path), "MASTER_KEY_FILE": str(master_key_file())}
-    if request.param == "postgres":
-        env["DATABASE_URL"] = request.getfixturevalue("pg_url")
-    return backend_for(settings(**env))
-
-
 def envelope(event_id: str) -> Envelope:
     body = (
         f'{{"id":"{event_id}","customerId":"c1",'
