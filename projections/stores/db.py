@@ -1,5 +1,6 @@
-"""What a read-model store needs of a database: its connections and its
-SQL spelling. One implementation per backend (sqlite.py, postgres.py)."""
+"""What a store needs of a database: its SQL spelling (Dialect), and for
+the read models its connections (Db). One implementation of each per
+backend (sqlite.py, postgres.py)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,29 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 
-class Db(Protocol):
-    """A backend's connections and SQL spelling."""
+class Dialect(Protocol):
+    """A backend's SQL spelling: the one every store of the backend uses
+    (read models, keys, quarantine). One class per backend: SqliteDialect,
+    PostgresDialect."""
 
     p: str  # parameter marker
     blob: str
     bigint: str
+    for_update: str  # row-lock suffix for SELECT, "" where writers are serial
+    for_share: str  # shared row-lock suffix for SELECT, "" likewise
+    clustered: str  # table suffix that stores rows in primary-key order
+
+    def name(self, table: str) -> str: ...  # qualified table name
+
+
+class Db(Dialect, Protocol):
+    """A backend's connections for the read models, in its SQL spelling."""
 
     @property
     def missing_table_errors(self) -> tuple[type[BaseException], ...]: ...
 
-    for_update: str  # row-lock suffix for SELECT, "" where writers are serial
-    clustered: str  # table suffix that stores rows in primary-key order
-
     def write(self) -> AbstractContextManager[Any]: ...  # cursor, commits on exit
     def read(self) -> AbstractContextManager[Any]: ...  # cursor
-    def name(self, table: str) -> str: ...  # qualified table name
     def close(self) -> None: ...
     def tune_for_bulk(self) -> None:
         """Ready this thread's connection for a bulk load (a rebuild)."""

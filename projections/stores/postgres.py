@@ -16,17 +16,34 @@ from projections.stores.sql import SqlReadModels
 APPLIED_CHANNEL = "loyalty_applied"
 
 
-class PostgresDb:
+class PostgresDialect:
+    """PostgreSQL's spelling, for every store in the deployment's schema."""
+
     p = "%s"
     blob = "BYTEA"
     bigint = "BIGINT"
-    missing_table_errors = (psycopg.errors.UndefinedTable,)
     for_update = " FOR UPDATE"
+    for_share = " FOR SHARE"
     clustered = ""
 
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+
+    def name(self, table: str) -> str:
+        return f'"{self.schema}"."{table}"'
+
+
+def schema_of(database_url: str) -> str:
+    """The schema a URL names (`?schema=`), else `public`."""
+    return parse_qs(urlsplit(database_url).query).get("schema", ["public"])[0]
+
+
+class PostgresDb(PostgresDialect):
+    missing_table_errors = (psycopg.errors.UndefinedTable,)
+
     def __init__(self, database_url: str, *, pool_size: int = 4) -> None:
+        super().__init__(schema_of(database_url))
         url = urlsplit(database_url)
-        self.schema = parse_qs(url.query).get("schema", ["public"])[0]
         conninfo = urlunsplit(url._replace(query=""))
         self.pool = ConnectionPool(
             conninfo,
@@ -48,9 +65,6 @@ class PostgresDb:
     def read(self) -> Iterator[Any]:
         with self.pool.connection() as conn, conn.transaction():
             yield conn.cursor()
-
-    def name(self, table: str) -> str:
-        return f'"{self.schema}"."{table}"'
 
     def tune_for_bulk(self) -> None:
         pass  # the server's own cache serves every connection

@@ -20,14 +20,25 @@ from projections.stores.answers import NO_ANSWERS, Answers
 from projections.stores.sql import SqlReadModels
 
 
-class SqliteDb:
+class SqliteDialect:
+    """SQLite's spelling, for every store in its files."""
+
     p = "?"
     blob = "BLOB"
     bigint = "INTEGER"
-    missing_table_errors = (sqlite3.OperationalError,)
-    for_update = ""  # BEGIN IMMEDIATE already makes writers take turns
+    # A write transaction holds the database's one write lock: writers
+    # already take turns, and there are no row locks.
+    for_update = ""
+    for_share = ""
     # Narrow index-like tables: one B-tree instead of a table plus an index.
     clustered = " WITHOUT ROWID"
+
+    def name(self, table: str) -> str:
+        return table
+
+
+class SqliteDb(SqliteDialect):
+    missing_table_errors = (sqlite3.OperationalError,)
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
@@ -74,9 +85,6 @@ class SqliteDb:
         # Reads are single statements, each its own consistent snapshot in
         # autocommit mode: no BEGIN/ROLLBACK round trip around a point read.
         yield self._conn().cursor()
-
-    def name(self, table: str) -> str:
-        return table
 
     def tune_for_bulk(self) -> None:
         """32 MiB of page cache (default 2 MiB) for this thread's connection:

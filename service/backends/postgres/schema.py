@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from projections.stores.migrations import Migration, Transaction, migrate
+from projections.stores.postgres import PostgresDialect
 
 STORE = "events"
 
 
 def migrations(schema: str) -> list[Migration]:
-    def t(table: str) -> str:
-        return f'"{schema}".{table}'
+    t = PostgresDialect(schema).name
 
     def keys_and_quarantine(c: Any) -> None:
         c.execute(
@@ -56,6 +56,11 @@ def migrations(schema: str) -> list[Migration]:
 
 
 def migrate_events(transaction: Transaction, schema: str) -> list[Migration]:
+    dialect = PostgresDialect(schema)
     return migrate(
-        transaction, f'"{schema}".schema_version', "%s", STORE, migrations(schema)
+        transaction,
+        dialect.name("schema_version"),
+        dialect.p,
+        STORE,
+        migrations(schema),
     )
