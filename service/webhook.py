@@ -61,7 +61,7 @@ class Ingress:
     metrics: Metrics
 
 
-def create_app(ingress: Ingress) -> Sanic:
+def create_app(ingress: Ingress) -> Sanic:  # type: ignore[type-arg]
     # Sanic keeps a registry of app names; tests build several apps.
     # Sanic's own plain-text log handlers stay off: its loggers propagate to
     # ours, so every line is JSON.

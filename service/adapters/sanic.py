@@ -161,7 +161,7 @@ class DeadlineProtocol(HttpProtocol):
             self._time = started
 
     async def send(self, data: bytes) -> None:
-        await super().send(data)
+        await super().send(data)  # type: ignore[no-untyped-call]
         self._sooner()  # writing restarts Sanic's clock (keep-alive after it)
 
     def _sooner(self) -> None:
@@ -202,7 +202,7 @@ class DeadlineProtocol(HttpProtocol):
             self._task.cancel("request timeout")
             return
         before = self._callback_check_timeouts
-        super().check_timeouts()
+        super().check_timeouts()  # type: ignore[no-untyped-call]
         after = self._callback_check_timeouts
         if after is not None and after is not before:
             # Nothing expired and Sanic set its next look half a timeout

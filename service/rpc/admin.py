@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import grpc
-
 from service import logs
 from service.errors import PermissionDenied
+from service.rpc.context import Context
 
 log = logs.get(__name__)
 
@@ -23,7 +22,7 @@ class AdminPolicy:
         self.mtls = mtls
         self.admins = frozenset(admins)
 
-    def check(self, context: grpc.aio.ServicerContext, operation: str) -> str:
+    def check(self, context: Context, operation: str) -> str:
         """The caller's name if they may run `operation`; else PermissionDenied."""
         if not self.mtls:
             peer = context.peer()

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import grpc
 from jericommerce.loyalty.v1 import customer_service_pb2 as pb
 from jericommerce.loyalty.v1 import customer_service_pb2_grpc as pb_grpc
 
@@ -16,6 +15,7 @@ from service.positions import PositionWatch
 from service.reads import CustomerReads
 from service.rpc import convert
 from service.rpc.answers import length_delimited
+from service.rpc.context import Context
 from service.rpc.errors import unary
 from service.rpc.paging import (
     decode_token,
@@ -43,7 +43,7 @@ def _required(value: str, field: str) -> str:
 class CustomerServicer(pb_grpc.CustomerServiceServicer):
     """GetCustomer, BatchGetCustomers, LookupCustomer and ListCustomers
     answer with the stored answers' bytes, serialized as they are (see
-    service/rpc/answers.py and server.bytes_responses)."""
+    service/rpc/answers.py and server.send_bytes_as_they_are)."""
 
     def __init__(
         self, reads: CustomerReads, applied: PositionWatch, *, inline_reads: bool
@@ -61,16 +61,20 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
 
     @unary
     async def GetCustomer(
-        self, request: pb.GetCustomerRequest, context: grpc.aio.ServicerContext
-    ):
+        self,
+        request: pb.GetCustomerRequest,
+        context: Context,
+    ) -> Any:  # the stored bytes of the message (see above)
         cid = _required(request.customer_id, "customer_id")
         await await_position(self.applied, request.min_position, context)
         return await self._read(self.reads.get_answer, cid)
 
     @unary
     async def BatchGetCustomers(
-        self, request: pb.BatchGetCustomersRequest, context: grpc.aio.ServicerContext
-    ):
+        self,
+        request: pb.BatchGetCustomersRequest,
+        context: Context,
+    ) -> Any:  # the stored bytes of the message (see above)
         ids = list(request.customer_ids)
         if not ids:
             raise InvalidArgument("customer_ids", "is required")
@@ -84,16 +88,20 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
 
     @unary
     async def LookupCustomer(
-        self, request: pb.LookupCustomerRequest, context: grpc.aio.ServicerContext
-    ):
+        self,
+        request: pb.LookupCustomerRequest,
+        context: Context,
+    ) -> Any:  # the stored bytes of the message (see above)
         email = _required(request.email, "email")
         await await_position(self.applied, request.min_position, context)
         return await self._read(self.reads.lookup_answer, email)
 
     @unary
     async def ListCustomers(
-        self, request: pb.ListCustomersRequest, context: grpc.aio.ServicerContext
-    ):
+        self,
+        request: pb.ListCustomersRequest,
+        context: Context,
+    ) -> Any:  # the stored bytes of the message (see above)
         size = page_size(request.page_size)
         filters = {"tier": request.tier}
         after = decode_token(request.page_token, filters, text_cursor) or ""
@@ -107,8 +115,10 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
 
     @unary
     async def ListCustomerEvents(
-        self, request: pb.ListCustomerEventsRequest, context: grpc.aio.ServicerContext
-    ):
+        self,
+        request: pb.ListCustomerEventsRequest,
+        context: Context,
+    ) -> pb.ListCustomerEventsResponse:
         cid = _required(request.customer_id, "customer_id")
         size = page_size(request.page_size)
         filters = {"customer_id": cid}
@@ -123,8 +133,10 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
 
     @unary
     async def ListBalanceChanges(
-        self, request: pb.ListBalanceChangesRequest, context: grpc.aio.ServicerContext
-    ):
+        self,
+        request: pb.ListBalanceChangesRequest,
+        context: Context,
+    ) -> pb.ListBalanceChangesResponse:
         cid = _required(request.customer_id, "customer_id")
         size = page_size(request.page_size)
         filters = {"customer_id": cid}

@@ -11,16 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import grpc
-
 from service.errors import ResourceExhausted
+from service.rpc.context import Context
 
 TOO_MANY_CALLS = "TOO_MANY_CALLS"
 TOO_MANY_STREAMS = "TOO_MANY_STREAMS"
 TOO_MANY_STREAMS_FROM_PEER = "TOO_MANY_STREAMS_FROM_PEER"
 
 
-def peer_of(context: grpc.aio.ServicerContext) -> str:
+def peer_of(context: Context) -> str:
     """Who is calling: the client certificate's name under mTLS, else the
     address without its port (each connection has its own port)."""
     auth = context.auth_context()

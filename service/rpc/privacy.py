@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import grpc
 from jericommerce.loyalty.v1 import privacy_service_pb2 as pb
 from jericommerce.loyalty.v1 import privacy_service_pb2_grpc as pb_grpc
 
@@ -14,6 +13,7 @@ from service.positions import PositionWatch
 from service.privacy import WORKER_WAIT_SECONDS, Privacy
 from service.rpc import convert
 from service.rpc.admin import AdminPolicy
+from service.rpc.context import Context
 from service.rpc.errors import streaming, unary
 
 MAX_ID_LENGTH = 1024
@@ -37,7 +37,9 @@ class PrivacyServicer(pb_grpc.PrivacyServiceServicer):
 
     @unary
     async def EraseCustomer(
-        self, request: pb.EraseCustomerRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.EraseCustomerRequest,
+        context: Context,
     ) -> pb.EraseCustomerResponse:
         cid = _customer_id(request.customer_id)
         self.admin.check(context, "EraseCustomer")
@@ -59,7 +61,9 @@ class PrivacyServicer(pb_grpc.PrivacyServiceServicer):
 
     @streaming
     async def ExportCustomer(
-        self, request: pb.ExportCustomerRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.ExportCustomerRequest,
+        context: Context,
     ) -> AsyncIterator[pb.ExportCustomerResponse]:
         cid = _customer_id(request.customer_id)
         self.admin.check(context, "ExportCustomer")

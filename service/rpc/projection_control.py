@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import grpc
 from jericommerce.loyalty.v1 import projection_service_pb2 as pb
 from jericommerce.loyalty.v1 import projection_service_pb2_grpc as pb_grpc
 
@@ -13,6 +12,7 @@ from projections.stores.sql import SqlReadModels
 from service.eventstore import EventStore
 from service.rebuilds import Rebuilds
 from service.rpc.admin import AdminPolicy
+from service.rpc.context import Context
 from service.rpc.errors import unary
 
 
@@ -54,13 +54,17 @@ class ProjectionServicer(pb_grpc.ProjectionServiceServicer):
 
     @unary
     async def GetProjectionStatus(
-        self, request: pb.GetProjectionStatusRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.GetProjectionStatusRequest,
+        context: Context,
     ) -> pb.GetProjectionStatusResponse:
         return await asyncio.to_thread(self._status)
 
     @unary
     async def RebuildProjections(
-        self, request: pb.RebuildProjectionsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.RebuildProjectionsRequest,
+        context: Context,
     ) -> pb.RebuildProjectionsResponse:
         self.admin.check(context, "RebuildProjections")
         started, target = await asyncio.to_thread(self.rebuilds.start)

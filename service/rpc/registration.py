@@ -11,6 +11,7 @@ import grpc
 
 from service.errors import InvalidArgument, ResourceExhausted
 from service.metrics import Metrics
+from service.rpc.context import Context
 from service.rpc.errors import rich_status
 from service.rpc.limits import Admission, peer_of
 
@@ -41,7 +42,7 @@ def _malformed() -> InvalidArgument:
     return InvalidArgument("request", "is not a valid message of this method's type")
 
 
-def _code(context: grpc.aio.ServicerContext) -> str:
+def _code(context: Context) -> str:
     code = context.code()
     if code is None:
         return "OK"
@@ -72,7 +73,7 @@ class Registration:
         seconds = m.grpc_seconds.labels(method)
         counters: dict[str, Any] = {}
 
-        def done(context: grpc.aio.ServicerContext, started: float) -> None:
+        def done(context: Context, started: float) -> None:
             seconds.observe(time.perf_counter() - started)
             code = _code(context)
             counter = counters.get(code)
@@ -83,9 +84,7 @@ class Registration:
         if handler.unary_unary is not None:
             inner = handler.unary_unary
 
-            async def unary_unary(
-                request: Any, context: grpc.aio.ServicerContext
-            ) -> Any:
+            async def unary_unary(request: Any, context: Context) -> Any:
                 started = time.perf_counter()
                 try:
                     if request is MALFORMED:
@@ -106,7 +105,7 @@ class Registration:
             inner_stream = handler.unary_stream
 
             async def unary_stream(
-                request: Any, context: grpc.aio.ServicerContext
+                request: Any, context: Context
             ) -> AsyncIterator[Any]:
                 started = time.perf_counter()
                 try:

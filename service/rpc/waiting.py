@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import grpc
-
 from service.errors import InvalidArgument, PositionNotReached
 from service.positions import PositionWatch
+from service.rpc.context import Context
 
 # A call without a deadline still must not hang forever.
 MAX_WAIT_SECONDS = 30.0
 
 
 async def await_position(
-    watch: PositionWatch, min_position: int, context: grpc.aio.ServicerContext
+    watch: PositionWatch, min_position: int, context: Context
 ) -> None:
     if min_position < 0:
         raise InvalidArgument("min_position", "must not be negative")
