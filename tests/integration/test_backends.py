@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from projections.stores.answers import NO_ANSWERS
@@ -78,11 +79,37 @@ def test_the_worker_lease_admits_one_worker(backend: Backend) -> None:
         second.release()
 
 
-def test_scrubber_runs_over_the_opened_stores(backend: Backend) -> None:
+def test_sqlite_scrub_empties_the_write_ahead_logs(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path)
+    opened = backend.open_events(master_key())
+    models = backend.open_models(NO_ANSWERS)
+    try:
+        opened.events.append([envelope("e1")])
+        logs = [tmp_path / "events.sqlite-wal", tmp_path / "readmodels.sqlite-wal"]
+        assert logs[0].stat().st_size > 0
+        backend.scrubber(opened.events, opened.quarantine, models)()
+        assert [log.stat().st_size for log in logs] == [0, 0]
+    finally:
+        models.db.close()
+        opened.close()
+
+
+def test_postgres_scrub_vacuums_the_erased_tables(pg_url: str) -> None:
+    backend = PostgresBackend(pg_url, master_key_file())
     opened = backend.open_events(master_key())
     models = backend.open_models(NO_ANSWERS)
     try:
         backend.scrubber(opened.events, opened.quarantine, models)()
+        with psycopg.connect(pg_url.partition("?")[0]) as conn:
+            vacuumed = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT relname FROM pg_stat_user_tables WHERE schemaname = %s "
+                    "AND last_vacuum IS NOT NULL",
+                    (backend.schema,),
+                )
+            }
+        assert vacuumed == {"data_keys", "quarantine", "customers_1"}
     finally:
         models.db.close()
         opened.close()
