@@ -10,8 +10,9 @@ migrations create what they find missing rather than assume an empty
 database. A store at a version above this build's newest was written by a
 newer build; it is refused rather than guessed at.
 
-Callers serialise concurrent openings of one store (PostgreSQL: an
-advisory lock; SQLite: one process).
+Processes opening one store at once take turns per migration: each
+re-reads the version under the write lock before applying (PostgreSQL
+openings also take turns as a whole, under an advisory lock).
 """
 
 from __future__ import annotations
@@ -74,13 +75,24 @@ def migrate(
             f"the {store} store is at schema version {version}, and this build "
             f"knows versions up to {len(migrations)}: run a newer build"
         )
-    applied = list(migrations[version:])
-    for m in applied:
+    applied = []
+    for m in migrations[version:]:
         with transaction() as c:
+            # A write first, so the transaction holds the write lock before
+            # it reads (SQLite); then the version again: another process
+            # may have applied this migration since we looked.
+            c.execute(
+                f"INSERT INTO {table} (store, version) VALUES ({p}, 0) "
+                "ON CONFLICT (store) DO NOTHING",
+                (store,),
+            )
+            c.execute(f"SELECT version FROM {table} WHERE store = {p}", (store,))
+            if _value(c.fetchone()) >= m.version:
+                continue
             m.apply(c)
             c.execute(
-                f"INSERT INTO {table} (store, version) VALUES ({p}, {p}) "
-                "ON CONFLICT (store) DO UPDATE SET version = excluded.version",
-                (store, m.version),
+                f"UPDATE {table} SET version = {p} WHERE store = {p}",
+                (m.version, store),
             )
+        applied.append(m)
     return applied

@@ -218,3 +218,19 @@ def test_a_failed_migration_leaves_the_version_it_fully_has(tmp_path: Path) -> N
     with tx() as c:
         c.execute("SELECT name FROM pragma_table_info('t')")
         assert [r[0] for r in c.fetchall()] == ["a"]  # the half rolled back
+
+
+def test_a_migration_another_process_applied_meanwhile_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tx = _lite_transaction(SqliteBackend(tmp_path))
+    seen: list[int] = []
+    steps = [Migration(n, f"step {n}", lambda c, n=n: seen.append(n)) for n in (1, 2)]
+    migrate(tx, "v", "?", "s", steps[:1])
+
+    def stale(*args: Any) -> int:
+        return current_version(*args) - 1  # read before another process committed
+
+    monkeypatch.setattr("projections.stores.migrations.current_version", stale)
+    applied = migrate(tx, "v", "?", "s", steps)
+    assert [m.version for m in applied] == [2] and seen == [1, 2]
