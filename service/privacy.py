@@ -193,7 +193,7 @@ def postgres_scrubber(
 
         with psycopg.connect(conninfo(library_env(database_url)), autocommit=True) as c:
             for table in tables():
-                c.execute(f"VACUUM {table}")  # type: ignore[arg-type]
+                c.execute(f"VACUUM {table}")
 
     return scrub
 

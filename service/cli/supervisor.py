@@ -52,7 +52,7 @@ def supervise(target: Callable[[int, A], None], arg: A, count: int) -> int:
                         file=sys.stderr,
                     )
                     if child.pid is not None:  # its live gauges stop counting
-                        multiprocess.mark_process_dead(child.pid, metrics_dir)
+                        multiprocess.mark_process_dead(child.pid, metrics_dir)  # type: ignore[no-untyped-call]
                     children[i] = spawn()
     finally:
         for child in children:

@@ -25,6 +25,7 @@ from service.errors import (
     ResourceExhausted,
 )
 from service.eventstore import STORE_ERRORS, StoreUnavailable
+from service.rpc.context import Context
 
 DOMAIN = "loyalty.jericommerce.com"
 log = logging.getLogger(__name__)
@@ -82,12 +83,12 @@ def _status(
     return rpc_status.to_status(status)
 
 
-def deadline_passed(context: grpc.aio.ServicerContext) -> bool:
+def deadline_passed(context: Context) -> bool:
     remaining = context.time_remaining()
     return remaining is not None and remaining <= 0
 
 
-async def _abort(context: grpc.aio.ServicerContext, error: BaseException) -> None:
+async def _abort(context: Context, error: BaseException) -> None:
     if deadline_passed(context):
         # The caller has its DEADLINE_EXCEEDED already and nothing more can
         # reach it: whatever failed on the way is not a fault of ours.
@@ -111,9 +112,7 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 def unary(method: F) -> F:
     @functools.wraps(method)
-    async def wrapper(
-        self: Any, request: Any, context: grpc.aio.ServicerContext
-    ) -> Any:
+    async def wrapper(self: Any, request: Any, context: Context) -> Any:
         try:
             return await method(self, request, context)
         except Exception as e:
@@ -126,9 +125,7 @@ def streaming(
     method: Callable[..., AsyncIterator[Any]],
 ) -> Callable[..., AsyncIterator[Any]]:
     @functools.wraps(method)
-    async def wrapper(
-        self: Any, request: Any, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[Any]:
+    async def wrapper(self: Any, request: Any, context: Context) -> AsyncIterator[Any]:
         try:
             async for item in method(self, request, context):
                 yield item

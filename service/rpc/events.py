@@ -6,7 +6,6 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 
-import grpc
 from jericommerce.loyalty.v1 import event_service_pb2 as pb
 from jericommerce.loyalty.v1 import event_service_pb2_grpc as pb_grpc
 
@@ -15,6 +14,7 @@ from service.errors import InvalidArgument
 from service.eventstore import EventStore
 from service.positions import PositionWatch
 from service.rpc import convert
+from service.rpc.context import Context
 from service.rpc.errors import streaming, unary
 
 # Events read per query. A stream holds at most one page, and reads the
@@ -35,7 +35,7 @@ class EventServicer(pb_grpc.EventServiceServicer):
 
     @streaming
     async def StreamEvents(
-        self, request: pb.StreamEventsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.StreamEventsRequest, context: Context
     ) -> AsyncIterator[pb.StreamEventsResponse]:
         if request.after_position < 0:
             raise InvalidArgument("after_position", "must not be negative")
@@ -80,7 +80,7 @@ class EventServicer(pb_grpc.EventServiceServicer):
 
     @unary
     async def GetHeadPosition(
-        self, request: pb.GetHeadPositionRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetHeadPositionRequest, context: Context
     ) -> pb.GetHeadPositionResponse:
         head = await asyncio.to_thread(self.events.head)
         return pb.GetHeadPositionResponse(position=head)
