@@ -8,6 +8,7 @@ that return no notification ids; an application recorder returns them.)"""
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,14 @@ from service.backends.postgres.store import (
 from service.backends.sqlite.store import PRAGMAS, KeyedRecorder
 
 
+def join_readers(before: set[threading.Thread]) -> None:
+    """The library's concurrent cases stop their reader threads without
+    joining them: wait for them before closing the connections they use."""
+    for thread in set(threading.enumerate()) - before:
+        if not thread.daemon:  # (connection pools' workers are daemons)
+            thread.join(30)
+
+
 class SqliteRecorder:
     """A KeyedRecorder on a fresh file per test, as the service opens it."""
 
@@ -36,8 +45,10 @@ class SqliteRecorder:
     def setUp(self) -> None:
         self._dir = tempfile.TemporaryDirectory()
         self.datastores = []
+        self._threads = set(threading.enumerate())
 
     def tearDown(self) -> None:
+        join_readers(self._threads)
         for datastore in self.datastores:
             datastore.close()
         self._dir.cleanup()
@@ -65,8 +76,10 @@ class PostgresRecorder:
 
     def setUp(self) -> None:
         self.datastores = []
+        self._threads = set(threading.enumerate())
 
     def tearDown(self) -> None:
+        join_readers(self._threads)
         for datastore in self.datastores:
             datastore.close()
 
