@@ -6,8 +6,10 @@ and in every copy of the store), deletes their quarantined requests,
 records the erasure in the audit trail and appends the erasure's record to
 the event log. The projections delete the customer's read models when they
 reach that record, in log order, so neither a batch in flight nor a rebuild
-can bring them back. The caller then deletes the rows at once as well and
-scrubs what the database keeps of deleted data (docs/privacy.md).
+can bring them back. The caller then deletes the rows at once as well, but
+only while the worker has not reached the record (rows held after it come
+from events after the erasure), and scrubs what the database keeps of
+deleted data (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -120,9 +122,13 @@ class Privacy:
         return Erasure(customer_id, True, len(positions), erased_at, position)
 
     def finish(self, erasure: Erasure) -> None:
-        """Delete the read models now (the log's record does it again, in
-        order) and scrub deleted pages and logs of the databases."""
-        self.models.erase_customer(erasure.customer_id)
+        """Delete the read models now if the worker has not reached the
+        erasure's record (the record does it again, in order; once applied,
+        the rows held are from events after it and stay), and scrub deleted
+        pages and logs of the databases. An erasure that appended no record
+        found nothing to delete."""
+        if erasure.position:
+            self.models.erase_customer(erasure.customer_id, before=erasure.position)
         self.scrub()
 
     def export(self, customer_id: str) -> Export:
