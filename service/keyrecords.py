@@ -5,13 +5,25 @@ adds the customers' data keys on top."""
 
 from __future__ import annotations
 
+import itertools
+import sqlite3
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+from eventsourcing.persistence import OperationalError
+
+from service import logs
 from service.config import ConfigError
 from service.masterkey import MasterKey
+
+log = logs.get(__name__)
+# A lock not granted in time (SQLite's "database is locked", PostgreSQL's
+# lock timeout) or a deadlock PostgreSQL broke: worth another try.
+BUSY_ERRORS = (OperationalError, sqlite3.OperationalError, psycopg.OperationalError)
 
 Transaction = Callable[..., AbstractContextManager[Any]]
 
@@ -31,6 +43,9 @@ class KeyTables:
     key_meta: str
     erasures: str
     for_share: str  # row lock that blocks a concurrent erasure ("" on SQLite)
+    # First statement of a rotation: takes the lock every writer of keys
+    # needs, so what the rotation reads cannot change before it commits.
+    write_lock: str
 
 
 def wrap_aad(customer_id: str, key_id: str) -> bytes:
@@ -140,13 +155,46 @@ class KeyRecords:
         self,
         new: MasterKey,
         also: Callable[[Any, MasterKey, MasterKey], object] | None = None,
+        *,
+        busy_for: float = 120.0,
     ) -> int:
         """Re-wrap every live data key under `new`, in one transaction (with
         `also(cursor, old, new)` for other data under the master key), and
-        record `new` as the store's master key. Returns how many keys."""
+        record `new` as the store's master key. Returns how many keys.
+
+        While writers keep the store busy (a lock not granted in time, a
+        deadlock broken by PostgreSQL), it tries again, for up to
+        `busy_for` seconds: nothing is changed by a try that fails."""
+        deadline = time.monotonic() + busy_for
+        delay = 0.05
+        for attempt in itertools.count(1):
+            try:
+                count = self._rotate_once(new, also)
+            except BUSY_ERRORS as e:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning(
+                    "store busy, rotation retried", attempt=attempt, error=str(e)
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            self.master = new
+            return count
+        raise AssertionError("unreachable")
+
+    def _rotate_once(
+        self,
+        new: MasterKey,
+        also: Callable[[Any, MasterKey, MasterKey], object] | None,
+    ) -> int:
         p, t = self.t.p, self.t
         count = 0
         with self._transaction(commit=True) as c:
+            # The write lock before any read (a read first would pin a
+            # snapshot that a writer's commit makes stale: SQLite then fails
+            # at our first write instead of waiting).
+            c.execute(t.write_lock)
             # Locked until commit: writers creating keys wait for the rotation.
             self.require_master(
                 c,
@@ -170,5 +218,4 @@ class KeyRecords:
             if also is not None:
                 also(c, self.master, new)
             self.set_meta(c, "master_id", new.id)
-        self.master = new
         return count

@@ -76,12 +76,30 @@ def write_new_master_key(path: Path) -> MasterKey:
     owner only."""
     key, content = MasterKey.generate()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(content)
         f.flush()
         os.fsync(f.fileno())
+    # The file's name is an entry in its directory: sync that too, or a
+    # power loss can lose the key of a store that already uses it.
+    fsync_dir(path.parent)
     return key
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_key_file(path: Path) -> None:
+    """Remove a key file this process created and never used."""
+    path.unlink(missing_ok=True)
+    fsync_dir(path.parent)
 
 
 def embedded_master_key(data_dir: Path) -> tuple[MasterKey, Path, bool]:

@@ -130,7 +130,16 @@ class Quarantine:
                     with self._transaction(commit=True) as c:
                         c.execute(sql, row)
                         row_id = int(_first(c.fetchone()))
-                        if cid is not None and key_id not in (MASTER, REDACTED):
+                        if key_id == MASTER:
+                            # A rotation that committed meanwhile resealed
+                            # only the bodies it saw: refuse a stale key's.
+                            self.keyring.require_master(
+                                c,
+                                self.keyring.t.for_share,
+                                "now: restart with the MASTER_KEY_FILE it was "
+                                "rotated to",
+                            )
+                        elif cid is not None and key_id != REDACTED:
                             # After the insert took the write lock: an erasure
                             # that destroyed the key meanwhile makes us redo it.
                             self.keyring.verify(c, {cid: key_id})

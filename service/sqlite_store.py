@@ -35,6 +35,7 @@ KEY_TABLES = KeyTables(
     key_meta="key_meta",
     erasures="erasures",
     for_share="",
+    write_lock="UPDATE key_meta SET value = value WHERE name = 'master_id'",
 )
 _CHUNK = 500  # well under SQLite's bound-parameter limit
 _INSERT_CHUNK = 4000  # events a statement: 16,000 parameters

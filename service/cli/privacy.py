@@ -110,19 +110,33 @@ def _cmd_erasures(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from service.masterkey import read_master_key, write_new_master_key
+    from service.masterkey import (
+        read_master_key,
+        remove_key_file,
+        write_new_master_key,
+    )
 
     container = build(settings)
     try:
         keyring = container.events.keyring
         if args.action == "rotate-master":
             path = Path(args.new_key_file)
-            new = read_master_key(path) if path.exists() else write_new_master_key(path)
-            if new.id == keyring.master.id:
-                print("loyalty: the new key is the current one", file=sys.stderr)
-                return 2
-            old_id = keyring.master.id
-            count = keyring.rotate_master(new, container.quarantine.reseal_master)
+            created = not path.exists()
+            new = write_new_master_key(path) if created else read_master_key(path)
+            try:
+                if new.id == keyring.master.id:
+                    print("loyalty: the new key is the current one", file=sys.stderr)
+                    return 2
+                old_id = keyring.master.id
+                count = keyring.rotate_master(
+                    new, container.quarantine.reseal_master, busy_for=args.wait
+                )
+            except BaseException:
+                # Nothing changed in the store: a key file left behind would
+                # only be mistaken for the store's key later.
+                if created:
+                    remove_key_file(path)
+                raise
             container.privacy().scrub()
             print(
                 f"re-wrapped {count} data key(s) from master key {old_id} to "
@@ -183,6 +197,14 @@ def add_parsers(sub: Any) -> None:
         "--new-key-file",
         required=True,
         help="the new key's file (created, mode 0600, if it does not exist)",
+    )
+    rot.add_argument(
+        "--wait",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="how long to keep trying while writers keep the store busy "
+        "(default 120); a rotation that gives up changes nothing",
     )
     ksub.add_parser("encrypt-existing", help="encrypt events stored before encryption")
     ksub.add_parser("status", help="the master key's id and what is still in clear")
