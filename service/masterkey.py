@@ -13,14 +13,19 @@ import binascii
 import hashlib
 import hmac
 import os
+import sqlite3
+import stat
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from service import logs
 from service.config import ConfigError, Settings
 
 NONCE = 12
 DEFAULT_NAME = "master.key"
+STORE_NAME = "events.sqlite"  # the embedded store, beside the default key
+log = logs.get(__name__)
 
 
 class MasterKey:
@@ -52,6 +57,7 @@ class MasterKey:
 def read_master_key(path: Path) -> MasterKey:
     name = "MASTER_KEY_FILE"
     try:
+        check_mode(path)
         text = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{name}: {path} does not exist") from None
@@ -102,14 +108,68 @@ def remove_key_file(path: Path) -> None:
     fsync_dir(path.parent)
 
 
+def check_mode(path: Path) -> None:
+    """Refuse a key file others may write (they could swap the key); warn,
+    loudly and at every start, when others may read it (a secret mount is
+    often 0644 or 0444, and refusing those would stop a deployment)."""
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        return  # read_bytes says what is wrong with it
+    if mode & 0o022:
+        raise ConfigError(
+            f"MASTER_KEY_FILE: {path} can be written by others (mode "
+            f"{mode & 0o777:o}): anyone who can replace it can take the data "
+            f"keys; `chmod 600 {path}`"
+        )
+    if mode & 0o044:
+        log.warning(
+            "the master key file can be read by others: `chmod 600` it",
+            path=str(path),
+            mode=f"{mode & 0o777:o}",
+        )
+
+
 def embedded_master_key(data_dir: Path) -> tuple[MasterKey, Path, bool]:
-    """The embedded default's key, DATA_DIR/master.key, created if missing
-    (the store refuses it later if its data keys were wrapped under
-    another)."""
+    """The embedded default's key, DATA_DIR/master.key. Created only for a
+    store that records no master key yet: a store whose data keys are
+    wrapped under a key whose file is missing (lost, or a backup restored
+    without it) is a start-up error, and no file is written."""
     path = data_dir / DEFAULT_NAME
     if path.exists():
         return read_master_key(path), path, False
-    return write_new_master_key(path), path, True
+    recorded = recorded_master_id(data_dir / STORE_NAME)
+    if recorded is not None:
+        raise ConfigError(
+            f"{path} is missing, but the store in {data_dir} holds data keys "
+            f"wrapped under master key {recorded}: restore that key's file "
+            "from where you keep it apart from the backups (docs/runbook.md, "
+            "Back up and restore), or set MASTER_KEY_FILE to it. A new key "
+            "could not read any customer's data."
+        )
+    try:
+        return write_new_master_key(path), path, True
+    except FileExistsError:  # another process of a fresh store made it first
+        return read_master_key(path), path, False
+
+
+def recorded_master_id(db: Path) -> str | None:
+    """The master key id an embedded store records, read without writing
+    anything; None for no store or a store not yet started. (Plain sqlite3:
+    the key must be known before the store is opened with it.)"""
+    if not db.exists():
+        return None
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        row = conn.execute(
+            "SELECT value FROM key_meta WHERE name = 'master_id'"
+        ).fetchone()
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):
+            return None
+        raise ConfigError(f"cannot read the store {db}: {e}") from None
+    finally:
+        conn.close()
+    return None if row is None else str(row[0])
 
 
 def resolve_master_key(settings: Settings) -> tuple[MasterKey, Path, bool]:
