@@ -1,7 +1,8 @@
 """The key tables' schema, and what they record about the master key: its
 id (checked at start-up, replaced by a rotation, which re-wraps every data
-key) and how far events from before encryption go. `Keyring` (keyring.py)
-adds the customers' data keys on top."""
+key) and how far events from before encryption go; and the look-ups in the
+erasure audit trail that let concurrent erasures of one customer settle
+once. `Keyring` (keyring.py) adds the customers' data keys on top."""
 
 from __future__ import annotations
 
@@ -148,6 +149,51 @@ class KeyRecords:
     def clear_legacy(self) -> None:
         with self._transaction(commit=True) as c:
             self.set_meta(c, "legacy_through", "0")
+
+    # -- the erasure audit trail ----------------------------------------------------
+
+    def last_erasure(self, customer_id: str) -> int:
+        """The id of the customer's latest audit record, 0 if none."""
+        with self._transaction(commit=False) as c:
+            c.execute(
+                f"SELECT MAX(id) AS last FROM {self.t.erasures} "
+                f"WHERE customer_id = {self.t.p}",
+                (customer_id,),
+            )
+            row = c.fetchone()
+        return int(row["last"] or 0)
+
+    def lock_customer(self, c: Any, customer_id: str) -> None:
+        """In transaction `c`: hold the customer's key row (made keyless if
+        missing) until commit, so erasures of one customer take turns
+        (SQLite's transactions already do: they hold the write lock)."""
+        p = self.t.p
+        c.execute(
+            f"INSERT INTO {self.t.data_keys} (customer_id) VALUES ({p}) "
+            "ON CONFLICT (customer_id) DO NOTHING",
+            (customer_id,),
+        )
+        c.execute(
+            f"SELECT customer_id FROM {self.t.data_keys} WHERE customer_id = {p}"
+            + self.t.for_share.replace("SHARE", "UPDATE"),
+            (customer_id,),
+        )
+        c.fetchall()
+
+    def erased_since(self, c: Any, customer_id: str, seen: int) -> str | None:
+        """In transaction `c`, after `lock_customer`: when the customer was
+        erased, if an erasure recorded after audit record `seen` left them
+        keyless (nothing arrived since for another erasure to remove)."""
+        p = self.t.p
+        c.execute(
+            f"SELECT k.erased_at AS erased_at FROM {self.t.data_keys} k "
+            f"WHERE k.customer_id = {p} AND k.key_id IS NULL AND EXISTS ("
+            f"SELECT 1 FROM {self.t.erasures} e WHERE e.customer_id = {p} "
+            f"AND e.id > {p})",
+            (customer_id, customer_id, seen),
+        )
+        row = c.fetchone()
+        return None if row is None else str(row["erased_at"])
 
     # -- master key rotation -------------------------------------------------------
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from service.config import Settings
 from service.eventstore import EventStore
 from service.quarantine import Quarantine, QuarantinedRequest
 from service.reads import CustomerReads
+from service.storedevents import erasure_marker
 
 log = logs.get(__name__)
 _PAGE = 500
@@ -40,6 +42,14 @@ WORKER_WAIT_SECONDS = 10.0
 
 class _NothingToErase(Exception):
     """Nothing held: record the erasure without a record in the log."""
+
+
+class _ErasedMeanwhile(Exception):
+    """Another erasure of the customer committed while this one waited."""
+
+    def __init__(self, erased_at: str) -> None:
+        super().__init__(erased_at)
+        self.erased_at = erased_at
 
 
 @dataclass(frozen=True)
@@ -91,13 +101,27 @@ class Privacy:
         raise RuntimeError("could not settle an erasure racing new events")
 
     def _erase_once(self, customer_id: str) -> Erasure | None:
-        """None: the customer's first event arrived meanwhile; try again."""
+        """None: the customer's first event arrived meanwhile; try again.
+
+        Erasures of one customer take turns (the customer's key row is
+        held until commit); one that finds another erasure of the customer
+        committed since it began, and nothing new since, is answered by that
+        one: `erased` false, no second audit record, and the other's record
+        to wait for (`position`)."""
         keyring = self.events.keyring
         erased_at = datetime.now(UTC)
+        seen = keyring.last_erasure(customer_id)
         positions = self.positions(customer_id)
         present = bool(positions) or self.models.get_state(customer_id) is not None
 
+        def settled(c: Any) -> None:
+            keyring.lock_customer(c, customer_id)
+            when = keyring.erased_since(c, customer_id, seen)
+            if when is not None:
+                raise _ErasedMeanwhile(when)
+
         def work(c: Any) -> None:
+            settled(c)
             had_key = keyring.shred(c, customer_id, erased_at, len(positions))
             self.quarantine.erase_customer(c, customer_id)
             legacy = self.events.redact_legacy(c, positions)
@@ -106,10 +130,16 @@ class Privacy:
 
         try:
             position = self.events.append_erasure(customer_id, erased_at, work)
+        except _ErasedMeanwhile as other:
+            return self._answered_by(customer_id, other.erased_at)
         except _NothingToErase:
-            with self.events.index.transaction(commit=True) as c:
-                had_key = keyring.shred(c, customer_id, erased_at, 0)
-                self.quarantine.erase_customer(c, customer_id)
+            try:
+                with self.events.index.transaction(commit=True) as c:
+                    settled(c)
+                    had_key = keyring.shred(c, customer_id, erased_at, 0)
+                    self.quarantine.erase_customer(c, customer_id)
+            except _ErasedMeanwhile as other:
+                return self._answered_by(customer_id, other.erased_at)
             if had_key:
                 return None
             return Erasure(customer_id, False, 0, erased_at, 0)
@@ -120,6 +150,16 @@ class Privacy:
             position=position,
         )
         return Erasure(customer_id, True, len(positions), erased_at, position)
+
+    def _answered_by(self, customer_id: str, erased_at: str) -> Erasure:
+        """The answer of an erasure another one of the same customer settled:
+        that one's time and record (0 if it had nothing to record)."""
+        when = datetime.fromisoformat(erased_at)
+        marker = erasure_marker(customer_id, when).originator_id
+        assert isinstance(marker, uuid.UUID)
+        position = self.events.index.positions([marker]).get(marker, 0)
+        log.info("erasure answered by a concurrent one", customer_id=customer_id)
+        return Erasure(customer_id, False, 0, when, position)
 
     def finish(self, erasure: Erasure) -> None:
         """Delete the read models now if the worker has not reached the
