@@ -26,7 +26,7 @@ from eventsourcing.persistence import (
 
 from projections.events import EventType, RecordedEvent
 from service.ingest import Envelope
-from service.keyring import Keyring, KeysChanged, seal
+from service.keyring import Keyring, KeysChanged, WrongMasterKey, seal
 from service.storedevents import (
     REDACTED,
     Row,
@@ -121,7 +121,7 @@ class EventStore:
         """
         try:
             return self._append(envelopes)
-        except STORE_ERRORS as e:
+        except (*STORE_ERRORS, WrongMasterKey) as e:  # the old key: 503 too
             raise StoreUnavailable(str(e)) from e
 
     def _append(self, envelopes: Sequence[Envelope]) -> list[Appended]:

@@ -72,6 +72,18 @@ class Metrics:
             multiprocess_mode="max",
             registry=r,
         )
+        self.rebuild_failures = Counter(
+            "loyalty_rebuild_failures",
+            "Rebuilds of the read models that failed (why: GetProjectionStatus "
+            "last_rebuild_error, and the log).",
+            registry=r,
+        )
+        self.rebuild_failed = Gauge(
+            "loyalty_rebuild_last_failed",
+            "1 while the last rebuild this process ran has failed, else 0.",
+            multiprocess_mode="max",
+            registry=r,
+        )
         self.quarantined = Counter(
             "loyalty_quarantined_requests",
             "Signed but invalid webhooks kept in the quarantine.",

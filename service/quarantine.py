@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidTag
 
 from service.eventstore import STORE_ERRORS, StoreUnavailable
 from service.ingest import InvalidWebhook, parse_created_at
-from service.keyring import Keyring, KeysChanged, seal, unseal
+from service.keyring import Keyring, KeysChanged, WrongMasterKey, seal, unseal
 from service.masterkey import MasterKey
 
 MASTER = "master"  # key_id of a body sealed under the master key
@@ -147,7 +147,7 @@ class Quarantine:
                 except KeysChanged:
                     continue
             raise StoreUnavailable("could not settle a quarantine racing an erasure")
-        except STORE_ERRORS as e:
+        except (*STORE_ERRORS, WrongMasterKey) as e:  # the old key: 503 too
             raise StoreUnavailable(str(e)) from e
 
     def list(self, limit: int = 100, after_id: int = 0) -> list[QuarantinedRequest]:

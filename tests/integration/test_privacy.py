@@ -20,6 +20,7 @@ from projections.worker import ProjectionWorker
 from service.bootstrap import Container, build
 from service.config import Settings
 from service.errors import NotFound
+from service.eventstore import StoreUnavailable
 from service.ingest import Envelope, parse_envelope
 from service.keyring import WrongMasterKey
 from service.masterkey import read_master_key, write_new_master_key
@@ -234,8 +235,10 @@ class PrivacyContract:
             new = write_new_master_key(tmp_path / "new.key")
             keyring = self.container.events.keyring
             keyring.rotate_master(new, self.container.quarantine.reseal_master)
-            with pytest.raises(WrongMasterKey):
+            # 503 for the sender (it retries), and why in the cause.
+            with pytest.raises(StoreUnavailable) as refused:
                 stale.events.append([created("z1", "zed")])
+            assert isinstance(refused.value.__cause__, WrongMasterKey)
             # The current process goes on, new customers included.
             self.container.events.append([created("z1", "zed")])
             self.project()

@@ -546,6 +546,7 @@ RESPONSE_FIELDS: dict[str, tuple[object, dict[str, object]]] = {
             "dead_letters": INT64,
             "rebuilding": BOOL,
             "rebuild_progress": _p("RebuildProgress"),
+            "last_rebuild_error": STRING,
         },
     ),
     "RebuildProgress": (
