@@ -172,20 +172,27 @@ class Privacy:
         self.scrub()
 
     def export(self, customer_id: str) -> Export:
-        """NotFound for an unknown or erased customer."""
+        """NotFound for an unknown or erased customer. Everything in memory:
+        `loyalty export` streams instead (`iter_events`, `quarantined`)."""
         customer = self.reads.get(customer_id)
         return Export(
             customer,
             list(self.iter_events(customer_id)),
-            [q for q in self.quarantine if q.customer_id == customer_id],
+            list(self.quarantined(customer_id)),
         )
 
     def iter_events(self, customer_id: str) -> Iterator[RecordedEvent]:
-        positions = self.positions(customer_id)
-        for i in range(0, len(positions), _PAGE):
-            for event in self.events.read_positions(positions[i : i + _PAGE]):
+        """The customer's stored events, decrypted, a page at a time: memory
+        does not grow with how many they have."""
+        after = 0
+        while page := self.models.history(customer_id, after=after, limit=_PAGE):
+            after = page[-1]
+            for event in self.events.read_positions(page):
                 if not event.kind:
                     yield event
+
+    def quarantined(self, customer_id: str) -> Iterator[QuarantinedRequest]:
+        return (q for q in self.quarantine if q.customer_id == customer_id)
 
 
 def wait_applied(

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from service.bootstrap import build
 from service.config import Settings
@@ -62,37 +64,87 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
     container = build(settings)
     try:
+        privacy = container.privacy()
         try:
-            export = container.privacy().export(args.customer_id)
+            customer = privacy.reads.get(args.customer_id)
         except NotFound:
             print("loyalty: no such customer (unknown or erased)", file=sys.stderr)
             return 1
-        document = {
-            "customer_id": args.customer_id,
-            "exported_at": datetime.now(UTC).isoformat(),
-            "read_model": plain(export.customer),
-            "events": [_event(e) for e in export.events],
-            "quarantined_requests": [
-                {
-                    "id": q.id,
-                    "received_at": q.received_at.isoformat(),
-                    "reason": q.reason,
-                    "body": q.body.decode("utf-8", "replace"),
-                }
-                for q in export.quarantined
-            ],
-        }
-        text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
+        out = sys.stdout
         if args.out:
-            path = Path(args.out)
-            path.write_text(text + "\n", encoding="utf-8")
-            path.chmod(0o600)
-            print(f"exported {len(export.events)} event(s) to {path}")
-        else:
-            print(text)
+            try:
+                out = open_private(Path(args.out))
+            except OSError as e:
+                print(
+                    f"loyalty: cannot create {args.out}: {e.strerror}", file=sys.stderr
+                )
+                return 1
+        try:
+            count = write_export(
+                out,
+                {
+                    "customer_id": args.customer_id,
+                    "exported_at": datetime.now(UTC).isoformat(),
+                    "read_model": plain(customer),
+                },
+                (_event(e) for e in privacy.iter_events(args.customer_id)),
+                (_quarantined(q) for q in privacy.quarantined(args.customer_id)),
+            )
+        finally:
+            if out is not sys.stdout:
+                out.close()
+        if args.out:
+            print(f"exported {count} event(s) to {args.out}")
         return 0
     finally:
         container.close()
+
+
+def open_private(path: Path) -> TextIO:
+    """A new file only its owner can read: never an existing file, and
+    never through a symlink (someone else's link would receive the data)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    return os.fdopen(fd, "w", encoding="utf-8")
+
+
+def write_export(
+    out: TextIO,
+    head: dict[str, Any],
+    events: Iterable[dict[str, Any]],
+    quarantined: Iterable[dict[str, Any]],
+) -> int:
+    """The export document, one JSON value at a time (memory bounded by a
+    page of events, whatever their number); returns how many events."""
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, default=str)
+
+    out.write("{\n")
+    for key, value in head.items():
+        out.write(f"  {dumps(key)}: {dumps(value)},\n")
+    count = 0
+    for name, items in (("events", events), ("quarantined_requests", quarantined)):
+        out.write(f'  "{name}": [')
+        first = True
+        for item in items:
+            out.write(("\n    " if first else ",\n    ") + dumps(item))
+            first = False
+            count += name == "events"
+        out.write("\n  ]" if not first else "]")
+        out.write(",\n" if name == "events" else "\n")
+    out.write("}\n")
+    out.flush()
+    return count
+
+
+def _quarantined(q: Any) -> dict[str, Any]:
+    return {
+        "id": q.id,
+        "received_at": q.received_at.isoformat(),
+        "reason": q.reason,
+        "body": q.body.decode("utf-8", "replace"),
+    }
 
 
 def _cmd_erasures(args: argparse.Namespace, settings: Settings) -> int:
@@ -182,7 +234,11 @@ def add_parsers(sub: Any) -> None:
         "export", help="everything held about a customer, decrypted, as JSON"
     )
     ex.add_argument("customer_id")
-    ex.add_argument("--out", help="write to this file (mode 0600) instead of stdout")
+    ex.add_argument(
+        "--out",
+        help="write to this new file (created mode 0600; an existing file or "
+        "a symlink is refused) instead of stdout",
+    )
     ex.set_defaults(func=_cmd_export)
     au = sub.add_parser("erasures", help="the erasure audit trail (no personal data)")
     au.add_argument("--customer-id", help="only this customer")
