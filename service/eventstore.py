@@ -25,6 +25,7 @@ from eventsourcing.persistence import (
 )
 
 from projections.events import EventType, RecordedEvent
+from service.diskspace import WriteSpace
 from service.ingest import Envelope
 from service.keyring import Keyring, KeysChanged, WrongMasterKey, seal
 from service.storedevents import (
@@ -110,6 +111,8 @@ class EventStore:
         self.index = index
         self.keyring = keyring
         self._clock = clock
+        # Out of space: what readiness reports until a write succeeds.
+        self.space = WriteSpace(keyring.probe_space)
 
     def append(self, envelopes: Sequence[Envelope]) -> list[Appended]:
         """Store every new id once; answer each envelope in order.
@@ -120,9 +123,12 @@ class EventStore:
         and we look again, so no id is ever stored twice.
         """
         try:
-            return self._append(envelopes)
+            answers = self._append(envelopes)
         except (*STORE_ERRORS, WrongMasterKey) as e:  # the old key: 503 too
+            self.space.saw(e)
             raise StoreUnavailable(str(e)) from e
+        self.space.wrote()
+        return answers
 
     def _append(self, envelopes: Sequence[Envelope]) -> list[Appended]:
         # Keyed by the event id (a str): UUIDs hash and compare in Python,

@@ -47,6 +47,8 @@ class HealthWatch:
             checks = {"store": True}
         except StoreUnavailable:
             checks = {"store": False}
+        # Reachable but out of space refuses every webhook: not ready either.
+        checks["store_space"] = await asyncio.to_thread(self.events.space.writable)
         if self.worker is not None:
             checks["projections"] = self.worker.status().running
         return checks

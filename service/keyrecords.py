@@ -7,6 +7,7 @@ once. `Keyring` (keyring.py) adds the customers' data keys on top."""
 from __future__ import annotations
 
 import itertools
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -149,6 +150,18 @@ class KeyRecords:
     def clear_legacy(self) -> None:
         with self._transaction(commit=True) as c:
             self.set_meta(c, "legacy_through", "0")
+
+    def probe_space(self, size: int = 256 * 1024) -> None:
+        """Commit a write of `size` bytes (made and removed in the same
+        transaction): it fails as an append would while the disk is full."""
+        p = self.t.p
+        with self._transaction(commit=True) as c:
+            c.execute(
+                f"INSERT INTO {self.t.key_meta} (name, value) "
+                f"VALUES ('space-probe', {p})",
+                (os.urandom(size // 2).hex(),),
+            )
+            c.execute(f"DELETE FROM {self.t.key_meta} WHERE name = 'space-probe'")
 
     # -- the erasure audit trail ----------------------------------------------------
 
