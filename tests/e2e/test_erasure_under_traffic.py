@@ -30,11 +30,16 @@ pytestmark = pytest.mark.slow
 SENDS = 150  # per sender
 
 
-def sender(
-    svc: ServiceProcess, tag: str, accepted: list[int], errors: list[str]
-) -> None:
+def sender(url: str, tag: str, accepted: list[int], errors: list[str]) -> None:
+    try:
+        send(url, tag, accepted, errors)
+    except Exception as e:  # reported by the test, not lost in a thread
+        errors.append(repr(e))
+
+
+def send(url: str, tag: str, accepted: list[int], errors: list[str]) -> None:
     start = datetime.now(UTC) + timedelta(days=1)
-    with httpx.Client(base_url=svc.url, timeout=30) as client:
+    with httpx.Client(base_url=url, timeout=30) as client:
         for i in range(SENDS):
             body = json.dumps(
                 {
@@ -54,17 +59,21 @@ def sender(
             accepted.append(answer.json()["position"])
 
 
-def erase_during_traffic(svc: ServiceProcess) -> None:
+def erase_during_traffic(urls: list[str], grpc_target: str) -> None:
+    """Senders x and y post to `urls` (one each, or both to one); the
+    erasure and the reads go to the API at `grpc_target`."""
     accepted: list[int] = []
     errors: list[str] = []
     threads = [
-        threading.Thread(target=sender, args=(svc, tag, accepted, errors))
-        for tag in ("x", "y")
+        threading.Thread(target=sender, args=(url, tag, accepted, errors))
+        for tag, url in zip(("x", "y"), urls * 2, strict=False)
     ]
     for t in threads:
         t.start()
-    with grpc.insecure_channel(svc.grpc_target) as ch:
+    with grpc.insecure_channel(grpc_target) as ch:
+        deadline = time.monotonic() + 60
         while len(accepted) < SENDS // 2:  # well into the traffic
+            assert not errors and time.monotonic() < deadline, errors[:3]
             time.sleep(0.01)
         erased = pgrpc.PrivacyServiceStub(ch).EraseCustomer(
             ppb.EraseCustomerRequest(customer_id="hot"), timeout=60
@@ -90,7 +99,7 @@ def erase_during_traffic(svc: ServiceProcess) -> None:
 
 def test_sqlite_erasure_during_traffic_keeps_every_later_event(tmp_path: Path) -> None:
     with ServiceProcess(tmp_path / "data") as svc:
-        erase_during_traffic(svc)
+        erase_during_traffic([svc.url], svc.grpc_target)
 
 
 @pytest.mark.postgres
@@ -98,4 +107,25 @@ def test_postgres_erasure_during_traffic_keeps_every_later_event(
     pg_url: str, tmp_path: Path
 ) -> None:
     with ServiceProcess(tmp_path / "data", DATABASE_URL=pg_url) as svc:
-        erase_during_traffic(svc)
+        erase_during_traffic([svc.url], svc.grpc_target)
+
+
+@pytest.mark.postgres
+def test_postgres_split_roles_erasure_during_traffic_keeps_every_later_event(
+    pg_url: str, tmp_path: Path
+) -> None:
+    # Two ingress processes, the worker and the API each in their own: the
+    # erasure call runs where the worker is not.
+    started: list[ServiceProcess] = []
+    try:
+        for name, role in (("in1", "ingress"), ("in2", "ingress"), ("w", "worker"),
+                           ("api", "api")):  # fmt: skip
+            started.append(
+                ServiceProcess(
+                    tmp_path / name, command=(role,), DATABASE_URL=pg_url
+                ).start()
+            )
+        erase_during_traffic([started[0].url, started[1].url], started[3].grpc_target)
+    finally:
+        for p in started:
+            p.stop()
