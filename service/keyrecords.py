@@ -158,7 +158,8 @@ class KeyRecords:
         with self._transaction(commit=True) as c:
             c.execute(
                 f"INSERT INTO {self.t.key_meta} (name, value) "
-                f"VALUES ('space-probe', {p})",
+                f"VALUES ('space-probe', {p}) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 (os.urandom(size // 2).hex(),),
             )
             c.execute(f"DELETE FROM {self.t.key_meta} WHERE name = 'space-probe'")
