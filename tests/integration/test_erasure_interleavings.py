@@ -5,10 +5,10 @@ Hypothesis draws programs of steps over real stores (SQLite and PostgreSQL,
 built through the composition root): webhooks appended for a few
 customers, created before or after "now" (so each erasure has events on both
 sides of its record), erasures, the worker applying a few events at a time,
-and erasure calls finishing at any point. At the end the worker catches up,
-every erasure call finishes, and each customer's read model must equal a
-fold of the events still readable in the log (the reference a rebuild
-would produce).
+erasure calls finishing at any point, and rebuilds. At the end the worker
+catches up, every erasure call finishes, and each customer's read model must
+equal a fold of the events still readable in the log (the reference a
+rebuild would produce).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from projections.customer.codec import decode_state
 from projections.customer.model import CustomerState
 from projections.projector import Projector, fold_batch
+from projections.rebuild import rebuild
 from service.bootstrap import Container, build
 from service.config import Settings
 from service.ingest import Envelope, parse_envelope
@@ -44,6 +45,8 @@ steps = st.lists(
         st.tuples(st.just("erase"), st.integers(0, 2), st.just(0)),
         st.tuples(st.just("work"), st.just(0), st.integers(1, 4)),
         st.tuples(st.just("finish"), st.just(0), st.integers(0, 5)),
+        # a rebuild (small batches, so an erasure's record can fall anywhere)
+        st.tuples(st.just("rebuild"), st.just(0), st.integers(1, 3)),
     ),
     min_size=4,
     max_size=40,
@@ -117,6 +120,10 @@ def run_program(c: Container, program: list[Step]) -> None:
             events = c.events.read(projector.position, arg)
             if events:
                 projector.apply(events)
+        elif kind == "rebuild":
+            rebuild(c.events, c.models, batch_size=arg, keep_states=1)
+            # The worker carries on in the new generation, from its position.
+            projector = Projector(c.models, c.models.current_generation(refresh=True))
         elif pending:  # an erasure call finishes, the worker anywhere
             privacy.finish(pending.pop(arg % len(pending)))
     while events := c.events.read(projector.position, 100):
