@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from projections.customer.codec import decode_state
@@ -51,6 +51,15 @@ steps = st.lists(
     min_size=4,
     max_size=40,
 )
+# The report's case: the worker applies the erasure's record and a later
+# event of the customer's before the erasure call finishes.
+REPORTED: list[Step] = [
+    ("send", 0, 1),
+    ("erase", 0, 0),
+    ("send", 0, 1),
+    ("work", 0, 4),
+    ("finish", 0, 0),
+]
 
 
 def balance_changed(
@@ -177,6 +186,7 @@ def pg_container(pg_url: str) -> Iterator[Container]:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program=steps)
+@example(program=REPORTED)
 def test_sqlite_erasures_interleaved_with_appends_and_the_worker(
     program: list[Step],
 ) -> None:
@@ -204,7 +214,7 @@ def test_an_erasure_finishing_after_the_worker_passed_it_keeps_later_events() ->
 
 @pytest.mark.postgres
 @settings(
-    max_examples=12,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[
         HealthCheck.too_slow,
@@ -212,6 +222,7 @@ def test_an_erasure_finishing_after_the_worker_passed_it_keeps_later_events() ->
     ],
 )
 @given(program=steps)
+@example(program=REPORTED)
 def test_postgres_erasures_interleaved_with_appends_and_the_worker(
     pg_url: str, program: list[Step]
 ) -> None:
