@@ -17,16 +17,19 @@ from jericommerce.loyalty.v1 import event_payloads_pb2
 
 from projections.events import EventType, RecordedEvent
 from projections.fields import PoisonEvent
-from projections.payloads import SPECS, Payload, read_payload, unread_properties
+from projections.payloads import READINGS, SPECS, Reading
 
 from .scalars import decimal_text
 
 _DECIMAL = event_payloads_pb2.Decimal.DESCRIPTOR
 
 
-def _plan(kind: EventType) -> tuple[str, tuple[tuple[str, bool], ...]]:
-    """The oneof field of `kind` and, per payload field, whether it is a
-    Decimal. Fails at import if a payload field has no proto field."""
+Plan = tuple[str, tuple[tuple[str, bool], ...], Reading]
+
+
+def _plan(kind: EventType) -> Plan:
+    """The oneof field of `kind`, whether each payload field is a Decimal,
+    and its reading. Fails at import if a payload field has no proto field."""
     cls, _ = SPECS[kind]
     oneof = kind.name.lower()
     descriptor = getattr(event_payloads_pb2, cls.__name__).DESCRIPTOR
@@ -34,18 +37,19 @@ def _plan(kind: EventType) -> tuple[str, tuple[tuple[str, bool], ...]]:
     for name in cls.__slots__:
         field = descriptor.fields_by_name[name]
         fields.append((name, field.message_type is _DECIMAL))
-    return oneof, tuple(fields)
+    return oneof, tuple(fields), READINGS[kind]
 
 
-PLANS: dict[EventType, tuple[str, tuple[tuple[str, bool], ...]]] = {
-    kind: _plan(kind) for kind in EventType
-}
+PLANS: dict[EventType, Plan] = {kind: _plan(kind) for kind in EventType}
 
 
 def json_text(value: Any) -> str:
     """Compact JSON text of a parsed JSON value, numbers exactly as parsed
     (json.dumps cannot write a Decimal without going through a float).
     Iterative: the ingress accepts bodies nested deeper than Python recurses."""
+    kind = type(value)
+    if kind is not dict and kind is not list and kind is not Decimal:
+        return _dumps(value)  # most properties: one scalar
     out: list[str] = []
     stack: list[tuple[bool, Any]] = [(False, value)]  # (is literal text, item)
     while stack:
@@ -75,14 +79,22 @@ def json_text(value: Any) -> str:
     return "".join(out)
 
 
-def _dumps(scalar: Any) -> str:
-    return json.dumps(scalar, ensure_ascii=False)
+# Made once: json.dumps with any non-default option builds an encoder per call.
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def fill_payload(target: Message, kind: EventType, payload: Payload) -> Message:
-    """Write `payload` into the StoredEvent `target`'s oneof field of `kind`;
-    returns that field's message."""
-    oneof, fields = PLANS[kind]
+def set_payload(target: Message, event: RecordedEvent) -> None:
+    """The typed payload of a stored event of a known type that is not
+    redacted, or `payload_error` when its properties are unusable."""
+    kind = event.type
+    assert kind is not None and not event.redacted
+    oneof, fields, reading = PLANS[kind]
+    props = reading.properties(event)
+    try:
+        payload = reading.payload(props, event.body)
+    except PoisonEvent as poison:
+        target.payload_error = str(poison)  # type: ignore[attr-defined]
+        return
     message = getattr(target, oneof)
     message.SetInParent()  # set even when it has no field (a bare scan)
     for name, is_decimal in fields:
@@ -93,22 +105,8 @@ def fill_payload(target: Message, kind: EventType, payload: Payload) -> Message:
             getattr(message, name).value = decimal_text(value)
         else:
             setattr(message, name, value)
-    return message  # type: ignore[no-any-return]
-
-
-def set_payload(target: Message, event: RecordedEvent) -> None:
-    """The typed payload of a stored event of a known type that is not
-    redacted, or `payload_error` when its properties are unusable."""
-    kind = event.type
-    assert kind is not None and not event.redacted
-    try:
-        payload = read_payload(event)
-    except PoisonEvent as poison:
-        target.payload_error = str(poison)  # type: ignore[attr-defined]
-        return
-    message = fill_payload(target, kind, payload)
-    unread = unread_properties(event, payload)
+    unread = reading.unread(props)
     if unread:
-        extra = message.extra  # type: ignore[attr-defined]
+        extra = message.extra
         for name, value in unread.items():
             extra[name] = json_text(value)
