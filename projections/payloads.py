@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from .events import EventType, RecordedEvent
@@ -349,6 +350,9 @@ SPECS: dict[EventType, tuple[type[Payload], Spec]] = {
 }
 assert len(SPECS) == len(EventType)
 
+# The kinds of value loose_text takes as text.
+_TEXTUAL = frozenset({str, int, Decimal})
+
 
 @dataclass(frozen=True, slots=True)
 class Reading:
@@ -374,11 +378,14 @@ class Reading:
         """The properties the payload does not carry: those not read, and
         carried-only ones of another kind than their field."""
         names = self.read
-        unread = {k: v for k, v in props.items() if k not in names}
+        if names.issuperset(props):  # the common case: nothing unknown
+            unread = {}
+        else:
+            unread = {k: v for k, v in props.items() if k not in names}
         for name in self.loose:
             value = props.get(name)
-            if value is not None and loose_text(props, name) is None:
-                unread[name] = value
+            if value is not None and type(value) not in _TEXTUAL:
+                unread[name] = value  # what loose_text leaves unset
         return unread
 
 

@@ -47,9 +47,11 @@ def json_text(value: Any) -> str:
     """Compact JSON text of a parsed JSON value, numbers exactly as parsed
     (json.dumps cannot write a Decimal without going through a float).
     Iterative: the ingress accepts bodies nested deeper than Python recurses."""
-    kind = type(value)
-    if kind is not dict and kind is not list and kind is not Decimal:
-        return _dumps(value)  # most properties: one scalar
+    if type(value) is not Decimal:
+        try:
+            return _dumps(value)  # the C encoder, when no Decimal is inside
+        except (TypeError, RecursionError):
+            pass
     out: list[str] = []
     stack: list[tuple[bool, Any]] = [(False, value)]  # (is literal text, item)
     while stack:
@@ -80,7 +82,7 @@ def json_text(value: Any) -> str:
 
 
 # Made once: json.dumps with any non-default option builds an encoder per call.
-_dumps = json.JSONEncoder(ensure_ascii=False).encode
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def set_payload(target: Message, event: RecordedEvent) -> None:
