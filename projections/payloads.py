@@ -364,7 +364,8 @@ class Reading:
     spec: Spec
     renamed: dict[str, str]  # upcasting.RENAMED of the type
     read: frozenset[str]  # the properties read
-    loose: tuple[str, ...]  # the carried-only ones
+    loose: frozenset[str]  # the carried-only ones
+    readers: tuple[Reader, ...]  # the spec's readers alone, in field order
 
     def properties(self, event: RecordedEvent) -> Props:
         """The event's properties in the current shape (upcast)."""
@@ -372,7 +373,7 @@ class Reading:
 
     def payload(self, props: Props, body: Body) -> Payload:
         """Raises PoisonEvent when a property the read models use is unusable."""
-        return self.cls(*[read(props, body) for _, read, _ in self.spec])
+        return self.cls(*[read(props, body) for read in self.readers])
 
     def unread(self, props: Props) -> Props:
         """The properties the payload does not carry: those not read, and
@@ -382,10 +383,12 @@ class Reading:
             unread = {}
         else:
             unread = {k: v for k, v in props.items() if k not in names}
-        for name in self.loose:
-            value = props.get(name)
-            if value is not None and type(value) not in _TEXTUAL:
-                unread[name] = value  # what loose_text leaves unset
+        loose = self.loose
+        if loose and not loose.isdisjoint(props):
+            for name in loose.intersection(props):
+                value = props[name]
+                if value is not None and type(value) not in _TEXTUAL:
+                    unread[name] = value  # what loose_text leaves unset
         return unread
 
 
@@ -395,7 +398,8 @@ READINGS: dict[EventType, Reading] = {
         spec,
         RENAMED[kind],
         frozenset(name for name, _, _ in spec if name),
-        tuple(name for name, _, loose in spec if loose),
+        frozenset(name for name, _, loose in spec if loose),
+        tuple(read for _, read, _ in spec),
     )
     for kind, (cls, spec) in SPECS.items()
 }

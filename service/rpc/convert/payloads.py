@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf.message import Message
 from jericommerce.loyalty.v1 import event_payloads_pb2
@@ -24,20 +24,25 @@ from .scalars import decimal_text
 _DECIMAL = event_payloads_pb2.Decimal.DESCRIPTOR
 
 
-Plan = tuple[str, tuple[tuple[str, bool], ...], Reading]
+class Plan(NamedTuple):
+    """What converting one type's payload needs, found with one lookup."""
+
+    oneof: str  # its field of StoredEvent.payload
+    plain: tuple[str, ...]  # payload fields copied as they are
+    decimals: tuple[str, ...]  # payload fields carried as Decimal text
+    reading: Reading
 
 
 def _plan(kind: EventType) -> Plan:
-    """The oneof field of `kind`, whether each payload field is a Decimal,
-    and its reading. Fails at import if a payload field has no proto field."""
+    """Fails at import if a payload field has no proto field."""
     cls, _ = SPECS[kind]
-    oneof = kind.name.lower()
     descriptor = getattr(event_payloads_pb2, cls.__name__).DESCRIPTOR
-    fields = []
+    plain: list[str] = []
+    decimals: list[str] = []
     for name in cls.__slots__:
         field = descriptor.fields_by_name[name]
-        fields.append((name, field.message_type is _DECIMAL))
-    return oneof, tuple(fields), READINGS[kind]
+        (decimals if field.message_type is _DECIMAL else plain).append(name)
+    return Plan(kind.name.lower(), tuple(plain), tuple(decimals), READINGS[kind])
 
 
 PLANS: dict[EventType, Plan] = {kind: _plan(kind) for kind in EventType}
@@ -47,7 +52,12 @@ def json_text(value: Any) -> str:
     """Compact JSON text of a parsed JSON value, numbers exactly as parsed
     (json.dumps cannot write a Decimal without going through a float).
     Iterative: the ingress accepts bodies nested deeper than Python recurses."""
-    if type(value) is not Decimal:
+    kind = type(value)
+    if kind is dict:
+        flat = _flat_object(value)  # most context objects: {"lat": 40.4, ...}
+        if flat is not None:
+            return flat
+    if kind is not Decimal:
         try:
             return _dumps(value)  # the C encoder, when no Decimal is inside
         except (TypeError, RecursionError):
@@ -81,6 +91,18 @@ def json_text(value: Any) -> str:
     return "".join(out)
 
 
+def _flat_object(obj: dict[str, Any]) -> str | None:
+    """An object of scalars as JSON text; None when it nests."""
+    parts = []
+    for key, member in obj.items():
+        kind = type(member)
+        if kind is dict or kind is list:
+            return None
+        text = str(member) if kind is Decimal else _dumps(member)
+        parts.append(_dumps(key) + ":" + text)
+    return "{" + ",".join(parts) + "}"
+
+
 # Made once: json.dumps with any non-default option builds an encoder per call.
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -90,7 +112,7 @@ def set_payload(target: Message, event: RecordedEvent) -> None:
     redacted, or `payload_error` when its properties are unusable."""
     kind = event.type
     assert kind is not None and not event.redacted
-    oneof, fields, reading = PLANS[kind]
+    oneof, plain, decimals, reading = PLANS[kind]
     props = reading.properties(event)
     try:
         payload = reading.payload(props, event.body)
@@ -99,14 +121,14 @@ def set_payload(target: Message, event: RecordedEvent) -> None:
         return
     message = getattr(target, oneof)
     message.SetInParent()  # set even when it has no field (a bare scan)
-    for name, is_decimal in fields:
+    for name in plain:
         value = getattr(payload, name)
-        if value is None:
-            continue
-        if is_decimal:
-            getattr(message, name).value = decimal_text(value)
-        else:
+        if value is not None:
             setattr(message, name, value)
+    for name in decimals:
+        value = getattr(payload, name)
+        if value is not None:
+            getattr(message, name).value = decimal_text(value)
     unread = reading.unread(props)
     if unread:
         extra = message.extra
