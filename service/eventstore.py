@@ -29,6 +29,7 @@ from service.diskspace import WriteSpace
 from service.ingest import Envelope
 from service.keyring import Keyring, KeysChanged, WrongMasterKey, seal
 from service.storedevents import (
+    ERASURE_TOPIC,
     REDACTED,
     Row,
     decode_rows,
@@ -199,10 +200,14 @@ class EventStore:
         *,
         types: Iterable[EventType | None] = (),
         until: int | None = None,
+        erasures: bool = False,
     ) -> list[RecordedEvent]:
         """Up to `limit` events with position > `after` (and <= `until`), in
-        global order, optionally only of some types."""
+        global order, optionally only of some types (and, with `erasures`,
+        the records of erasures too)."""
         topics = [topic_for(t) for t in types]
+        if topics and erasures:
+            topics.append(ERASURE_TOPIC)
         try:
             rows = self.index.scan(after, limit, topics, until)
             return decode_rows(rows, self.keyring)
