@@ -157,7 +157,7 @@ inputs_sum() { # LANG FILE...: the hash of everything that language's build read
 }
 
 declare -A want
-want[ts]="$(inputs_sum ts "$ts_dir/example.ts" "$ts_dir/tsconfig.json" "$ts_dir/package-lock.json")"
+want[ts]="$(inputs_sum ts "$ts_dir/example.ts" "$ts_dir/consumer.ts" "$ts_dir/decimal.ts" "$ts_dir/tsconfig.json" "$ts_dir/package-lock.json")"
 mapfile -t go_sources < <(find clients/go -path clients/go/build -prune -o -type f -name '*.go' -print | LC_ALL=C sort)
 want[go]="$(inputs_sum go "${go_sources[@]}")"
 want[cpp]="$(inputs_sum cpp clients/cpp/example.cc clients/cpp/CMakeLists.txt)"
@@ -211,13 +211,15 @@ build_ts() {
 build_go() {
   # GOPATH mode against Debian's Go libraries; the example joins the GOPATH
   # through a symbolic link, beside the generated package.
-  local example_path="$repo_root/clients/go/build/examplepath"
+  local example_path="$repo_root/clients/go/build/examplepath" program
   mkdir -p "$example_path/src"
-  ln -sfn ../../../example "$example_path/src/loyaltyexample"
-  GO111MODULE=off GOFLAGS= \
-    GOPATH="$repo_root/clients/go/build/gopath:$example_path:/usr/share/gocode" \
-    GOCACHE="$repo_root/clients/go/build/gocache" \
-    go build -o clients/go/build/loyalty-example loyaltyexample
+  for program in example consumer; do
+    ln -sfn "../../../$program" "$example_path/src/loyalty$program"
+    GO111MODULE=off GOFLAGS= \
+      GOPATH="$repo_root/clients/go/build/gopath:$example_path:/usr/share/gocode" \
+      GOCACHE="$repo_root/clients/go/build/gocache" \
+      go build -o "clients/go/build/loyalty-$program" "loyalty$program"
+  done
 }
 
 build_cpp() {
