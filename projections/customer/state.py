@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .exact_numbers import Stored
+from ..exact_numbers import Stored
 
 
 class Stamp(NamedTuple):

@@ -575,6 +575,7 @@ def test_stream_events_response_is_a_oneof_of_event_caught_up_or_erasure() -> No
     assert len(message.oneofs) == 1
     assert sorted(f.name for f in message.oneofs[0].fields) == [
         "caught_up",
+        "checkpoint",
         "customer_erased",
         "event",
     ]

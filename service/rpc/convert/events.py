@@ -12,6 +12,7 @@ from jericommerce.loyalty.v1 import event_pb2, event_service_pb2
 
 from projections.events import EventType, RecordedEvent
 
+from .payloads import set_payload
 from .scalars import seconds_nanos
 
 _MAX_DOUBLE = sys.float_info.max
@@ -135,6 +136,8 @@ def event_to_proto(e: RecordedEvent) -> event_pb2.StoredEvent:
         _fill_struct(message.properties, props, 1)
     if e.redacted:
         message.redacted = True
+    elif e.type is not None and not e.is_erasure:
+        set_payload(message, e)
     return message
 
 

@@ -1,0 +1,398 @@
+"""The typed payload of each known event: the one reading of a stored body.
+
+The folds (projections/customer) and the replay API (service/rpc/convert)
+both consume these, so a consumer replaying our events sees exactly the
+values our read models were built from. Pure: no protobuf, no I/O.
+
+Each payload is read from the body's `properties`, after `upcasting.upcast`
+has mapped older shapes onto the current one. Field names are the proto's
+(the property in snake_case); numbers are canonical `int | Decimal`
+(exact_numbers.py); a property no read model uses is read leniently
+(fields.loose_text) so carrying it can never make an event a dead letter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .events import EventType, RecordedEvent
+from .exact_numbers import Number
+from .fields import (
+    PoisonEvent,
+    Props,
+    flag,
+    integer,
+    key_number,
+    key_text,
+    loose_text,
+    number,
+    text,
+)
+from .upcasting import upcast
+
+# Not frozen, like RecordedEvent: a replay builds millions and frozen
+# dataclasses cost several times as much to build. Treat them as immutable.
+
+
+@dataclass(slots=True)
+class CustomerCreated:
+    email: str | None
+    origin: str | None
+    referral: str | None
+    utm_campaign: str | None
+    utm_medium: str | None
+    utm_source: str | None
+    first_name: str | None
+    last_name: str | None
+    phone_number: str | None
+
+
+@dataclass(slots=True)
+class CustomerBirthday:
+    age: int | None
+
+
+@dataclass(slots=True)
+class CustomerScanned:
+    pass
+
+
+@dataclass(slots=True)
+class CustomerTapped:
+    pass
+
+
+@dataclass(slots=True)
+class WalletPassRequested:
+    email: str | None
+    referral: str | None
+    download_link: str | None
+    utm_campaign: str | None
+    utm_source: str | None
+    utm_medium: str | None
+
+
+@dataclass(slots=True)
+class WalletPassInstalled:
+    referral: str | None
+    utm_campaign: str | None
+    utm_source: str | None
+    utm_medium: str | None
+
+
+@dataclass(slots=True)
+class WalletPassUninstalled:
+    referral: str | None
+    utm_campaign: str | None
+    utm_source: str | None
+    utm_medium: str | None
+
+
+@dataclass(slots=True)
+class BalanceChanged:
+    amount: Number
+    reference: str | None
+    previous_balance: Number | None
+    points_to_next_reward: Number | None
+    next_reward_name: str | None
+
+
+@dataclass(slots=True)
+class TierChanged:
+    previous: str | None
+    current: str | None
+
+
+@dataclass(slots=True)
+class CouponAssigned:
+    code: str
+    header: str | None
+    body: str | None
+    slug: str | None
+    assigned_from: str | None
+    install_url: str | None
+
+
+@dataclass(slots=True)
+class CouponPassInstalled:
+    code: str | None
+    referral: str | None
+    utm_campaign: str | None
+    utm_source: str | None
+    utm_medium: str | None
+
+
+@dataclass(slots=True)
+class CouponPassUninstalled:
+    code: str | None
+    referral: str | None
+    utm_campaign: str | None
+    utm_source: str | None
+    utm_medium: str | None
+
+
+@dataclass(slots=True)
+class GiftCardSent:
+    code: str
+    header: str | None
+    body: str | None
+    slug: str | None
+    assigned_from: str | None
+    install_url: str | None
+    mail_sent: bool | None
+
+
+@dataclass(slots=True)
+class RewardRedeemable:
+    reward_id: str
+    reward_link: str | None
+    reward_title: str | None
+    reward_value: Number | None
+    reward_cost: Number | None
+    customer_remaining_balance: Number | None
+
+
+@dataclass(slots=True)
+class RewardRedeemed:
+    reward_id: str
+    reward_link: str | None
+    reward_title: str | None
+    code: str | None
+    claim_id: str | None
+
+
+@dataclass(slots=True)
+class RewardRefunded:
+    claim_id: str
+
+
+@dataclass(slots=True)
+class WalletClick:
+    url: str | None
+    browser: str | None
+    utm_campaign: str | None
+    utm_source: str | None
+    utm_medium: str | None
+
+
+@dataclass(slots=True)
+class WalletVisit:
+    name: str | None
+    url: str | None
+    browser: str | None
+    referral: str | None
+    utm_campaign: str | None
+    utm_source: str | None
+    utm_medium: str | None
+
+
+Payload = (
+    CustomerCreated
+    | CustomerBirthday
+    | CustomerScanned
+    | CustomerTapped
+    | WalletPassRequested
+    | WalletPassInstalled
+    | WalletPassUninstalled
+    | BalanceChanged
+    | TierChanged
+    | CouponAssigned
+    | CouponPassInstalled
+    | CouponPassUninstalled
+    | GiftCardSent
+    | RewardRedeemable
+    | RewardRedeemed
+    | RewardRefunded
+    | WalletClick
+    | WalletVisit
+)
+
+# -- how each field is read ----------------------------------------------------
+
+Body = dict[str, Any]
+Reader = Callable[[Props, Body], Any]
+# One entry per dataclass field, in field order: (property, reader). The
+# property name is the sender's (camelCase); "" marks a field that is not a
+# property (the base payload's email).
+Spec = tuple[tuple[str, Reader], ...]
+
+
+def _prop(read: Callable[[Props, str], Any], name: str) -> tuple[str, Reader]:
+    return name, lambda props, body: read(props, name)
+
+
+def _base_email() -> tuple[str, Reader]:
+    # The customer's email is the base payload's, as the profile reads it.
+    def read(props: Props, body: Body) -> str | None:
+        value = body.get("email")
+        return value if type(value) is str else None
+
+    return "", read
+
+
+def _web(name: str) -> tuple[str, Reader]:
+    # Web events carry url/browser in properties or in the base payload.
+    def read(props: Props, body: Body) -> str | None:
+        value = loose_text(props, name)
+        if value is None:
+            base = body.get(name)
+            value = base if type(base) is str else None
+        return value
+
+    return name, read
+
+
+_UTM = (
+    _prop(loose_text, "utmCampaign"),
+    _prop(loose_text, "utmSource"),
+    _prop(loose_text, "utmMedium"),
+)
+_PASS: Spec = (_prop(loose_text, "referral"), *_UTM)
+_COUPON_PASS: Spec = (_prop(text, "code"), *_PASS)
+_DETAILS: Spec = (
+    _prop(text, "header"),
+    _prop(text, "body"),
+    _prop(text, "slug"),
+    _prop(text, "assignedFrom"),
+    _prop(text, "installUrl"),
+)
+
+SPECS: dict[EventType, tuple[type[Payload], Spec]] = {
+    EventType.CUSTOMER_CREATED: (
+        CustomerCreated,
+        (
+            _base_email(),
+            _prop(text, "origin"),
+            _prop(text, "referral"),
+            _prop(text, "utmCampaign"),
+            _prop(text, "utmMedium"),
+            _prop(text, "utmSource"),
+            _prop(text, "firstName"),
+            _prop(text, "lastName"),
+            _prop(text, "phoneNumber"),
+        ),
+    ),
+    EventType.CUSTOMER_BIRTHDAY: (CustomerBirthday, (_prop(integer, "age"),)),
+    EventType.CUSTOMER_SCANNED: (CustomerScanned, ()),
+    EventType.CUSTOMER_TAPPED: (CustomerTapped, ()),
+    EventType.WALLET_PASS_REQUESTED: (
+        WalletPassRequested,
+        (
+            _base_email(),
+            _prop(loose_text, "referral"),
+            _prop(text, "downloadLink"),
+            *_UTM,
+        ),
+    ),
+    EventType.WALLET_PASS_INSTALLED: (WalletPassInstalled, _PASS),
+    EventType.WALLET_PASS_UNINSTALLED: (WalletPassUninstalled, _PASS),
+    EventType.BALANCE_CHANGED: (
+        BalanceChanged,
+        (
+            _prop(key_number, "amount"),
+            _prop(text, "reference"),
+            _prop(number, "previousBalance"),
+            _prop(number, "pointsToNextReward"),
+            _prop(text, "nextRewardName"),
+        ),
+    ),
+    EventType.TIER_CHANGED: (
+        TierChanged,
+        (_prop(text, "previous"), _prop(text, "current")),
+    ),
+    EventType.COUPON_ASSIGNED: (CouponAssigned, (_prop(key_text, "code"), *_DETAILS)),
+    EventType.COUPON_PASS_INSTALLED: (CouponPassInstalled, _COUPON_PASS),
+    EventType.COUPON_PASS_UNINSTALLED: (CouponPassUninstalled, _COUPON_PASS),
+    EventType.GIFT_CARD_SENT: (
+        GiftCardSent,
+        (_prop(key_text, "code"), *_DETAILS, _prop(flag, "mailSent")),
+    ),
+    EventType.REWARD_REDEEMABLE: (
+        RewardRedeemable,
+        (
+            _prop(key_text, "rewardId"),
+            _prop(text, "rewardLink"),
+            _prop(text, "rewardTitle"),
+            _prop(number, "rewardValue"),
+            _prop(number, "rewardCost"),
+            _prop(number, "customerRemainingBalance"),
+        ),
+    ),
+    EventType.REWARD_REDEEMED: (
+        RewardRedeemed,
+        (
+            _prop(key_text, "rewardId"),
+            _prop(text, "rewardLink"),
+            _prop(text, "rewardTitle"),
+            _prop(text, "code"),
+            _prop(text, "claimId"),
+        ),
+    ),
+    EventType.REWARD_REFUNDED: (RewardRefunded, (_prop(key_text, "claimId"),)),
+    EventType.WALLET_CLICK: (
+        WalletClick,
+        (_web("url"), _web("browser"), *_UTM),
+    ),
+    EventType.WALLET_VISIT: (
+        WalletVisit,
+        (
+            _prop(loose_text, "name"),
+            _web("url"),
+            _web("browser"),
+            _prop(loose_text, "referral"),
+            *_UTM,
+        ),
+    ),
+}
+assert len(SPECS) == len(EventType)
+
+# The properties each type reads, for `unread_properties`.
+_READ: dict[EventType, frozenset[str]] = {
+    t: frozenset(name for name, _ in spec if name) for t, (_, spec) in SPECS.items()
+}
+
+
+def read_payload(event: RecordedEvent) -> Payload:
+    """The typed payload of an event of a known type.
+
+    Raises PoisonEvent (a short reason) when a property the read models use
+    is unusable, ValueError for an unknown type. Say nothing of redaction:
+    callers skip redacted events (their body is empty).
+    """
+    kind = event.type
+    if kind is None:
+        raise ValueError(f"event {event.id} is of no known type")
+    cls, spec = SPECS[kind]
+    body = event.body
+    props = upcast(kind, event.properties)
+    return cls(*[read(props, body) for _, read in spec])
+
+
+def unread_properties(event: RecordedEvent, payload: Payload) -> Props:
+    """The properties `payload` does not carry, as sent (after upcasting):
+    those its type does not read, and carried-only ones of another kind than
+    their field (which `loose_text` left unset)."""
+    kind = event.type
+    assert kind is not None
+    props = upcast(kind, event.properties)
+    names = _READ[kind]
+    unread = {}
+    for name, value in props.items():
+        if name not in names or (
+            value is not None and _field_unset(payload, kind, name)
+        ):
+            unread[name] = value
+    return unread
+
+
+def _field_unset(payload: Payload, kind: EventType, name: str) -> bool:
+    _, spec = SPECS[kind]
+    for (prop, _), slot in zip(spec, payload.__slots__, strict=True):
+        if prop == name:
+            return getattr(payload, slot) is None
+    return False
+
+
+__all__ = ["Payload", "PoisonEvent", "read_payload", "unread_properties"]
