@@ -258,3 +258,44 @@ class Consumer:
         for pipe in (self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 pipe.close()
+
+
+def main() -> None:
+    """Replay rate of a consumer example over a fresh store:
+
+    python -m testkit.consumers [--events 20000] [--lang go]
+
+    (after `make clients`)."""
+    import argparse
+    import tempfile
+    import time
+
+    from testkit.clients import program
+    from testkit.launch import ServiceProcess
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--customers", type=int, default=400)
+    parser.add_argument("--lang", choices=("go", "ts"), default="go")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        head = load_store(Path(tmp) / "data", args.events, args.customers, tag="rate")
+        with ServiceProcess(Path(tmp) / "data") as svc:
+            state = Path(tmp) / "state.json"
+            argv = [*program(args.lang, "consumer"), "--target", svc.grpc_target]
+            started = time.perf_counter()
+            done = subprocess.run(
+                [*argv, "--state", str(state)], capture_output=True, check=True
+            )
+            took = time.perf_counter() - started
+        last = json.loads(done.stdout.splitlines()[-1])
+        assert last["step"] == "done" and int(last["position"]) == head, last
+        events = last["received"]["events"]
+        print(
+            f"{args.lang} consumer: {events} events in {took:.2f} s,",
+            f"{events / took:,.0f} events/s",
+        )
+
+
+if __name__ == "__main__":
+    main()
