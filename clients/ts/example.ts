@@ -151,6 +151,8 @@ function eventJson(e: StoredEvent): { [key: string]: Json } {
     type: EventTypeSchema.value[e.type]?.name ?? String(e.type),
     type_name: e.typeName,
     customer_id: e.customerId,
+    // A typed payload's exact decimal, as sent (a string, never a number).
+    ...(e.payload.case === "balanceChanged" ? { amount: e.payload.value.amount?.value ?? "" } : {}),
   };
 }
 
