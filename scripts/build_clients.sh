@@ -131,6 +131,9 @@ googleapis_protos=("$googleapis_rpc/status.proto" "$googleapis_rpc/error_details
 
 # --- what changed ------------------------------------------------------------
 
+# One version for every package made here: the project's own.
+version="$("$python" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')"
+
 mapfile -t protos < <(find proto -name '*.proto' -type f | LC_ALL=C sort)
 [[ ${#protos[@]} -gt 0 ]] || { say "no .proto files under proto/"; exit 1; }
 
@@ -138,6 +141,7 @@ common_sum="$(
   {
     sha256sum "${protos[@]}" buf.gen.yaml clients/buf.gen.googleapis.yaml \
       scripts/build_clients.sh "${googleapis_protos[@]}" | cut -d' ' -f1
+    echo "$version"
     "$buf" --version
     protoc --version
     go version
@@ -157,10 +161,11 @@ inputs_sum() { # LANG FILE...: the hash of everything that language's build read
 }
 
 declare -A want
-want[ts]="$(inputs_sum ts "$ts_dir/example.ts" "$ts_dir/consumer.ts" "$ts_dir/decimal.ts" "$ts_dir/tsconfig.json" "$ts_dir/package-lock.json")"
+want[ts]="$(inputs_sum ts "$ts_dir/example.ts" "$ts_dir/consumer.ts" "$ts_dir/decimal.ts" "$ts_dir/tsconfig.json" "$ts_dir/package-lock.json" "$ts_dir/lib/package.json" "$ts_dir/lib/tsconfig.json")"
 mapfile -t go_sources < <(find clients/go -path clients/go/build -prune -o -type f -name '*.go' -print | LC_ALL=C sort)
 want[go]="$(inputs_sum go "${go_sources[@]}")"
-want[cpp]="$(inputs_sum cpp clients/cpp/example.cc clients/cpp/CMakeLists.txt)"
+mapfile -t cpp_sources < <(find clients/cpp -path clients/cpp/build -prune -o -type f -print | LC_ALL=C sort)
+want[cpp]="$(inputs_sum cpp "${cpp_sources[@]}")"
 want[java]="$(inputs_sum java clients/java/Example.java)"
 
 stale=()
@@ -204,8 +209,20 @@ sync_tree "$scratch/out/clients/java/build/gen" clients/java/build/gen
 # --- build -------------------------------------------------------------------
 
 build_ts() {
-  rm -rf "$ts_dir/build/js"
+  rm -rf "$ts_dir/build/js" "$ts_dir/build/pkg" "$ts_dir"/build/*.tgz
   "$ts_dir/node_modules/.bin/tsc" -p "$ts_dir"
+  # The npm package: every generated module compiled with its declarations,
+  # one index re-exporting them all, and the version of this project.
+  (cd "$ts_dir/build/gen" && find . -name '*_pb.ts' | LC_ALL=C sort |
+    sed -e 's|^\./\(.*\)\.ts$|export * from "./\1.js";|') >"$ts_dir/build/gen/index.ts"
+  "$ts_dir/node_modules/.bin/tsc" -p "$ts_dir/lib"
+  "$python" - "$ts_dir/lib/package.json" "$ts_dir/build/pkg/package.json" "$version" <<'PY'
+import json, sys
+manifest = json.load(open(sys.argv[1]))
+manifest["version"] = sys.argv[3]
+json.dump(manifest, open(sys.argv[2], "w"), indent=2)
+PY
+  (cd "$ts_dir/build" && npm pack ./pkg --pack-destination . --loglevel=error >/dev/null)
 }
 
 build_go() {
@@ -223,9 +240,19 @@ build_go() {
 }
 
 build_cpp() {
-  cmake -S clients/cpp -B clients/cpp/build/cmake >/dev/null
-  cmake --build clients/cpp/build/cmake -j "$(nproc)"
-  cp clients/cpp/build/cmake/loyalty-example clients/cpp/build/loyalty-example
+  # The client library as a CMake package (installed, then packed), and the
+  # example built against the installed package, as another team would.
+  local out="$repo_root/clients/cpp/build"
+  rm -rf "$out/package"
+  cmake -S clients/cpp -B "$out/cmake" -DLOYALTY_CLIENT_VERSION="$version" \
+    -DCMAKE_INSTALL_PREFIX="$out/package" >/dev/null
+  cmake --build "$out/cmake" -j "$(nproc)"
+  cmake --install "$out/cmake" >/dev/null
+  (cd "$out/cmake" && cpack -B "$out" >/dev/null)
+  rm -rf "$out/_CPack_Packages"
+  cmake -S clients/cpp/example -B "$out/example" -DCMAKE_PREFIX_PATH="$out/package" >/dev/null
+  cmake --build "$out/example" -j "$(nproc)"
+  cp "$out/example/loyalty-example" "$out/loyalty-example"
 }
 
 build_java() {
