@@ -166,7 +166,7 @@ mapfile -t go_sources < <(find clients/go -path clients/go/build -prune -o -type
 want[go]="$(inputs_sum go "${go_sources[@]}")"
 mapfile -t cpp_sources < <(find clients/cpp -path clients/cpp/build -prune -o -type f -print | LC_ALL=C sort)
 want[cpp]="$(inputs_sum cpp "${cpp_sources[@]}")"
-want[java]="$(inputs_sum java clients/java/Example.java)"
+want[java]="$(inputs_sum java clients/java/Example.java clients/java/loyalty-client.pom.in)"
 
 stale=()
 for lang in ts go cpp java; do
@@ -256,13 +256,23 @@ build_cpp() {
 }
 
 build_java() {
-  # The generated google.rpc classes come before Debian's older copies.
+  # The client as a Maven artifact (jar + pom) in a local repository under
+  # build/maven, and the example compiled and run against that jar. The
+  # generated google.rpc classes (Debian's common-protos predates ErrorInfo)
+  # stay out of the jar, in build/rpc-classes, before Debian's older copies:
+  # a Maven build gets them from the pom's proto-google-common-protos.
   local out=clients/java/build
-  rm -rf "$out/classes"
-  mkdir -p "$out/classes"
+  local artifact="$out/maven/com/jericommerce/loyalty-client/$version"
+  local jar="$artifact/loyalty-client-$version.jar"
+  rm -rf "$out/classes" "$out/rpc-classes" "$out/maven"
+  mkdir -p "$out/classes" "$out/rpc-classes" "$artifact"
   find "$out/gen" -name '*.java' >"$out/sources.txt"
-  javac -nowarn -encoding UTF-8 -d "$out/classes" -cp "$java_classpath" \
-    @"$out/sources.txt" clients/java/Example.java
+  javac -nowarn -encoding UTF-8 -d "$out/rpc-classes" -cp "$java_classpath" @"$out/sources.txt"
+  jar --create --file "$jar" -C "$out/rpc-classes" com/jericommerce
+  rm -rf "$out/rpc-classes/com/jericommerce"
+  sed "s/@VERSION@/$version/" clients/java/loyalty-client.pom.in >"$artifact/loyalty-client-$version.pom"
+  javac -nowarn -encoding UTF-8 -d "$out/classes" \
+    -cp "$jar:$out/rpc-classes:$java_classpath" clients/java/Example.java
   # netty loads tcnative as libnetty_tcnative.so, Debian names it
   # libnetty-tcnative.so, and the library checks its own file name on load:
   # a copy under the expected name, not a link.
@@ -272,7 +282,7 @@ build_java() {
 #!/bin/sh
 # Runs the Java example (written by scripts/build_clients.sh).
 here="\$(cd "\$(dirname "\$0")" && pwd)"
-exec java -Djava.library.path="\$here/native" -cp "\$here/classes:$java_classpath" Example "\$@"
+exec java -Djava.library.path="\$here/native" -cp "\$here/classes:\$here/${jar#"$out/"}:\$here/rpc-classes:$java_classpath" Example "\$@"
 LAUNCHER
   chmod +x "$out/loyalty-example"
 }

@@ -156,3 +156,43 @@ def test_cmake_package_unpacked_from_its_tarball_builds_a_client(
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == str(position)
+
+
+def test_java_artifact_sits_in_a_maven_repository_layout() -> None:
+    """`mvn` cannot resolve grpc-java offline here, so the layout and the
+    pom are checked as Maven reads them; the Java example itself compiles
+    and runs against this jar (scripts/build_clients.sh)."""
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    build_clients()
+    repo = CLIENTS / "java" / "build" / "maven"
+    pom_path = only("com/jericommerce/loyalty-client/*/loyalty-client-*.pom", repo)
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    pom = ET.parse(pom_path).getroot()
+    group, artifact, version = (
+        pom.findtext(f"m:{tag}", namespaces=ns)
+        for tag in ("groupId", "artifactId", "version")
+    )
+    assert version and "@" not in version
+    assert pom_path == (
+        repo
+        / "com/jericommerce"
+        / f"{artifact}"
+        / version
+        / f"{artifact}-{version}.pom"
+    )
+    assert group == "com.jericommerce"
+    deps = {
+        d.findtext("m:artifactId", namespaces=ns): d.findtext(
+            "m:version", namespaces=ns
+        )
+        for d in pom.iterfind("m:dependencies/m:dependency", ns)
+    }
+    assert {"grpc-stub", "grpc-protobuf", "protobuf-java"} <= set(deps), deps
+    with zipfile.ZipFile(pom_path.with_suffix(".jar")) as jar:
+        names = jar.namelist()
+    assert "com/jericommerce/loyalty/v1/EventServiceGrpc.class" in names
+    assert "com/jericommerce/loyalty/v1/BalanceChanged.class" in names
+    # google.rpc comes from proto-google-common-protos, never a second copy.
+    assert not [n for n in names if n.startswith("com/google/")]
