@@ -30,7 +30,7 @@ from testkit.webhooks import WEBHOOK_PATH
 
 pytestmark = pytest.mark.slow
 
-CONSUMERS = ["ts", "go"]
+CONSUMERS = ["ts", "go", "java"]
 EVENTS = 25_000
 QUIET_TAIL = 5_000  # the last events hold no `Reward refunded`
 REFUNDED = event_pb2.EVENT_TYPE_REWARD_REFUNDED
