@@ -56,6 +56,7 @@ NEEDS=(
   "pc:grpc++ libgrpc++-dev"
   "cmd:cmake cmake"
   "cmd:g++ g++"
+  "path:/usr/include/nlohmann/json.hpp nlohmann-json3-dev"
   "cmd:javac default-jdk-headless"
   "cmd:grpc_java_plugin protobuf-compiler-grpc-java-plugin"
   "path:$tcnative libnetty-tcnative-jni"
@@ -252,7 +253,7 @@ build_cpp() {
   rm -rf "$out/_CPack_Packages"
   cmake -S clients/cpp/example -B "$out/example" -DCMAKE_PREFIX_PATH="$out/package" >/dev/null
   cmake --build "$out/example" -j "$(nproc)"
-  cp "$out/example/loyalty-example" "$out/loyalty-example"
+  cp "$out/example/loyalty-example" "$out/example/loyalty-consumer" "$out/"
 }
 
 build_java() {

@@ -1,4 +1,4 @@
-"""The replay consumers (clients/ts/consumer.ts, clients/go/consumer) against
+"""The replay consumers of clients/ (TypeScript, Go, Java, C++) against
 the real service: a replay of 25,000 events, each consumer SIGKILLed twice on
 the way and restarted, ends with the figures computed independently in Python
 from the stored bodies; exact decimals survive; erasure, redacted, unknown
@@ -21,7 +21,7 @@ from jericommerce.loyalty.v1 import event_pb2
 from jericommerce.loyalty.v1 import privacy_service_pb2 as ppb
 from jericommerce.loyalty.v1 import privacy_service_pb2_grpc as pgrpc
 
-from testkit.clients import build_clients, program
+from testkit.clients import LANGUAGES, build_clients, program
 from testkit.consumers import Consumer, as_json, expected_rows, load_store, totals
 from testkit.launch import ServiceProcess
 from testkit.signing import headers
@@ -30,7 +30,7 @@ from testkit.webhooks import WEBHOOK_PATH
 
 pytestmark = pytest.mark.slow
 
-CONSUMERS = ["ts", "go", "java"]
+CONSUMERS = LANGUAGES
 EVENTS = 25_000
 QUIET_TAIL = 5_000  # the last events hold no `Reward refunded`
 REFUNDED = event_pb2.EVENT_TYPE_REWARD_REFUNDED
