@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from .events import EventType, RecordedEvent
@@ -30,7 +31,7 @@ from .fields import (
     number,
     text,
 )
-from .upcasting import upcast
+from .upcasting import RENAMED, upcast_with
 
 # Not frozen, like RecordedEvent: a replay builds millions and frozen
 # dataclasses cost several times as much to build. Treat them as immutable.
@@ -213,26 +214,27 @@ Payload = (
 
 Body = dict[str, Any]
 Reader = Callable[[Props, Body], Any]
-# One entry per dataclass field, in field order: (property, reader). The
-# property name is the sender's (camelCase); "" marks a field that is not a
-# property (the base payload's email).
-Spec = tuple[tuple[str, Reader], ...]
+# One entry per dataclass field, in field order: (property, reader, carried
+# only). The property name is the sender's (camelCase); "" marks a field that
+# is not a property (the base payload's email). A carried-only field is read
+# with `loose_text`: a value of another kind leaves it unset, never poisons.
+Spec = tuple[tuple[str, Reader, bool], ...]
 
 
-def _prop(read: Callable[[Props, str], Any], name: str) -> tuple[str, Reader]:
-    return name, lambda props, body: read(props, name)
+def _prop(read: Callable[[Props, str], Any], name: str) -> tuple[str, Reader, bool]:
+    return name, lambda props, body: read(props, name), read is loose_text
 
 
-def _base_email() -> tuple[str, Reader]:
+def _base_email() -> tuple[str, Reader, bool]:
     # The customer's email is the base payload's, as the profile reads it.
     def read(props: Props, body: Body) -> str | None:
         value = body.get("email")
         return value if type(value) is str else None
 
-    return "", read
+    return "", read, False
 
 
-def _web(name: str) -> tuple[str, Reader]:
+def _web(name: str) -> tuple[str, Reader, bool]:
     # Web events carry url/browser in properties or in the base payload.
     def read(props: Props, body: Body) -> str | None:
         value = loose_text(props, name)
@@ -241,7 +243,7 @@ def _web(name: str) -> tuple[str, Reader]:
             value = base if type(base) is str else None
         return value
 
-    return name, read
+    return name, read, True
 
 
 _UTM = (
@@ -348,9 +350,58 @@ SPECS: dict[EventType, tuple[type[Payload], Spec]] = {
 }
 assert len(SPECS) == len(EventType)
 
-# The properties each type reads, for `unread_properties`.
-_READ: dict[EventType, frozenset[str]] = {
-    t: frozenset(name for name, _ in spec if name) for t, (_, spec) in SPECS.items()
+# The kinds of value loose_text takes as text.
+_TEXTUAL = frozenset({str, int, Decimal})
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How one type's payload is read: everything a read needs, found with
+    one lookup (an Enum member hashes in Python, slowly: a replay reads
+    millions)."""
+
+    cls: type[Payload]
+    spec: Spec
+    renamed: dict[str, str]  # upcasting.RENAMED of the type
+    read: frozenset[str]  # the properties read
+    loose: frozenset[str]  # the carried-only ones
+    readers: tuple[Reader, ...]  # the spec's readers alone, in field order
+
+    def properties(self, event: RecordedEvent) -> Props:
+        """The event's properties in the current shape (upcast)."""
+        return upcast_with(self.renamed, event.properties)
+
+    def payload(self, props: Props, body: Body) -> Payload:
+        """Raises PoisonEvent when a property the read models use is unusable."""
+        return self.cls(*[read(props, body) for read in self.readers])
+
+    def unread(self, props: Props) -> Props:
+        """The properties the payload does not carry: those not read, and
+        carried-only ones of another kind than their field."""
+        names = self.read
+        if names.issuperset(props):  # the common case: nothing unknown
+            unread = {}
+        else:
+            unread = {k: v for k, v in props.items() if k not in names}
+        loose = self.loose
+        if loose and not loose.isdisjoint(props):
+            for name in loose.intersection(props):
+                value = props[name]
+                if value is not None and type(value) not in _TEXTUAL:
+                    unread[name] = value  # what loose_text leaves unset
+        return unread
+
+
+READINGS: dict[EventType, Reading] = {
+    kind: Reading(
+        cls,
+        spec,
+        RENAMED[kind],
+        frozenset(name for name, _, _ in spec if name),
+        frozenset(name for name, _, loose in spec if loose),
+        tuple(read for _, read, _ in spec),
+    )
+    for kind, (cls, spec) in SPECS.items()
 }
 
 
@@ -364,35 +415,8 @@ def read_payload(event: RecordedEvent) -> Payload:
     kind = event.type
     if kind is None:
         raise ValueError(f"event {event.id} is of no known type")
-    cls, spec = SPECS[kind]
-    body = event.body
-    props = upcast(kind, event.properties)
-    return cls(*[read(props, body) for _, read in spec])
+    reading = READINGS[kind]
+    return reading.payload(reading.properties(event), event.body)
 
 
-def unread_properties(event: RecordedEvent, payload: Payload) -> Props:
-    """The properties `payload` does not carry, as sent (after upcasting):
-    those its type does not read, and carried-only ones of another kind than
-    their field (which `loose_text` left unset)."""
-    kind = event.type
-    assert kind is not None
-    props = upcast(kind, event.properties)
-    names = _READ[kind]
-    unread = {}
-    for name, value in props.items():
-        if name not in names or (
-            value is not None and _field_unset(payload, kind, name)
-        ):
-            unread[name] = value
-    return unread
-
-
-def _field_unset(payload: Payload, kind: EventType, name: str) -> bool:
-    _, spec = SPECS[kind]
-    for (prop, _), slot in zip(spec, payload.__slots__, strict=True):
-        if prop == name:
-            return getattr(payload, slot) is None
-    return False
-
-
-__all__ = ["Payload", "PoisonEvent", "read_payload", "unread_properties"]
+__all__ = ["READINGS", "Payload", "PoisonEvent", "Reading", "read_payload"]

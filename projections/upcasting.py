@@ -142,9 +142,13 @@ RENAMED: dict[EventType, dict[str, str]] = {
 
 
 def upcast(kind: EventType, props: dict[str, Any]) -> dict[str, Any]:
-    """`props` in the current shape; the same dict when nothing is renamed
-    (the common case costs one set test)."""
-    renamed = RENAMED[kind]
+    """`props` in the current shape; the same dict when nothing is renamed."""
+    return upcast_with(RENAMED[kind], props)
+
+
+def upcast_with(renamed: dict[str, str], props: dict[str, Any]) -> dict[str, Any]:
+    """`upcast` with the type's RENAMED entry already looked up (the common
+    case costs one set test)."""
     if not renamed or renamed.keys().isdisjoint(props):
         return props
     current = dict(props)

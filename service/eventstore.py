@@ -28,6 +28,7 @@ from projections.events import EventType, RecordedEvent
 from service.ingest import Envelope
 from service.keyring import Keyring, KeysChanged, seal
 from service.storedevents import (
+    ERASURE_TOPIC,
     REDACTED,
     Row,
     decode_rows,
@@ -193,10 +194,14 @@ class EventStore:
         *,
         types: Iterable[EventType | None] = (),
         until: int | None = None,
+        erasures: bool = False,
     ) -> list[RecordedEvent]:
         """Up to `limit` events with position > `after` (and <= `until`), in
-        global order, optionally only of some types."""
+        global order, optionally only of some types (and, with `erasures`,
+        the records of erasures too)."""
         topics = [topic_for(t) for t in types]
+        if topics and erasures:
+            topics.append(ERASURE_TOPIC)
         try:
             rows = self.index.scan(after, limit, topics, until)
             return decode_rows(rows, self.keyring)

@@ -124,7 +124,12 @@ class EventServicer(pb_grpc.EventServiceServicer):
         return (
             head,
             until,
-            deque(self.events.read(position, PAGE, types=types, until=until)),
+            # Erasures too: every consumer must hear of them, filtered or not.
+            deque(
+                self.events.read(
+                    position, PAGE, types=types, until=until, erasures=True
+                )
+            ),
         )
 
     @unary

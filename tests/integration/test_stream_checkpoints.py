@@ -9,6 +9,7 @@ import itertools
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,30 @@ class CheckpointContract:
             item = await asyncio.wait_for(anext(stream), 5)
             assert item.WhichOneof("item") == "event" and item.event.id == "hit"
             await stream.aclose()
+
+        self.run(scenario)
+
+    def test_a_type_filtered_stream_carries_erasures(self) -> None:
+        self.append([envelope("hit", "Reward redeemed", "c2")])
+        erased_at = datetime(2026, 3, 9, tzinfo=UTC)
+        at = self.store.append_erasure("c2", erased_at, lambda cursor: None)
+        self.store.append_erasure("c3", erased_at, lambda cursor: None)
+
+        async def scenario(servicer: EventServicer, head: PositionWatch) -> None:
+            got = await collect(servicer, event_types=[REDEEMED])
+            assert [kind for kind, _, _ in got] == [
+                "event",
+                "customer_erased",
+                "customer_erased",
+            ]
+            assert got[1][1] == at
+            # With a customer filter, only that customer's erasure.
+            mine = await collect(servicer, event_types=[REDEEMED], customer_id="c2")
+            assert [kind for kind, _, _ in mine] == [
+                "event",
+                "customer_erased",
+                "checkpoint",
+            ]
 
         self.run(scenario)
 

@@ -9,6 +9,7 @@ through the proto message as a client parses it off the wire.
 
 from __future__ import annotations
 
+import decimal
 import json
 from decimal import Decimal
 from typing import Any
@@ -148,7 +149,8 @@ def agree(kind: T, result: FoldResult, payload: Any, event_id: str) -> None:
             g("next_reward_name"),
         )
         previous = g("previous_balance")
-        expected = g("amount") + (previous if previous is not None else 0)
+        with decimal.localcontext(prec=100):  # exactly, as the fold adds
+            expected = g("amount") + (previous if previous is not None else 0)
         assert model.points_balance == expected
     elif kind is T.TIER_CHANGED:
         assert (model.tier.current, model.tier.previous) == (

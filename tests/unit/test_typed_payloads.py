@@ -58,7 +58,7 @@ def test_no_payload_field_is_a_double_and_numbers_are_decimal_or_int64() -> None
 
 def test_upcaster_and_reader_agree_on_which_properties_are_read() -> None:
     for kind, (_, spec) in payloads.SPECS.items():
-        assert {n for n, _ in spec if n} == set(upcasting.CURRENT[kind]), kind
+        assert {n for n, *_ in spec if n} == set(upcasting.CURRENT[kind]), kind
 
 
 # --- exact numbers ---------------------------------------------------------------

@@ -10,42 +10,58 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf.message import Message
 from jericommerce.loyalty.v1 import event_payloads_pb2
 
 from projections.events import EventType, RecordedEvent
 from projections.fields import PoisonEvent
-from projections.payloads import SPECS, Payload, read_payload, unread_properties
+from projections.payloads import READINGS, SPECS, Reading
 
 from .scalars import decimal_text
 
 _DECIMAL = event_payloads_pb2.Decimal.DESCRIPTOR
 
 
-def _plan(kind: EventType) -> tuple[str, tuple[tuple[str, bool], ...]]:
-    """The oneof field of `kind` and, per payload field, whether it is a
-    Decimal. Fails at import if a payload field has no proto field."""
+class Plan(NamedTuple):
+    """What converting one type's payload needs, found with one lookup."""
+
+    oneof: str  # its field of StoredEvent.payload
+    plain: tuple[str, ...]  # payload fields copied as they are
+    decimals: tuple[str, ...]  # payload fields carried as Decimal text
+    reading: Reading
+
+
+def _plan(kind: EventType) -> Plan:
+    """Fails at import if a payload field has no proto field."""
     cls, _ = SPECS[kind]
-    oneof = kind.name.lower()
     descriptor = getattr(event_payloads_pb2, cls.__name__).DESCRIPTOR
-    fields = []
+    plain: list[str] = []
+    decimals: list[str] = []
     for name in cls.__slots__:
         field = descriptor.fields_by_name[name]
-        fields.append((name, field.message_type is _DECIMAL))
-    return oneof, tuple(fields)
+        (decimals if field.message_type is _DECIMAL else plain).append(name)
+    return Plan(kind.name.lower(), tuple(plain), tuple(decimals), READINGS[kind])
 
 
-PLANS: dict[EventType, tuple[str, tuple[tuple[str, bool], ...]]] = {
-    kind: _plan(kind) for kind in EventType
-}
+PLANS: dict[EventType, Plan] = {kind: _plan(kind) for kind in EventType}
 
 
 def json_text(value: Any) -> str:
     """Compact JSON text of a parsed JSON value, numbers exactly as parsed
     (json.dumps cannot write a Decimal without going through a float).
     Iterative: the ingress accepts bodies nested deeper than Python recurses."""
+    kind = type(value)
+    if kind is dict:
+        flat = _flat_object(value)  # most context objects: {"lat": 40.4, ...}
+        if flat is not None:
+            return flat
+    if kind is not Decimal:
+        try:
+            return _dumps(value)  # the C encoder, when no Decimal is inside
+        except (TypeError, RecursionError):
+            pass
     out: list[str] = []
     stack: list[tuple[bool, Any]] = [(False, value)]  # (is literal text, item)
     while stack:
@@ -75,25 +91,20 @@ def json_text(value: Any) -> str:
     return "".join(out)
 
 
-def _dumps(scalar: Any) -> str:
-    return json.dumps(scalar, ensure_ascii=False)
+def _flat_object(obj: dict[str, Any]) -> str | None:
+    """An object of scalars as JSON text; None when it nests."""
+    parts = []
+    for key, member in obj.items():
+        kind = type(member)
+        if kind is dict or kind is list:
+            return None
+        text = str(member) if kind is Decimal else _dumps(member)
+        parts.append(_dumps(key) + ":" + text)
+    return "{" + ",".join(parts) + "}"
 
 
-def fill_payload(target: Message, kind: EventType, payload: Payload) -> Message:
-    """Write `payload` into the StoredEvent `target`'s oneof field of `kind`;
-    returns that field's message."""
-    oneof, fields = PLANS[kind]
-    message = getattr(target, oneof)
-    message.SetInParent()  # set even when it has no field (a bare scan)
-    for name, is_decimal in fields:
-        value = getattr(payload, name)
-        if value is None:
-            continue
-        if is_decimal:
-            getattr(message, name).value = decimal_text(value)
-        else:
-            setattr(message, name, value)
-    return message  # type: ignore[no-any-return]
+# Made once: json.dumps with any non-default option builds an encoder per call.
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def set_payload(target: Message, event: RecordedEvent) -> None:
@@ -101,14 +112,25 @@ def set_payload(target: Message, event: RecordedEvent) -> None:
     redacted, or `payload_error` when its properties are unusable."""
     kind = event.type
     assert kind is not None and not event.redacted
+    oneof, plain, decimals, reading = PLANS[kind]
+    props = reading.properties(event)
     try:
-        payload = read_payload(event)
+        payload = reading.payload(props, event.body)
     except PoisonEvent as poison:
         target.payload_error = str(poison)  # type: ignore[attr-defined]
         return
-    message = fill_payload(target, kind, payload)
-    unread = unread_properties(event, payload)
+    message = getattr(target, oneof)
+    message.SetInParent()  # set even when it has no field (a bare scan)
+    for name in plain:
+        value = getattr(payload, name)
+        if value is not None:
+            setattr(message, name, value)
+    for name in decimals:
+        value = getattr(payload, name)
+        if value is not None:
+            getattr(message, name).value = decimal_text(value)
+    unread = reading.unread(props)
     if unread:
-        extra = message.extra  # type: ignore[attr-defined]
+        extra = message.extra
         for name, value in unread.items():
             extra[name] = json_text(value)
