@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -233,3 +234,30 @@ def test_following_filtered_consumer_saves_checkpoints_of_live_traffic(
         done: dict[str, Any] = run.until("done")
         assert run.close() == 0, run.stderr()
     assert done["received"]["events"] == 0, done
+
+
+@pytest.mark.parametrize("lang", CONSUMERS)
+def test_consumer_refuses_a_state_built_with_another_filter(
+    lang: str, built: None, tmp_path: Path
+) -> None:
+    """Resuming a REWARD_REFUNDED state unfiltered would skip every other
+    event before its position: the consumer refuses, and keeps the file."""
+    state = tmp_path / "refunds.json"
+    text = json.dumps(
+        {
+            "format": 1,
+            "position": "5000",
+            "types": ["EVENT_TYPE_REWARD_REFUNDED"],
+            "customers": {},
+        }
+    )
+    state.write_text(text)
+    done = subprocess.run(
+        [*program(lang, "consumer"), "--target", "127.0.0.1:9", "--state", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done
+    assert "types" in done.stderr, done.stderr
+    assert state.read_text() == text
