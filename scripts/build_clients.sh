@@ -167,7 +167,7 @@ mapfile -t go_sources < <(find clients/go -path clients/go/build -prune -o -type
 want[go]="$(inputs_sum go "${go_sources[@]}")"
 mapfile -t cpp_sources < <(find clients/cpp -path clients/cpp/build -prune -o -type f -print | LC_ALL=C sort)
 want[cpp]="$(inputs_sum cpp "${cpp_sources[@]}")"
-want[java]="$(inputs_sum java clients/java/Example.java clients/java/Consumer.java clients/java/loyalty-client.pom.in)"
+want[java]="$(inputs_sum java clients/java/Example.java clients/java/Consumer.java clients/java/PointsState.java clients/java/loyalty-client.pom.in)"
 
 stale=()
 for lang in ts go cpp java; do
@@ -273,7 +273,8 @@ build_java() {
   rm -rf "$out/rpc-classes/com/jericommerce"
   sed "s/@VERSION@/$version/" clients/java/loyalty-client.pom.in >"$artifact/loyalty-client-$version.pom"
   javac -nowarn -encoding UTF-8 -d "$out/classes" \
-    -cp "$jar:$out/rpc-classes:$java_classpath" clients/java/Example.java clients/java/Consumer.java
+    -cp "$jar:$out/rpc-classes:$java_classpath" clients/java/Example.java clients/java/Consumer.java \
+    clients/java/PointsState.java
   # netty loads tcnative as libnetty_tcnative.so, Debian names it
   # libnetty-tcnative.so, and the library checks its own file name on load:
   # a copy under the expected name, not a link.

@@ -18,9 +18,7 @@
 //       [--types REWARD_REDEEMED,...] [--follow] [--save-every N]
 
 import com.google.gson.Gson;
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
 import com.jericommerce.loyalty.v1.EventServiceGrpc;
 import com.jericommerce.loyalty.v1.EventType;
 import com.jericommerce.loyalty.v1.StoredEvent;
@@ -33,15 +31,8 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.netty.NettyChannelBuilder;
 import java.io.IOException;
 import java.math.BigDecimal;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
@@ -53,57 +44,23 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 
 public final class Consumer {
-  private static final int FORMAT = 1;
   private static final String NO_CAMPAIGN = "(none)";
   private static final DateTimeFormatter MONTH =
       DateTimeFormatter.ofPattern("yyyy-MM").withZone(ZoneOffset.UTC);
   private static final Gson GSON = new Gson();
 
-  private static final class Row {
-    BigDecimal issued = BigDecimal.ZERO;
-    BigDecimal redeemed = BigDecimal.ZERO;
-    long redemptions;
-    long refunds;
-
-    void add(Row other) {
-      issued = issued.add(other.issued);
-      redeemed = redeemed.add(other.redeemed);
-      redemptions += other.redemptions;
-      refunds += other.refunds;
-    }
-
-    JsonObject json() {
-      JsonObject out = new JsonObject();
-      out.addProperty("issued", canonical(issued));
-      out.addProperty("redeemed", canonical(redeemed));
-      out.addProperty("redemptions", redemptions);
-      out.addProperty("refunds", refunds);
-      return out;
-    }
-  }
-
-  // customer id -> campaign id -> month "yyyy-MM" -> row
-  private final Map<String, Map<String, Map<String, Row>>> customers = new TreeMap<>();
   private final Map<String, Long> counts = new TreeMap<>();
   private String target = "127.0.0.1:50051";
   private Path statePath;
   private final List<EventType> types = new ArrayList<>();
   private boolean follow;
   private int saveEvery = 1000;
-  private long position;
+  private PointsState state;
   private int unsaved;
   private long savedAt = System.nanoTime();
   private volatile boolean stopping; // SIGINT/SIGTERM: save and end
   private volatile boolean failing; // exiting with status 1
   private volatile Context.CancellableContext call;
-
-  // The canonical text of jericommerce.loyalty.v1.Decimal: no exponent, no
-  // trailing fraction zeros, never "-0".
-  static String canonical(BigDecimal d) {
-    if (d.signum() == 0) return "0";
-    BigDecimal stripped = d.stripTrailingZeros();
-    return (stripped.scale() < 0 ? stripped.setScale(0) : stripped).toPlainString();
-  }
 
   private void fail(JsonObject line) {
     failing = true;
@@ -178,85 +135,16 @@ public final class Consumer {
     return names;
   }
 
-  // --- the state file --------------------------------------------------------
-
-  private void load() throws IOException {
-    String text;
-    try {
-      text = Files.readString(statePath);
-    } catch (NoSuchFileException e) {
-      return;
-    }
-    JsonObject saved = JsonParser.parseString(text).getAsJsonObject();
-    if (saved.get("format").getAsInt() != FORMAT) usage(statePath + ": unknown state format");
-    List<String> built = new ArrayList<>();
-    saved.getAsJsonArray("types").forEach(t -> built.add(t.getAsString()));
-    // A state built from other types would silently miss events: refuse.
-    if (!built.equals(typeNames())) {
-      usage(statePath + " was built with --types " + (built.isEmpty() ? "(all)" : String.join(",", built)));
-    }
-    position = Long.parseLong(saved.get("position").getAsString());
-    for (Map.Entry<String, JsonElement> c : saved.getAsJsonObject("customers").entrySet()) {
-      for (Map.Entry<String, JsonElement> k : c.getValue().getAsJsonObject().entrySet()) {
-        for (Map.Entry<String, JsonElement> m : k.getValue().getAsJsonObject().entrySet()) {
-          JsonObject json = m.getValue().getAsJsonObject();
-          Row row = row(c.getKey(), k.getKey(), m.getKey());
-          row.issued = new BigDecimal(json.get("issued").getAsString());
-          row.redeemed = new BigDecimal(json.get("redeemed").getAsString());
-          row.redemptions = json.get("redemptions").getAsLong();
-          row.refunds = json.get("refunds").getAsLong();
-        }
-      }
-    }
-  }
-
-  private static JsonObject rowsJson(Map<String, Map<String, Map<String, Row>>> rows) {
-    JsonObject out = new JsonObject();
-    rows.forEach(
-        (id, campaigns) -> {
-          JsonObject byCampaign = new JsonObject();
-          campaigns.forEach(
-              (campaign, months) -> {
-                JsonObject byMonth = new JsonObject();
-                months.forEach((month, row) -> byMonth.add(month, row.json()));
-                byCampaign.add(campaign, byMonth);
-              });
-          out.add(id, byCampaign);
-        });
-    return out;
-  }
-
-  // Position and rows in one file, replaced in one rename: a kill leaves the
-  // old file or the new one, never a position without its rows.
   private void save() {
-    JsonObject out = new JsonObject();
-    out.addProperty("format", FORMAT);
-    out.addProperty("position", Long.toString(position));
-    out.add("types", GSON.toJsonTree(typeNames()));
-    out.add("customers", rowsJson(customers));
-    Path temporary = statePath.resolveSibling(statePath.getFileName() + ".tmp");
     try {
-      try (FileChannel file =
-          FileChannel.open(
-              temporary,
-              StandardOpenOption.CREATE,
-              StandardOpenOption.WRITE,
-              StandardOpenOption.TRUNCATE_EXISTING)) {
-        ByteBuffer bytes = ByteBuffer.wrap(GSON.toJson(out).getBytes(StandardCharsets.UTF_8));
-        while (bytes.hasRemaining()) file.write(bytes);
-        file.force(true);
-      }
-      Files.move(temporary, statePath, StandardCopyOption.ATOMIC_MOVE);
-      try (FileChannel dir = FileChannel.open(statePath.getParent(), StandardOpenOption.READ)) {
-        dir.force(true); // makes the rename itself durable
-      }
+      state.save(statePath);
     } catch (IOException e) {
       JsonObject line = step("error");
       line.addProperty("message", "saving " + statePath + ": " + e);
       fail(line);
     }
     JsonObject line = step("saved");
-    line.addProperty("position", Long.toString(position));
+    line.addProperty("position", Long.toString(state.position));
     emit(line);
     unsaved = 0;
     savedAt = System.nanoTime();
@@ -264,17 +152,11 @@ public final class Consumer {
 
   // --- the projection --------------------------------------------------------
 
-  private Row row(String customer, String campaign, String month) {
-    return customers
-        .computeIfAbsent(customer, k -> new TreeMap<>())
-        .computeIfAbsent(campaign, k -> new TreeMap<>())
-        .computeIfAbsent(month, k -> new Row());
-  }
-
-  private Row row(StoredEvent e) {
+  private PointsState.Row row(StoredEvent e) {
     String month =
         MONTH.format(Instant.ofEpochSecond(e.getCreatedAt().getSeconds(), e.getCreatedAt().getNanos()));
-    return row(e.getCustomerId(), e.getCampaignId().isEmpty() ? NO_CAMPAIGN : e.getCampaignId(), month);
+    String campaign = e.getCampaignId().isEmpty() ? NO_CAMPAIGN : e.getCampaignId();
+    return state.row(e.getCustomerId(), campaign, month);
   }
 
   private void count(String what) {
@@ -290,7 +172,7 @@ public final class Consumer {
     switch (e.getPayloadCase()) {
       case BALANCE_CHANGED -> {
         BigDecimal amount = new BigDecimal(e.getBalanceChanged().getAmount().getValue());
-        Row row = row(e);
+        PointsState.Row row = row(e);
         if (amount.signum() > 0) row.issued = row.issued.add(amount);
         if (amount.signum() < 0) row.redeemed = row.redeemed.subtract(amount);
       }
@@ -304,7 +186,7 @@ public final class Consumer {
   }
 
   private void advance(long to) {
-    if (to > position) position = to;
+    if (to > state.position) state.position = to;
   }
 
   // --- the replay ------------------------------------------------------------
@@ -324,7 +206,7 @@ public final class Consumer {
             EventServiceGrpc.newBlockingStub(channel)
                 .streamEvents(
                     StreamEventsRequest.newBuilder()
-                        .setAfterPosition(position)
+                        .setAfterPosition(state.position)
                         .addAllEventTypes(types)
                         .setFollow(follow)
                         .build());
@@ -339,7 +221,7 @@ public final class Consumer {
             }
             case CUSTOMER_ERASED -> {
               count("erasures");
-              customers.remove(item.getCustomerErased().getCustomerId());
+              state.erase(item.getCustomerErased().getCustomerId());
               advance(item.getCustomerErased().getPosition());
               save(); // their rows leave the disk now
             }
@@ -376,32 +258,19 @@ public final class Consumer {
     }
   }
 
-  private JsonObject figures() {
-    Map<String, Map<String, Map<String, Row>>> total = new TreeMap<>();
-    customers.forEach(
-        (id, campaigns) ->
-            campaigns.forEach(
-                (campaign, months) ->
-                    months.forEach(
-                        (month, row) ->
-                            total
-                                .computeIfAbsent("all", k -> new TreeMap<>())
-                                .computeIfAbsent(campaign, k -> new TreeMap<>())
-                                .computeIfAbsent(month, k -> new Row())
-                                .add(row))));
-    JsonObject all = rowsJson(total);
-    return all.has("all") ? all.getAsJsonObject("all") : new JsonObject();
-  }
-
   public static void main(String[] args) throws Exception {
     Consumer c = new Consumer();
     c.parse(args);
-    c.load();
+    try {
+      c.state = PointsState.load(c.statePath, c.typeNames());
+    } catch (IllegalStateException e) {
+      usage(e.getMessage());
+    }
     for (String what : List.of("events", "checkpoints", "erasures", "redacted", "unknown", "invalid")) {
       c.counts.put(what, 0L);
     }
     JsonObject resumed = step("resumed");
-    resumed.addProperty("after", Long.toString(c.position));
+    resumed.addProperty("after", Long.toString(c.state.position));
     emit(resumed);
     // SIGINT/SIGTERM run the shutdown hooks: this one cancels the stream,
     // waits until main has saved and printed `done`, then ends the JVM with
@@ -435,9 +304,9 @@ public final class Consumer {
     }
     c.save();
     JsonObject done = step("done");
-    done.addProperty("position", Long.toString(c.position));
+    done.addProperty("position", Long.toString(c.state.position));
     done.add("received", GSON.toJsonTree(c.counts));
-    done.add("figures", c.figures());
+    done.add("figures", c.state.figures());
     emit(done);
   }
 }
