@@ -260,41 +260,80 @@ class Consumer:
                 pipe.close()
 
 
-def main() -> None:
-    """Replay rate of a consumer example over a fresh store:
+def _wait_for_projections(target: str, head: int, timeout: float = 300) -> None:
+    """Until the service's own projections have applied `head`, so a timed
+    replay does not share the CPU with their catch-up."""
+    import time
 
-    python -m testkit.consumers [--events 20000] [--lang go]
+    from jericommerce.loyalty.v1 import projection_service_pb2 as ppb
+    from jericommerce.loyalty.v1 import projection_service_pb2_grpc as pgrpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as channel:
+        status = pgrpc.ProjectionServiceStub(channel).GetProjectionStatus
+        while (
+            status(ppb.GetProjectionStatusRequest(), timeout=10).applied_position < head
+        ):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"projections did not reach {head}")
+            time.sleep(0.2)
+
+
+def main() -> None:
+    """Replay rate of a consumer example over a fresh store, beside the rate
+    at which the Python client merely reads the same stream:
+
+    python -m testkit.consumers [--events 20000] [--lang go] [--runs 3]
 
     (after `make clients`)."""
     import argparse
+    import resource
     import tempfile
     import time
 
-    from testkit.clients import program
+    from testkit.clients import LANGUAGES, program
     from testkit.launch import ServiceProcess
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--customers", type=int, default=400)
-    parser.add_argument("--lang", choices=("go", "ts"), default="go")
+    parser.add_argument("--lang", choices=LANGUAGES, default="go")
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         head = load_store(Path(tmp) / "data", args.events, args.customers, tag="rate")
         with ServiceProcess(Path(tmp) / "data") as svc:
-            state = Path(tmp) / "state.json"
-            argv = [*program(args.lang, "consumer"), "--target", svc.grpc_target]
-            started = time.perf_counter()
-            done = subprocess.run(
-                [*argv, "--state", str(state)], capture_output=True, check=True
-            )
-            took = time.perf_counter() - started
-        last = json.loads(done.stdout.splitlines()[-1])
-        assert last["step"] == "done" and int(last["position"]) == head, last
-        events = last["received"]["events"]
-        print(
-            f"{args.lang} consumer: {events} events in {took:.2f} s,",
-            f"{events / took:,.0f} events/s",
-        )
+            _wait_for_projections(svc.grpc_target, head)
+            for run in range(1, args.runs + 1):
+                with grpc.insecure_channel(svc.grpc_target) as channel:
+                    started = time.perf_counter()
+                    stream = egrpc.EventServiceStub(channel).StreamEvents(
+                        epb.StreamEventsRequest(), timeout=600
+                    )
+                    read = sum(1 for _ in stream)
+                    python_took = time.perf_counter() - started
+                state = Path(tmp) / f"state-{run}.json"
+                argv = [*program(args.lang, "consumer"), "--target", svc.grpc_target]
+                children = resource.getrusage(resource.RUSAGE_CHILDREN)
+                started = time.perf_counter()
+                done = subprocess.run(
+                    [*argv, "--state", str(state)], capture_output=True, check=True
+                )
+                took = time.perf_counter() - started
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = (after.ru_utime + after.ru_stime) - (
+                    children.ru_utime + children.ru_stime
+                )
+                last = json.loads(done.stdout.splitlines()[-1])
+                assert last["step"] == "done" and int(last["position"]) == head, last
+                events = last["received"]["events"]
+                print(
+                    f"run {run}: {args.lang} consumer {events} events in {took:.2f} s,",
+                    f"{events / took:,.0f} events/s (process start included),",
+                    f"its own CPU {cpu:.2f} s;",
+                    f"Python client reading the stream: {read / python_took:,.0f}/s",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
