@@ -15,14 +15,11 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from bench import data, procs
 from bench.context import Context
-from bench.data import SECRET
 from bench.report import Row
 from bench.tools import pinned
-from testkit.launch import free_port, grpc_ok
 
 TARGET_RATIO = 0.8
 
@@ -45,21 +42,6 @@ def replay(target: str) -> dict[str, float]:
                     typed += 1
         seconds = time.perf_counter() - started
     return {"events": events, "typed": typed, "seconds": seconds}
-
-
-def _server(ctx: Context, data_dir: Path, name: str, module: str) -> procs.Server:
-    port = free_port()
-    env = {
-        "WEBHOOK_SECRET": SECRET,
-        "DATA_DIR": str(data_dir),
-        "GRPC_PORT": str(port),
-        "HTTP_PORT": str(free_port()),
-        "LOG_LEVEL": "WARNING",
-    }
-    argv = ["-m", *module.split()]
-    proc, log = procs._spawn(name, argv, ctx.server_core, ctx.out, env)
-    server = procs.Server(name, proc, log, grpc_port=port, data_dir=data_dir, env=env)
-    return procs._wait(server, lambda: grpc_ok(server.grpc_target))
 
 
 def _client(ctx: Context, target: str) -> dict[str, float]:
@@ -85,13 +67,13 @@ def run(ctx: Context) -> list[Row]:
             data_dir, s.p3_events, s.p3_customers, tag="p6", progress=not ctx.smoke
         )
     best: dict[str, dict[str, float]] = {}
-    servers = {
-        "typed": "service api",
-        "untyped": "bench.baselines.untyped_api",
-    }
+    servers = {"typed": "service", "untyped": "bench.baselines.untyped_api"}
     for round_ in range(s.rounds):
         for kind, module in servers.items():
-            with _server(ctx, data_dir, f"p6_{kind}_{round_}", module) as server:
+            name = f"p6_{kind}_{round_}"
+            with procs.start_api(
+                data_dir, ctx.server_core, ctx.out, name, module
+            ) as server:
                 r = _client(ctx, server.grpc_target)
             rate = r["events"] / r["seconds"]
             print(f"  round {round_ + 1}, {kind}: {rate:,.0f} events/s", flush=True)

@@ -153,6 +153,25 @@ def start_service(data_dir: Path, core: int, log_dir: Path, name: str) -> Server
     return _wait(server, ready)
 
 
+def start_api(
+    data_dir: Path, core: int, log_dir: Path, name: str, module: str = "service"
+) -> Server:
+    """`python -m MODULE api` on SQLite in data_dir: the gRPC API alone, no
+    ingress and no projection worker (`module` runs a variant of it, such as
+    a baseline that turns one feature off)."""
+    rpc = free_port()
+    env = {
+        "WEBHOOK_SECRET": SECRET,
+        "DATA_DIR": str(data_dir),
+        "HTTP_PORT": str(free_port()),
+        "GRPC_PORT": str(rpc),
+        "LOG_LEVEL": "WARNING",
+    }
+    proc, log = _spawn(name, ["-m", module, "api"], core, log_dir, env)
+    server = Server(name, proc, log, grpc_port=rpc, data_dir=data_dir, env=env)
+    return _wait(server, lambda: grpc_ok(server.grpc_target))
+
+
 def start_ingress_only(data_dir: Path, core: int, log_dir: Path, name: str) -> Server:
     """`python -m service ingress` on SQLite in data_dir: the webhook app and
     the group commit, with no projection worker and no gRPC API (a step of

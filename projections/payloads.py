@@ -1,14 +1,15 @@
-"""The typed payload of each known event: the one reading of a stored body.
+"""Reading each known event's typed payload (payload_types.py) from its
+stored body: the one reading of a body.
 
 The folds (projections/customer) and the replay API (service/rpc/convert)
-both consume these, so a consumer replaying our events sees exactly the
-values our read models were built from. Pure: no protobuf, no I/O.
+both consume what `read_payload` (or a `Reading`) makes, so a consumer
+replaying our events sees exactly the values our read models were built
+from. Pure: no protobuf, no I/O.
 
-Each payload is read from the body's `properties`, after `upcasting.upcast`
-has mapped older shapes onto the current one. Field names are the proto's
-(the property in snake_case); numbers are canonical `int | Decimal`
-(exact_numbers.py); a property no read model uses is read leniently
-(fields.loose_text) so carrying it can never make an event a dead letter.
+Each payload is read from the body's `properties`, after `upcasting` has
+mapped older shapes onto the current one. A property no read model uses is
+read leniently (fields.loose_text), so carrying it can never make an event
+a dead letter.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from decimal import Decimal
 from typing import Any
 
 from .events import EventType, RecordedEvent
-from .exact_numbers import Number
 from .fields import (
     PoisonEvent,
     Props,
@@ -31,184 +31,28 @@ from .fields import (
     number,
     text,
 )
-from .upcasting import RENAMED, upcast_with
-
-# Not frozen, like RecordedEvent: a replay builds millions and frozen
-# dataclasses cost several times as much to build. Treat them as immutable.
-
-
-@dataclass(slots=True)
-class CustomerCreated:
-    email: str | None
-    origin: str | None
-    referral: str | None
-    utm_campaign: str | None
-    utm_medium: str | None
-    utm_source: str | None
-    first_name: str | None
-    last_name: str | None
-    phone_number: str | None
-
-
-@dataclass(slots=True)
-class CustomerBirthday:
-    age: int | None
-
-
-@dataclass(slots=True)
-class CustomerScanned:
-    pass
-
-
-@dataclass(slots=True)
-class CustomerTapped:
-    pass
-
-
-@dataclass(slots=True)
-class WalletPassRequested:
-    email: str | None
-    referral: str | None
-    download_link: str | None
-    utm_campaign: str | None
-    utm_source: str | None
-    utm_medium: str | None
-
-
-@dataclass(slots=True)
-class WalletPassInstalled:
-    referral: str | None
-    utm_campaign: str | None
-    utm_source: str | None
-    utm_medium: str | None
-
-
-@dataclass(slots=True)
-class WalletPassUninstalled:
-    referral: str | None
-    utm_campaign: str | None
-    utm_source: str | None
-    utm_medium: str | None
-
-
-@dataclass(slots=True)
-class BalanceChanged:
-    amount: Number
-    reference: str | None
-    previous_balance: Number | None
-    points_to_next_reward: Number | None
-    next_reward_name: str | None
-
-
-@dataclass(slots=True)
-class TierChanged:
-    previous: str | None
-    current: str | None
-
-
-@dataclass(slots=True)
-class CouponAssigned:
-    code: str
-    header: str | None
-    body: str | None
-    slug: str | None
-    assigned_from: str | None
-    install_url: str | None
-
-
-@dataclass(slots=True)
-class CouponPassInstalled:
-    code: str | None
-    referral: str | None
-    utm_campaign: str | None
-    utm_source: str | None
-    utm_medium: str | None
-
-
-@dataclass(slots=True)
-class CouponPassUninstalled:
-    code: str | None
-    referral: str | None
-    utm_campaign: str | None
-    utm_source: str | None
-    utm_medium: str | None
-
-
-@dataclass(slots=True)
-class GiftCardSent:
-    code: str
-    header: str | None
-    body: str | None
-    slug: str | None
-    assigned_from: str | None
-    install_url: str | None
-    mail_sent: bool | None
-
-
-@dataclass(slots=True)
-class RewardRedeemable:
-    reward_id: str
-    reward_link: str | None
-    reward_title: str | None
-    reward_value: Number | None
-    reward_cost: Number | None
-    customer_remaining_balance: Number | None
-
-
-@dataclass(slots=True)
-class RewardRedeemed:
-    reward_id: str
-    reward_link: str | None
-    reward_title: str | None
-    code: str | None
-    claim_id: str | None
-
-
-@dataclass(slots=True)
-class RewardRefunded:
-    claim_id: str
-
-
-@dataclass(slots=True)
-class WalletClick:
-    url: str | None
-    browser: str | None
-    utm_campaign: str | None
-    utm_source: str | None
-    utm_medium: str | None
-
-
-@dataclass(slots=True)
-class WalletVisit:
-    name: str | None
-    url: str | None
-    browser: str | None
-    referral: str | None
-    utm_campaign: str | None
-    utm_source: str | None
-    utm_medium: str | None
-
-
-Payload = (
-    CustomerCreated
-    | CustomerBirthday
-    | CustomerScanned
-    | CustomerTapped
-    | WalletPassRequested
-    | WalletPassInstalled
-    | WalletPassUninstalled
-    | BalanceChanged
-    | TierChanged
-    | CouponAssigned
-    | CouponPassInstalled
-    | CouponPassUninstalled
-    | GiftCardSent
-    | RewardRedeemable
-    | RewardRedeemed
-    | RewardRefunded
-    | WalletClick
-    | WalletVisit
+from .payload_types import (
+    BalanceChanged,
+    CouponAssigned,
+    CouponPassInstalled,
+    CouponPassUninstalled,
+    CustomerBirthday,
+    CustomerCreated,
+    CustomerScanned,
+    CustomerTapped,
+    GiftCardSent,
+    Payload,
+    RewardRedeemable,
+    RewardRedeemed,
+    RewardRefunded,
+    TierChanged,
+    WalletClick,
+    WalletPassInstalled,
+    WalletPassRequested,
+    WalletPassUninstalled,
+    WalletVisit,
 )
+from .upcasting import RENAMED, upcast_with
 
 # -- how each field is read ----------------------------------------------------
 

@@ -2,7 +2,7 @@
 are replayed without their typed payload (as before payloads existed): the
 same-run baseline of the replay benchmark.
 
-    python -m bench.baselines.untyped_api        (settings from the environment)
+    python -m bench.baselines.untyped_api api    (settings from the environment)
 """
 
 from __future__ import annotations
@@ -22,4 +22,4 @@ if __name__ == "__main__":
     # The one hook: event_to_proto looks set_payload up in its module at each
     # call, so replacing it there turns typed payloads off and nothing else.
     events.set_payload = _no_payload
-    sys.exit(main(["api"]))
+    sys.exit(main(sys.argv[1:]))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..events import RecordedEvent
-from ..payloads import CustomerBirthday
+from ..payload_types import CustomerBirthday
 from .state import BirthdaySet, CustomerState
 from .timekeys import at, newer
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..events import RecordedEvent
-from ..payloads import CouponAssigned, CouponPassInstalled, CouponPassUninstalled
+from ..payload_types import CouponAssigned, CouponPassInstalled, CouponPassUninstalled
 from .state import CouponPass, CouponSet, CustomerState
 from .timekeys import at, newer
 

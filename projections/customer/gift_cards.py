@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..events import RecordedEvent
-from ..payloads import GiftCardSent
+from ..payload_types import GiftCardSent
 from .state import CustomerState, GiftCardSet
 from .timekeys import at, newer
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from ..events import RecordedEvent
 from ..exact_numbers import Number, add, load, store
-from ..payloads import BalanceChanged
+from ..payload_types import BalanceChanged
 from .state import BalanceSet, CustomerState
 from .timekeys import newer
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..events import RecordedEvent
-from ..payloads import CustomerCreated
+from ..payload_types import CustomerCreated
 from .state import Created, CustomerState, EmailSeen
 from .timekeys import at, newer
 

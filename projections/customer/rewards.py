@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from ..events import RecordedEvent
 from ..exact_numbers import load, store
-from ..payloads import RewardRedeemable, RewardRedeemed, RewardRefunded
+from ..payload_types import RewardRedeemable, RewardRedeemed, RewardRefunded
 from .state import Claim, CustomerState, Offer, Stamp
 from .timekeys import at, newer
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..events import RecordedEvent
-from ..payloads import TierChanged
+from ..payload_types import TierChanged
 from .state import CustomerState, TierSet
 from .timekeys import at, newer
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..events import RecordedEvent
-from ..payloads import WalletPassRequested
+from ..payload_types import WalletPassRequested
 from .state import CustomerState, PassRequested, Stamp
 from .timekeys import at, newer
 

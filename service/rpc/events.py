@@ -93,7 +93,10 @@ class EventServicer(pb_grpc.EventServiceServicer):
                 if filtered and position > reported:
                     yield _checkpoint(position)  # where to resume from
                 return
-            wait = FOLLOW_POLL_SECONDS
+            # A filtered follower re-checks twice as often, so that events a
+            # writer we are not told about stored are checkpointed within a
+            # second too.
+            wait = LIVE_CHECKPOINT_SECONDS if filtered else FOLLOW_POLL_SECONDS
             if not caught_up_sent:
                 # The head itself, even when the caller asked to start beyond it.
                 yield pb.StreamEventsResponse(caught_up=pb.CaughtUp(head_position=head))
@@ -109,7 +112,7 @@ class EventServicer(pb_grpc.EventServiceServicer):
                     reported = position
                     last_live_checkpoint = now
                 else:
-                    wait = due - now
+                    wait = min(wait, due - now)
             await self.head.wait_beyond(position, wait)
 
     def _read(

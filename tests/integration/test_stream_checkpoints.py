@@ -199,6 +199,27 @@ class CheckpointContract:
 
         self.run(scenario)
 
+    def test_events_from_a_writer_it_is_not_told_about_are_checkpointed_too(
+        self,
+    ) -> None:
+        async def scenario(servicer: EventServicer, head: PositionWatch) -> None:
+            stream = items(servicer, customer_id="nobody", follow=True)
+            assert (await anext(stream)).WhichOneof("item") == "caught_up"
+            # Just after the stream began to wait, another process writes: only
+            # the stream's own re-check can find it.
+            await asyncio.sleep(0.05)
+            stored_at = time.monotonic()
+            noise = [envelope(f"n{i}", "Customer scanned") for i in range(5)]
+            await asyncio.to_thread(self.append, noise)  # no head.advance
+            item = await asyncio.wait_for(anext(stream), 5)
+            assert item.WhichOneof("item") == "checkpoint"
+            assert item.checkpoint.position == self.store.head()
+            # Within a second, with room for a loaded machine.
+            assert time.monotonic() - stored_at < 0.9
+            await stream.aclose()
+
+        self.run(scenario)
+
     def test_a_type_filtered_stream_carries_erasures(self) -> None:
         self.append([envelope("hit", "Reward redeemed", "c2")])
         erased_at = datetime(2026, 3, 9, tzinfo=UTC)

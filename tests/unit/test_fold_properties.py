@@ -240,7 +240,7 @@ def test_apply_through_the_codec_equals_fold(
 
 
 # Which properties each type reads, and as what (the policy written out in
-# projections/customer/fields.py, restated here so the reference does not
+# projections/fields.py, restated here so the reference does not
 # take the fold's word for which events are poison).
 TEXT, KEY_TEXT, NUMBER, KEY_NUMBER, INTEGER, FLAG = range(6)
 DETAILS = dict.fromkeys(("header", "body", "slug", "assignedFrom", "installUrl"), TEXT)
