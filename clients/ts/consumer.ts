@@ -313,7 +313,9 @@ async function main(): Promise<void> {
     } catch (err) {
       const error = ConnectError.from(err);
       if (stop.signal.aborted) break; // SIGINT/SIGTERM: save and exit
-      if (error.code !== Code.Unavailable) throw err;
+      // Connect for Node reports a server that went away mid-stream as
+      // CANCELED (its HTTP/2 stream was reset), not UNAVAILABLE: not ours.
+      if (error.code !== Code.Unavailable && error.code !== Code.Canceled) throw err;
       save();
       emit({ step: "retrying", code: error.code, message: error.rawMessage });
       await new Promise((resolve) => setTimeout(resolve, backoffMs));
