@@ -16,6 +16,10 @@
 //
 //   clients/java/build/loyalty-consumer --state points.json [--target HOST:PORT]
 //       [--types REWARD_REDEEMED,...] [--follow] [--save-every N]
+//       [--ca FILE [--cert FILE --key FILE] [--server-name NAME]]
+//
+// With --ca the channel uses TLS, and with --cert and --key it also presents
+// a client certificate (mTLS).
 
 import com.google.gson.Gson;
 import com.google.gson.JsonObject;
@@ -28,7 +32,10 @@ import io.grpc.Context;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.NettyChannelBuilder;
+import io.netty.handler.ssl.SslContextBuilder;
+import java.io.File;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.nio.file.Path;
@@ -51,6 +58,7 @@ public final class Consumer {
 
   private final Map<String, Long> counts = new TreeMap<>();
   private String target = "127.0.0.1:50051";
+  private String ca = "", cert = "", key = "", serverName = "";
   private Path statePath;
   private final List<EventType> types = new ArrayList<>();
   private boolean follow;
@@ -83,7 +91,8 @@ public final class Consumer {
     System.err.println("consumer: " + message);
     System.err.println(
         "usage: loyalty-consumer --state FILE [--target HOST:PORT] [--types NAME,...]"
-            + " [--follow] [--save-every N]");
+            + " [--follow] [--save-every N]\n"
+            + "       [--ca FILE [--cert FILE --key FILE] [--server-name NAME]]");
     System.exit(2);
   }
 
@@ -98,6 +107,10 @@ public final class Consumer {
       String value = args[++i];
       switch (flag) {
         case "target" -> target = value;
+        case "ca" -> ca = value;
+        case "cert" -> cert = value;
+        case "key" -> key = value;
+        case "server-name" -> serverName = value;
         case "state" -> statePath = Paths.get(value).toAbsolutePath();
         case "save-every" -> {
           try {
@@ -126,6 +139,20 @@ public final class Consumer {
       }
     }
     if (statePath == null) usage("--state is required");
+    if (cert.isEmpty() != key.isEmpty() || (!cert.isEmpty() && ca.isEmpty())) {
+      usage("--cert and --key go together, with --ca");
+    }
+  }
+
+  // TLS with --ca (mTLS with --cert and --key), else plaintext.
+  private ManagedChannel connect() throws IOException {
+    NettyChannelBuilder builder = NettyChannelBuilder.forTarget(target);
+    if (ca.isEmpty()) return builder.usePlaintext().build();
+    SslContextBuilder tls = GrpcSslContexts.forClient().trustManager(new File(ca));
+    if (!cert.isEmpty()) tls.keyManager(new File(cert), new File(key));
+    builder.sslContext(tls.build());
+    if (!serverName.isEmpty()) builder.overrideAuthority(serverName);
+    return builder.build();
   }
 
   private List<String> typeNames() {
@@ -291,7 +318,7 @@ public final class Consumer {
                   }
                   Runtime.getRuntime().halt(0);
                 }));
-    ManagedChannel channel = NettyChannelBuilder.forTarget(c.target).usePlaintext().build();
+    ManagedChannel channel = c.connect();
     try {
       c.run(channel);
     } catch (StatusRuntimeException e) {

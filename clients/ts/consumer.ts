@@ -17,6 +17,10 @@
 //
 //   node build/js/consumer.js --state points.json [--target HOST:PORT]
 //        [--types REWARD_REDEEMED,...] [--follow] [--save-every N]
+//        [--ca FILE [--cert FILE --key FILE] [--server-name NAME]]
+//
+// With --ca the channel uses TLS, and with --cert and --key it also presents
+// a client certificate (mTLS).
 //
 // Prints one JSON object a line: `resumed` (the position it starts after),
 // `saved` (each save), `caught_up` (with --follow), then `done` with this
@@ -59,7 +63,7 @@ function usage(message: string): never {
   process.stderr.write(
     `consumer: ${message}\n` +
       "usage: consumer --state FILE [--target HOST:PORT] [--types NAME,...] [--follow]\n" +
-      "       [--save-every N]\n",
+      "       [--save-every N] [--ca FILE [--cert FILE --key FILE] [--server-name NAME]]\n",
   );
   process.exit(2);
 }
@@ -76,6 +80,10 @@ function parseOptions() {
         types: { type: "string", default: "" },
         follow: { type: "boolean", default: false },
         "save-every": { type: "string", default: "1000" },
+        ca: { type: "string" },
+        cert: { type: "string" },
+        key: { type: "string" },
+        "server-name": { type: "string" },
       },
       strict: true,
     }));
@@ -84,6 +92,9 @@ function parseOptions() {
   }
   if (!values.state) usage("--state is required");
   if (!/^[1-9]\d*$/.test(values["save-every"])) usage("--save-every must be a positive integer");
+  if ((values.cert === undefined) !== (values.key === undefined) || (values.cert && !values.ca)) {
+    usage("--cert and --key go together, with --ca");
+  }
   // EVENT_TYPE_REWARD_REDEEMED, or REWARD_REDEEMED for short.
   const types: EventType[] = [];
   for (const name of values.types.split(",").filter((x) => x !== "")) {
@@ -98,6 +109,10 @@ function parseOptions() {
     types,
     follow: values.follow,
     saveEvery: Number(values["save-every"]),
+    ca: values.ca,
+    cert: values.cert,
+    key: values.key,
+    serverName: values["server-name"],
   };
 }
 
@@ -261,7 +276,17 @@ async function main(): Promise<void> {
   const state = loadState(o.statePath, typeNames);
   emit({ step: "resumed", after: state.position.toString() });
 
-  const transport = createGrpcTransport({ baseUrl: `http://${o.target}` });
+  const transport = createGrpcTransport({
+    baseUrl: `${o.ca ? "https" : "http"}://${o.target}`,
+    nodeOptions: o.ca
+      ? {
+          ca: readFileSync(o.ca),
+          cert: o.cert ? readFileSync(o.cert) : undefined,
+          key: o.key ? readFileSync(o.key) : undefined,
+          servername: o.serverName,
+        }
+      : {},
+  });
   const events = createClient(EventService, transport);
   const stop = new AbortController();
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => stop.abort());

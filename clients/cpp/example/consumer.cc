@@ -17,6 +17,10 @@
 //
 //   clients/cpp/build/loyalty-consumer --state points.json [--target HOST:PORT]
 //       [--types REWARD_REDEEMED,...] [--follow] [--save-every N]
+//       [--ca FILE [--cert FILE --key FILE] [--server-name NAME]]
+//
+// With --ca the channel uses TLS, and with --cert and --key it also presents
+// a client certificate (mTLS).
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
@@ -36,7 +40,7 @@
 #include <thread>
 #include <vector>
 
-#include "decimal.h"
+#include "rows.h"
 #include "jericommerce/loyalty/v1/event_service.grpc.pb.h"
 
 namespace v1 = jericommerce::loyalty::v1;
@@ -48,42 +52,14 @@ namespace {
 constexpr int kFormat = 1;
 const char* const kNoCampaign = "(none)";
 
-struct Row {
-  Decimal issued, redeemed;
-  int64_t redemptions = 0, refunds = 0;
-
-  void Add(const Row& o) {
-    issued = issued.Plus(o.issued);
-    redeemed = redeemed.Plus(o.redeemed);
-    redemptions += o.redemptions;
-    refunds += o.refunds;
-  }
-  json Json() const {
-    return {{"issued", issued.ToString()},
-            {"redeemed", redeemed.ToString()},
-            {"redemptions", redemptions},
-            {"refunds", refunds}};
-  }
-};
-
-// customer id -> campaign id -> month "YYYY-MM" -> row
-using Rows = std::map<std::string, std::map<std::string, std::map<std::string, Row>>>;
-
 void Emit(const json& line) { std::cout << line.dump() << std::endl; }  // flushed
 
 [[noreturn]] void Usage(const std::string& message) {
   std::cerr << "consumer: " << message << "\n"
             << "usage: loyalty-consumer --state FILE [--target HOST:PORT] [--types NAME,...]"
-               " [--follow] [--save-every N]\n";
+               " [--follow] [--save-every N]\n"
+               "       [--ca FILE [--cert FILE --key FILE] [--server-name NAME]]\n";
   std::exit(2);
-}
-
-json RowsJson(const Rows& rows) {
-  json out = json::object();
-  for (const auto& [id, campaigns] : rows)
-    for (const auto& [campaign, months] : campaigns)
-      for (const auto& [month, row] : months) out[id][campaign][month] = row.Json();
-  return out;
 }
 
 class Consumer {
@@ -100,6 +76,8 @@ class Consumer {
       std::string value = argv[++i];
       if (flag == "target") {
         target_ = value;
+      } else if (flag == "ca" || flag == "cert" || flag == "key" || flag == "server-name") {
+        tls_[flag] = value;
       } else if (flag == "state") {
         state_path_ = value;
       } else if (flag == "save-every") {
@@ -125,6 +103,9 @@ class Consumer {
       }
     }
     if (state_path_.empty()) Usage("--state is required");
+    if (tls_.count("cert") != tls_.count("key") || (tls_.count("cert") && !tls_.count("ca"))) {
+      Usage("--cert and --key go together, with --ca");
+    }
   }
 
   void Load() {
@@ -217,7 +198,27 @@ class Consumer {
   }
 
   int64_t position() const { return position_; }
-  const std::string& target() const { return target_; }
+
+  // TLS with --ca (mTLS with --cert and --key), else plaintext.
+  std::shared_ptr<grpc::Channel> Connect() const {
+    grpc::ChannelArguments args;
+    if (!tls_.count("ca")) {
+      return grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+    }
+    auto read = [](const std::string& path) {
+      std::ifstream in(path);
+      if (!in) Usage("cannot read " + path);
+      return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    grpc::SslCredentialsOptions tls;
+    tls.pem_root_certs = read(tls_.at("ca"));
+    if (tls_.count("cert")) {
+      tls.pem_cert_chain = read(tls_.at("cert"));
+      tls.pem_private_key = read(tls_.at("key"));
+    }
+    if (tls_.count("server-name")) args.SetSslTargetNameOverride(tls_.at("server-name"));
+    return grpc::CreateCustomChannel(target_, grpc::SslCredentials(tls), args);
+  }
 
   // From the signal thread: end the stream; Run returns and main saves.
   void Stop() {
@@ -323,6 +324,7 @@ class Consumer {
   }
 
   std::string target_ = "127.0.0.1:50051", state_path_;
+  std::map<std::string, std::string> tls_;  // ca, cert, key, server-name
   std::vector<v1::EventType> types_;
   std::vector<std::string> type_names_;
   bool follow_ = false;
@@ -360,8 +362,7 @@ int main(int argc, char** argv) {
     consumer.Stop();
   }).detach();
 
-  auto channel = grpc::CreateChannel(consumer.target(), grpc::InsecureChannelCredentials());
-  auto events = v1::EventService::NewStub(channel);
+  auto events = v1::EventService::NewStub(consumer.Connect());
   grpc::Status status = consumer.Run(*events);
   if (!status.ok()) {
     Emit({{"step", "error"}, {"code", status.error_code()}, {"message", status.error_message()}});

@@ -17,6 +17,10 @@
 //
 //	loyalty-consumer -state points.json [-target HOST:PORT]
 //	    [-types REWARD_REDEEMED,...] [-follow] [-save-every N]
+//	    [-ca FILE [-cert FILE -key FILE] [-server-name NAME]]
+//
+// With -ca the channel uses TLS, and with -cert and -key it also presents a
+// client certificate (mTLS).
 //
 // Prints one JSON object a line: `resumed` (the position it starts after),
 // `saved` (each save), `caught_up` (with -follow), then `done` with this
@@ -27,6 +31,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -42,19 +48,22 @@ import (
 	loyaltyv1 "github.com/jericommerce/loyalty/gen/go/jericommerce/loyalty/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 )
 
 type options struct {
-	target, statePath string
-	types             []loyaltyv1.EventType
-	follow            bool
-	saveEvery         int
+	target, statePath               string
+	caFile, certFile, keyFile, name string
+	types                           []loyaltyv1.EventType
+	follow                          bool
+	saveEvery                       int
 }
 
 func usage(format string, args ...interface{}) {
 	fmt.Fprintf(os.Stderr, "consumer: "+format+"\n", args...)
-	fmt.Fprintln(os.Stderr, "usage: loyalty-consumer -state FILE [-target HOST:PORT] [-types NAME,...] [-follow] [-save-every N]")
+	fmt.Fprintln(os.Stderr, "usage: loyalty-consumer -state FILE [-target HOST:PORT] [-types NAME,...] [-follow] [-save-every N]\n"+
+		"       [-ca FILE [-cert FILE -key FILE] [-server-name NAME]]")
 	os.Exit(2)
 }
 
@@ -66,6 +75,10 @@ func parseFlags() options {
 	flag.StringVar(&types, "types", "", "only these event types, comma-separated (e.g. REWARD_REDEEMED)")
 	flag.BoolVar(&o.follow, "follow", false, "keep following new events until SIGINT/SIGTERM")
 	flag.IntVar(&o.saveEvery, "save-every", 1000, "save after this many events")
+	flag.StringVar(&o.caFile, "ca", "", "PEM CA bundle: connect with TLS, trusting it")
+	flag.StringVar(&o.certFile, "cert", "", "PEM client certificate (mTLS, with -key)")
+	flag.StringVar(&o.keyFile, "key", "", "PEM private key of -cert")
+	flag.StringVar(&o.name, "server-name", "", "name to verify in the server certificate")
 	flag.Usage = func() { usage("bad flags") }
 	flag.Parse()
 	if o.statePath == "" || flag.NArg() > 0 {
@@ -73,6 +86,9 @@ func parseFlags() options {
 	}
 	if o.saveEvery < 1 {
 		usage("-save-every must be a positive integer")
+	}
+	if (o.certFile == "") != (o.keyFile == "") || (o.certFile != "" && o.caFile == "") {
+		usage("-cert and -key go together, with -ca")
 	}
 	for _, name := range strings.Split(types, ",") {
 		if name == "" {
@@ -111,8 +127,11 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
-	// grpc-go 1.33 (Debian 12) predates insecure.NewCredentials().
-	conn, err := grpc.Dial(o.target, grpc.WithInsecure())
+	security, err := transport(o)
+	if err != nil {
+		fail(err)
+	}
+	conn, err := grpc.Dial(o.target, security)
 	if err != nil {
 		fail(err)
 	}
@@ -126,6 +145,30 @@ func main() {
 		"step": "done", "position": fmt.Sprint(st.position), "received": c.counts,
 		"figures": figures(st.customers),
 	})
+}
+
+// transport is TLS with -ca (mTLS with -cert and -key), else plaintext.
+func transport(o options) (grpc.DialOption, error) {
+	if o.caFile == "" {
+		return grpc.WithInsecure(), nil // grpc-go 1.33 predates insecure.NewCredentials()
+	}
+	pem, err := os.ReadFile(o.caFile)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate in it", o.caFile)
+	}
+	config := &tls.Config{RootCAs: roots, ServerName: o.name, MinVersion: tls.VersionTLS12}
+	if o.certFile != "" {
+		pair, err := tls.LoadX509KeyPair(o.certFile, o.keyFile)
+		if err != nil {
+			return nil, err
+		}
+		config.Certificates = []tls.Certificate{pair}
+	}
+	return grpc.WithTransportCredentials(credentials.NewTLS(config)), nil
 }
 
 func fail(err error) {
