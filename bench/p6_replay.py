@@ -6,20 +6,25 @@ P3's size made here when P3 did not run), pinned to the server core; the
 client runs in a child on the load generators' core:
 
     python -m bench.p6_replay client TARGET      # prints one JSON line
+    python -m bench.p6_replay measure [--events N] [--rounds R]   # P6 alone
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-from bench import data, procs
-from bench.context import Context
+from bench import data, procs, report
+from bench.context import FULL, Context
 from bench.report import Row
-from bench.tools import pinned
+from bench.tools import cores, pin_self, pinned
 
 TARGET_RATIO = 0.8
 
@@ -105,12 +110,36 @@ def run(ctx: Context) -> list[Row]:
     ]
 
 
+def measure(events: int, rounds: int) -> list[Row]:
+    """P6 alone on a store of `events` events (a tenth as many customers),
+    in a temporary directory: the figure on a machine too busy for P3's size."""
+    gen_core, server_core = cores()
+    pin_self(gen_core)
+    work = Path(tempfile.mkdtemp(prefix="loyalty-p6-"))
+    sizes = dataclasses.replace(
+        FULL, p3_events=events, p3_customers=max(1, events // 10), rounds=rounds
+    )
+    ctx = Context(sizes, False, work, work, gen_core, server_core, profile=False)
+    try:
+        return run(ctx)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.p6_replay")
-    parser.add_argument("what", choices=("client",))
-    parser.add_argument("target")
+    commands = parser.add_subparsers(dest="what", required=True)
+    client = commands.add_parser("client", help="replay TARGET once, print JSON")
+    client.add_argument("target")
+    alone = commands.add_parser("measure", help="P6 alone on a store of N events")
+    alone.add_argument("--events", type=int, default=200_000)
+    alone.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    print(json.dumps(replay(args.target)))
+    if args.what == "client":
+        print(json.dumps(replay(args.target)))
+        return
+    rows = measure(args.events, args.rounds)
+    print(report.table(rows) + "\n\n" + report.notes(rows))
 
 
 if __name__ == "__main__":

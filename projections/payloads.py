@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from .events import EventType, RecordedEvent
 from .fields import (
@@ -57,37 +57,45 @@ from .upcasting import RENAMED, upcast_with
 # -- how each field is read ----------------------------------------------------
 
 Body = dict[str, Any]
-Reader = Callable[[Props, Body], Any]
-# One entry per dataclass field, in field order: (property, reader, carried
-# only). The property name is the sender's (camelCase); "" marks a field that
-# is not a property (the base payload's email). A carried-only field is read
-# with `loose_text`: a value of another kind leaves it unset, never poisons.
-Spec = tuple[tuple[str, Reader, bool], ...]
 
 
-def _prop(read: Callable[[Props, str], Any], name: str) -> tuple[str, Reader, bool]:
-    return name, lambda props, body: read(props, name), read is loose_text
+class Field(NamedTuple):
+    """How one payload field is read (one per dataclass field, in order)."""
+
+    prop: str  # the sender's property (camelCase); "" for a base-payload field
+    read: Callable[
+        ..., Any
+    ]  # read(props, key), read(body, key) or read(props, body, key)
+    source: str  # "props", "base" or "web": which of those three calls
+    key: str  # the name `read` is given
+    loose: bool  # carried only: a value of another kind is left out, never poison
 
 
-def _base_email() -> tuple[str, Reader, bool]:
+Spec = tuple[Field, ...]
+
+
+def _prop(read: Callable[[Props, str], Any], name: str) -> Field:
+    return Field(name, read, "props", name, read is loose_text)
+
+
+def _base_text(body: Body, key: str) -> str | None:
+    value = body.get(key)
+    return value if type(value) is str else None
+
+
+def _base_email() -> Field:
     # The customer's email is the base payload's, as the profile reads it.
-    def read(props: Props, body: Body) -> str | None:
-        value = body.get("email")
-        return value if type(value) is str else None
-
-    return "", read, False
+    return Field("", _base_text, "base", "email", False)
 
 
-def _web(name: str) -> tuple[str, Reader, bool]:
+def _web_text(props: Props, body: Body, name: str) -> str | None:
     # Web events carry url/browser in properties or in the base payload.
-    def read(props: Props, body: Body) -> str | None:
-        value = loose_text(props, name)
-        if value is None:
-            base = body.get(name)
-            value = base if type(base) is str else None
-        return value
+    value = loose_text(props, name)
+    return value if value is not None else _base_text(body, name)
 
-    return name, read, True
+
+def _web(name: str) -> Field:
+    return Field(name, _web_text, "web", name, True)
 
 
 _UTM = (
@@ -198,26 +206,41 @@ assert len(SPECS) == len(EventType)
 _TEXTUAL = frozenset({str, int, Decimal})
 
 
+_ARGUMENTS = {"props": "props", "base": "body", "web": "props, body"}
+
+
+def _compile(cls: type[Payload], spec: Spec) -> Callable[[Props, Body], Payload]:
+    """`cls(<each field read>)` as one function, the way dataclasses writes
+    its __init__: a loop over the readers costs a third more, and a replay
+    or a rebuild reads millions of events."""
+    env: dict[str, Any] = {"cls": cls}
+    values = []
+    for i, field in enumerate(spec):
+        env[f"read{i}"] = field.read
+        values.append(f"read{i}({_ARGUMENTS[field.source]}, {field.key!r})")
+    source = f"def make(props, body):\n    return cls({', '.join(values)})\n"
+    exec(compile(source, f"<reading of {cls.__name__}>", "exec"), env)
+    make: Callable[[Props, Body], Payload] = env["make"]
+    return make
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """How one type's payload is read: everything a read needs, found with
-    one lookup (an Enum member hashes in Python, slowly: a replay reads
-    millions)."""
+    one lookup."""
 
     cls: type[Payload]
     spec: Spec
     renamed: dict[str, str]  # upcasting.RENAMED of the type
     read: frozenset[str]  # the properties read
     loose: frozenset[str]  # the carried-only ones
-    readers: tuple[Reader, ...]  # the spec's readers alone, in field order
+    # make(props, body): the payload from upcast properties and the body;
+    # raises PoisonEvent when a property the read models use is unusable.
+    make: Callable[[Props, Body], Payload]
 
     def properties(self, event: RecordedEvent) -> Props:
         """The event's properties in the current shape (upcast)."""
         return upcast_with(self.renamed, event.properties)
-
-    def payload(self, props: Props, body: Body) -> Payload:
-        """Raises PoisonEvent when a property the read models use is unusable."""
-        return self.cls(*[read(props, body) for read in self.readers])
 
     def unread(self, props: Props) -> Props:
         """The properties the payload does not carry: those not read, and
@@ -241,9 +264,9 @@ READINGS: dict[EventType, Reading] = {
         cls,
         spec,
         RENAMED[kind],
-        frozenset(name for name, _, _ in spec if name),
-        frozenset(name for name, _, loose in spec if loose),
-        tuple(read for _, read, _ in spec),
+        frozenset(field.prop for field in spec if field.prop),
+        frozenset(field.prop for field in spec if field.loose),
+        _compile(cls, spec),
     )
     for kind, (cls, spec) in SPECS.items()
 }
@@ -260,7 +283,7 @@ def read_payload(event: RecordedEvent) -> Payload:
     if kind is None:
         raise ValueError(f"event {event.id} is of no known type")
     reading = READINGS[kind]
-    return reading.payload(reading.properties(event), event.body)
+    return reading.make(reading.properties(event), event.body)
 
 
 __all__ = ["READINGS", "Payload", "PoisonEvent", "Reading", "read_payload"]

@@ -9,6 +9,7 @@ as JSON text with exact numbers.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -17,6 +18,7 @@ from jericommerce.loyalty.v1 import event_payloads_pb2
 
 from projections.events import EventType, RecordedEvent
 from projections.fields import PoisonEvent
+from projections.payload_types import Payload
 from projections.payloads import READINGS, SPECS, Reading
 
 from .scalars import decimal_text
@@ -27,22 +29,34 @@ _DECIMAL = event_payloads_pb2.Decimal.DESCRIPTOR
 class Plan(NamedTuple):
     """What converting one type's payload needs, found with one lookup."""
 
-    oneof: str  # its field of StoredEvent.payload
-    plain: tuple[str, ...]  # payload fields copied as they are
-    decimals: tuple[str, ...]  # payload fields carried as Decimal text
     reading: Reading
+    # fill(target, payload): sets the type's field of StoredEvent.payload
+    # from the payload, field by field; returns that field's message.
+    fill: Callable[[Message, Payload], Message]
 
 
 def _plan(kind: EventType) -> Plan:
     """Fails at import if a payload field has no proto field."""
     cls, _ = SPECS[kind]
     descriptor = getattr(event_payloads_pb2, cls.__name__).DESCRIPTOR
-    plain: list[str] = []
-    decimals: list[str] = []
+    lines = [
+        "def fill(target, p):",
+        f"    m = target.{kind.name.lower()}",
+        "    m.SetInParent()",  # set even when it has no field (a bare scan)
+    ]
     for name in cls.__slots__:
         field = descriptor.fields_by_name[name]
-        (decimals if field.message_type is _DECIMAL else plain).append(name)
-    return Plan(kind.name.lower(), tuple(plain), tuple(decimals), READINGS[kind])
+        lines.append(f"    if p.{name} is not None:")
+        if field.message_type is _DECIMAL:
+            lines.append(f"        m.{name}.value = decimal_text(p.{name})")
+        else:
+            lines.append(f"        m.{name} = p.{name}")
+    lines.append("    return m")
+    # Written out per type, like the reading (projections.payloads._compile):
+    # named attributes instead of a loop of getattr/setattr on every event.
+    env: dict[str, Any] = {"decimal_text": decimal_text}
+    exec(compile("\n".join(lines) + "\n", f"<fill of {cls.__name__}>", "exec"), env)
+    return Plan(READINGS[kind], env["fill"])
 
 
 PLANS: dict[EventType, Plan] = {kind: _plan(kind) for kind in EventType}
@@ -112,25 +126,16 @@ def set_payload(target: Message, event: RecordedEvent) -> None:
     redacted, or `payload_error` when its properties are unusable."""
     kind = event.type
     assert kind is not None and not event.redacted
-    oneof, plain, decimals, reading = PLANS[kind]
+    reading, fill = PLANS[kind]
     props = reading.properties(event)
     try:
-        payload = reading.payload(props, event.body)
+        payload = reading.make(props, event.body)
     except PoisonEvent as poison:
         target.payload_error = str(poison)  # type: ignore[attr-defined]
         return
-    message = getattr(target, oneof)
-    message.SetInParent()  # set even when it has no field (a bare scan)
-    for name in plain:
-        value = getattr(payload, name)
-        if value is not None:
-            setattr(message, name, value)
-    for name in decimals:
-        value = getattr(payload, name)
-        if value is not None:
-            getattr(message, name).value = decimal_text(value)
+    message = fill(target, payload)
     unread = reading.unread(props)
     if unread:
-        extra = message.extra
+        extra = message.extra  # type: ignore[attr-defined]
         for name, value in unread.items():
             extra[name] = json_text(value)
