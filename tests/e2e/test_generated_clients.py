@@ -185,13 +185,16 @@ def rich_error(call: Any) -> dict[str, Any]:
 
 
 def event_json(e: Any) -> dict[str, str]:
-    return {
+    out = {
         "position": str(e.position),
         "id": e.id,
         "type": event_pb2.EventType.Name(e.type),
         "type_name": e.type_name,
         "customer_id": e.customer_id,
     }
+    if e.HasField("balance_changed"):
+        out["amount"] = e.balance_changed.amount.value
+    return out
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
