@@ -135,6 +135,8 @@ def event_to_proto(e: RecordedEvent) -> event_pb2.StoredEvent:
         _fill_struct(message.properties, props, 1)
     if e.redacted:
         message.redacted = True
+    if e.traceparent:
+        message.traceparent = e.traceparent
     return message
 
 
