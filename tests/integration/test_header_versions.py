@@ -127,3 +127,32 @@ def test_erasing_a_customer_with_a_v0_row_redacts_it(container: Container) -> No
     assert row.kind == "redacted" and row.raw == b""
     assert _versions(container)[6] == 2
     assert container.events.legacy.count() == 0
+
+
+def test_the_cli_says_so_and_fails_when_the_migration_is_incomplete(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from service.cli import parser
+
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURE, data)
+    settings = Settings.from_environ(
+        {"DATA_DIR": str(data), "MASTER_KEY_FILE": str(data / "master.key")},
+        require_secret=False,
+    )
+    # The command itself, without main's logging set-up (which would bind
+    # the log to this test's captured stderr for the tests after it).
+    args = parser().parse_args(["keys", "encrypt-existing"])
+
+    def racing(self: object, c: Any, used: Any) -> None:
+        raise KeysChanged("an erasure raced the batch")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("service.keyring.Keyring.verify", racing)
+        assert args.func(args, settings) == 1
+    err = capsys.readouterr().err
+    assert "stayed in clear" in err and "run it again" in err
+    assert args.func(args, settings) == 0
+    assert "encrypted 1 stored event(s)" in capsys.readouterr().out
