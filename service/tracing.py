@@ -27,11 +27,13 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from projections.events import RecordedEvent
 from projections.worker import BatchScope
+from service import logs
 from service.config import ConfigError
 
 NAME = "loyalty"  # the tracer's name, and the service's unless OTEL_SERVICE_NAME
 PROTOCOLS = ("http/protobuf", "grpc")
 _W3C = TraceContextTextMapPropagator()
+log = logs.get(__name__)
 
 
 class TracingConfigError(ConfigError):
@@ -191,6 +193,13 @@ def from_environ(environ: Mapping[str, str]) -> Tracing:
     for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    # Not the endpoint: a URL may carry credentials.
+    log.info(
+        "tracing on",
+        exporters=names,
+        protocol=otlp_protocol(environ) if "otlp" in names else None,
+        sampler=environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on"),
+    )
     return Tracing(tracer=provider.get_tracer(NAME), provider=provider)
 
 
