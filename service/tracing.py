@@ -122,8 +122,20 @@ class Tracing:
         if self.provider is None:
             return []
         from opentelemetry.instrumentation.grpc import aio_server_interceptor
+        from opentelemetry.instrumentation.grpc.filters import (
+            any_of,
+            health_check,
+            negate,
+            service_prefix,
+        )
 
-        return [aio_server_interceptor(tracer_provider=self.provider)]
+        # Probes and reflection would fill the traces with noise.
+        probes = any_of(health_check(), service_prefix("grpc.reflection."))
+        return [
+            aio_server_interceptor(
+                tracer_provider=self.provider, filter_=negate(probes)
+            )
+        ]
 
     def projection_batch(self) -> BatchScope | None:
         """What the projection worker wraps each batch in (None when off): a

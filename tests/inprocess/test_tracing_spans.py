@@ -173,3 +173,48 @@ def test_with_tracing_off_nothing_is_traced_or_stored(container: Container) -> N
     [event] = container.events.read(0, 10)
     assert event.traceparent == ""
     assert OFF.projection_batch() is None and OFF.grpc_interceptors() == []
+
+
+def test_grpc_calls_are_server_spans_but_probes_are_not(
+    traced: tuple[Tracing, InMemorySpanExporter],
+) -> None:
+    import asyncio
+
+    import grpc
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    tracing, exporter = traced
+
+    async def call() -> None:
+        server = grpc.aio.server(interceptors=tracing.grpc_interceptors())
+        probes = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(probes, server)
+
+        async def echo(request: bytes, context: object) -> bytes:
+            return request
+
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    "loyalty.Test", {"Echo": grpc.unary_unary_rpc_method_handler(echo)}
+                ),
+            )
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        await probes.set("", health_pb2.HealthCheckResponse.SERVING)
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                await stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+                # Any other method is traced, continuing the caller's trace.
+                other = channel.unary_unary("/loyalty.Test/Echo")
+                assert await other(b"x", metadata=[("traceparent", SENDER)]) == b"x"
+        finally:
+            await server.stop(None)
+
+    asyncio.run(call())
+    spans = exporter.get_finished_spans()
+    assert [s.name for s in spans] == ["/loyalty.Test/Echo"]
+    assert spans[0].context.trace_id == SENDER_TRACE
+    assert spans[0].parent is not None and spans[0].parent.span_id == SENDER_SPAN
