@@ -218,3 +218,32 @@ def test_grpc_calls_are_server_spans_but_probes_are_not(
     assert [s.name for s in spans] == ["/loyalty.Test/Echo"]
     assert spans[0].context.trace_id == SENDER_TRACE
     assert spans[0].parent is not None and spans[0].parent.span_id == SENDER_SPAN
+
+
+def test_with_tracing_off_the_request_path_makes_no_tracing_call(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import opentelemetry.trace
+
+    from service import tracing
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a tracing call with tracing off")
+
+    for module, name in (
+        (tracing, "span"),
+        (tracing, "extract"),
+        (tracing, "traceparent_of"),
+        (opentelemetry.trace, "get_current_span"),
+        (opentelemetry.trace, "get_tracer"),
+    ):
+        monkeypatch.setattr(module, name, forbidden)
+    app = app_for(container, OFF)
+    body = webhook_body("evt-t4", "cust-t4", amount=5)
+    hdrs = headers(body, "Balance changed") | {"traceparent": SENDER}
+    _, answer = app.test_client.post(WEBHOOK_PATH, content=body, headers=hdrs)
+    assert answer.status == 200
+    worker = ProjectionWorker(
+        container.events, container.models, batch_scope=OFF.projection_batch()
+    )
+    assert worker.run_once() == 1
