@@ -81,6 +81,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--out", type=Path, default=Path(__file__).with_name("out"), help="results"
     )
+    p.add_argument(
+        "--tracing",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="P1 and P2 also run the service with OpenTelemetry tracing on "
+        "(OTLP/HTTP, default sampler) beside it off (default: on)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the generated data")
     p.add_argument(
         "--strict", action="store_true", help="exit 1 when a target is missed"
@@ -144,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         profile=profile,
         tools=tools,
         pg_url=args.pg_url if args.pg else "",
+        tracing=args.tracing,
     )
     mode = ("smoke" if args.smoke else "full") + (" pg" if args.pg else "")
     servers = (

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,14 +135,22 @@ def _wait(server: Server, ready: Callable[[], bool], timeout: float = 60.0) -> S
     return server
 
 
-def start_service(data_dir: Path, core: int, log_dir: Path, name: str) -> Server:
-    """`python -m service run` (what `make run` runs) on SQLite in data_dir."""
+def start_service(
+    data_dir: Path,
+    core: int,
+    log_dir: Path,
+    name: str,
+    extra_env: Mapping[str, str] | None = None,
+) -> Server:
+    """`python -m service run` (what `make run` runs) on SQLite in data_dir;
+    `extra_env`: e.g. the OTEL_* variables that turn tracing on."""
     http, rpc = free_port(), free_port()
     env = {
         "WEBHOOK_SECRET": SECRET,
         "DATA_DIR": str(data_dir),
         "HTTP_PORT": str(http),
         "GRPC_PORT": str(rpc),
+        **(extra_env or {}),
     }
     proc, log = _spawn(name, ["-m", "service", "run"], core, log_dir, env)
     server = Server(name, proc, log, http, rpc, data_dir, env)

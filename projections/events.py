@@ -91,6 +91,8 @@ class RecordedEvent:
     body: dict[str, Any] = field(repr=False)
     raw: bytes = field(repr=False)
     kind: str = ""
+    # The W3C trace context the event was stored under ("" when none).
+    traceparent: str = ""
 
     @property
     def redacted(self) -> bool:

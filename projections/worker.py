@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from projections.events import RecordedEvent
 from projections.lease import Lease, SoleWorker
 from projections.projector import EventSource, Projector
 from projections.stores.sql import SqlReadModels
 
 log = logging.getLogger(__name__)
+
+# What a batch is applied inside, e.g. a tracing span (the service's).
+BatchScope = Callable[[Sequence[RecordedEvent]], AbstractContextManager[object]]
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class ProjectionWorker:
         poll_interval: float = 1.0,
         on_applied: Callable[[int], None] | None = None,
         lease: Lease | None = None,
+        batch_scope: BatchScope | None = None,
     ) -> None:
         self.source = source
         self.models = models
@@ -52,6 +58,7 @@ class ProjectionWorker:
         self._projector: Projector | None = None
         self._last_error: str | None = None
         self.lease = lease or SoleWorker()
+        self.batch_scope = batch_scope
         self._leader = False
 
     def start(self) -> None:
@@ -95,7 +102,11 @@ class ProjectionWorker:
             events = self.source.read(self._projector.position, self.batch_size)
             if not events:
                 break
-            self._projector.apply(events)
+            if self.batch_scope is None:
+                self._projector.apply(events)
+            else:
+                with self.batch_scope(events):
+                    self._projector.apply(events)
             applied += len(events)
             self._notify(self._projector.position)
         return applied

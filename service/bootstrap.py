@@ -32,6 +32,7 @@ from service.metrics import Metrics
 from service.positions import PositionWatch
 from service.quarantine import Quarantine
 from service.rpc.answers import ANSWERS
+from service.tracing import OFF, Tracing
 
 if TYPE_CHECKING:  # imported where used: each only matters to some roles
     from sanic import Sanic
@@ -181,6 +182,7 @@ class Service:
     http_sock: socket.socket | None = None  # else HTTP_HOST:HTTP_PORT
     api: GrpcApi | None = None
     metrics_port: int | None = None  # prometheus-client's own server
+    tracing: Tracing = OFF  # shut down (spans flushed) when the service stops
 
 
 def build_service(
@@ -190,11 +192,12 @@ def build_service(
     reuse_port: bool = False,
     lease: Lease | None = None,
     append: AppendBatch | None = None,
+    tracing: Tracing = OFF,
 ) -> Service:
     """The parts of `roles` over `container`'s stores. Call inside the running
     event loop. `reuse_port`: the HTTP socket is shared with other ingress
     processes; `lease` and `append` replace the worker's lease and the group
-    committer's store append."""
+    committer's store append; `tracing` gives every part its spans."""
     settings, metrics = container.settings, container.metrics
     loop = asyncio.get_running_loop()
     head, applied = PositionWatch(loop), PositionWatch(loop)
@@ -210,6 +213,7 @@ def build_service(
             container.models,
             on_applied=on_applied,
             lease=lease or container.worker_lease(),
+            batch_scope=tracing.projection_batch(),
         )
     # The head only feeds an ingress-only process's gauges: its health watch
     # polls it instead of querying it after every commit any process makes.
@@ -220,6 +224,7 @@ def build_service(
         head=head,
         applied=applied,
         worker=worker,
+        tracing=tracing,
         watch=HealthWatch(
             events=container.events,
             models=container.models,
@@ -243,10 +248,12 @@ def build_service(
                 worker.wake()
 
         service.committer = GroupCommitter(
-            append or container.events.append, on_commit=committed
+            append or container.events.append,
+            on_commit=committed,
+            tracer=tracing.tracer,
         )
         service.app = ingress_app(
-            container, service.committer.submit, service.watch.ready
+            container, service.committer.submit, service.watch.ready, tracing
         )
         if reuse_port:
             service.http_sock = reuse_port_socket(
@@ -256,7 +263,7 @@ def build_service(
         # No HTTP server of ours in this process: prometheus-client's own.
         service.metrics_port = settings.metrics_port
     if "api" in roles:
-        service.api = grpc_api(container, head, applied)
+        service.api = grpc_api(container, head, applied, tracing)
         service.watch.grpc_health = service.api.health
     return service
 
@@ -265,6 +272,7 @@ def ingress_app(
     container: Container,
     submit: Callable[[Envelope], Awaitable[Appended]],
     ready: Callable[[], Awaitable[dict[str, bool]]],
+    tracing: Tracing = OFF,
 ) -> Sanic:  # type: ignore[type-arg]
     """The Sanic app of the webhook ingress."""
     from service.webhook import Ingress, create_app
@@ -282,12 +290,16 @@ def ingress_app(
             quarantine=container.quarantine.add,
             ready=ready,
             metrics=container.metrics,
+            tracer=tracing.tracer,
         )
     )
 
 
 def grpc_api(
-    container: Container, head: PositionWatch, applied: PositionWatch
+    container: Container,
+    head: PositionWatch,
+    applied: PositionWatch,
+    tracing: Tracing = OFF,
 ) -> GrpcApi:
     """The gRPC servicers on a server bound to GRPC_HOST:GRPC_PORT (port 0:
     any free one). Call inside the running event loop."""
@@ -330,6 +342,7 @@ def grpc_api(
             max_streams_per_peer=settings.grpc_max_streams_per_peer,
         ),
         container.metrics,
+        interceptors=tracing.grpc_interceptors(),
     )
     return GrpcApi(server=server, port=port, health=health, rebuilds=rebuilds)
 

@@ -124,7 +124,7 @@ class Privacy:
             settled(c)
             had_key = keyring.shred(c, customer_id, erased_at, len(positions))
             self.quarantine.erase_customer(c, customer_id)
-            legacy = self.events.redact_legacy(c, positions)
+            legacy = self.events.legacy.redact(c, positions)
             if not (had_key or present or legacy):
                 raise _NothingToErase
 

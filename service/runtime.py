@@ -106,6 +106,7 @@ async def serve(
             result = stopper()
             if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
                 await result
+        service.tracing.shutdown()  # the last spans are exported
         log.info("stopped")
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from prometheus_client import CONTENT_TYPE_LATEST
 from sanic import Request, Sanic, response
 from sanic.compat import Header
@@ -32,6 +33,7 @@ from sanic.models.protocol_types import TransportProtocol
 from sanic.response import HTTPResponse
 from sanic.server.protocols.http_protocol import HttpProtocol
 
+from service import tracing
 from service.eventstore import Appended, StoreUnavailable
 from service.ingest import (
     EVENT_TYPE_HEADER,
@@ -73,6 +75,8 @@ class Ingress:
     quarantine: Callable[[str, Mapping[str, str], bytes], int]
     ready: Callable[[], Awaitable[dict[str, bool]]]
     metrics: Metrics
+    # Spans for each webhook, when tracing is on (service/tracing.py).
+    tracer: Tracer | None = None
 
 
 def create_app(ingress: Ingress) -> Sanic:
@@ -105,25 +109,75 @@ def create_app(ingress: Ingress) -> Sanic:
         m.webhooks.labels(event_type, outcome).inc()
         return response.json({"error": error}, status=STATUS[outcome])
 
+    tracer = ingress.tracer
+
     @app.post(WEBHOOK_PATH)
     async def webhook(request: Request) -> HTTPResponse:
+        if tracer is None:  # tracing off: not one span call on the hot path
+            return await handle(request, None)
+        with tracing.span(
+            tracer,
+            f"POST {WEBHOOK_PATH}",
+            context=tracing.extract(request.headers),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": "POST", "http.route": WEBHOOK_PATH},
+        ) as span:
+            answer = await handle(request, span)
+            span.set_attribute("http.response.status_code", answer.status)
+            if answer.status >= 500:
+                span.set_status(StatusCode.ERROR)
+            return answer
+
+    async def handle(request: Request, span: Span | None) -> HTTPResponse:
         body = request.body or b""
         type_header = request.headers.get(EVENT_TYPE_HEADER)
         if len(body) > ingress.max_body_bytes:  # chunked bodies carry no length
             return refuse(Outcome.TOO_LARGE, "body too large")
         signature = request.headers.get(SIGNATURE_HEADER)
-        if not verify_signature(body, signature, ingress.secrets):
+        if tracer is None:
+            verified = verify_signature(body, signature, ingress.secrets)
+        else:
+            with tracing.span(tracer, "verify signature") as check:
+                verified = verify_signature(body, signature, ingress.secrets)
+                check.set_attribute("loyalty.signature.valid", verified)
+        if not verified:
             return refuse(Outcome.BAD_SIGNATURE, "unauthorized")
         try:
             envelope = parse_envelope(
-                body, type_header, max_id_length=ingress.max_id_length
+                body,
+                type_header,
+                max_id_length=ingress.max_id_length,
+                traceparent=(
+                    ""
+                    if span is None
+                    else tracing.traceparent_of(span.get_span_context())
+                ),
             )
         except InvalidWebhook as e:
+            if span is not None:  # the reason is ours, never the sender's text
+                span.add_event("quarantined", {"loyalty.reason": str(e)})
             return await _quarantine(request, body, str(e))
         label = envelope.type.name if envelope.type else "UNKNOWN"
         started = time.perf_counter()
         try:
-            appended = await ingress.submit(envelope)
+            if tracer is None or span is None:
+                appended = await ingress.submit(envelope)
+            else:
+                span.set_attributes(
+                    {
+                        "loyalty.event.id": envelope.id,
+                        "loyalty.customer.id": envelope.customer_id,
+                        "loyalty.event.type": label,
+                    }
+                )
+                with tracing.span(tracer, "append") as waiting:
+                    appended = await ingress.submit(envelope)
+                    waiting.set_attributes(
+                        {
+                            "loyalty.append.status": appended.status,
+                            "loyalty.position": appended.position,
+                        }
+                    )
         except StoreUnavailable as e:
             log.warning("answering 503: the store is unavailable: %s", _cause(e))
             return refuse(Outcome.UNAVAILABLE, "store unavailable, retry", label)

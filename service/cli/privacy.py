@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from service.bootstrap import build
 from service.config import Settings
+from service.legacyrows import MigrationIncomplete
 from service.privacy import WORKER_WAIT_SECONDS, wait_applied
 
 
@@ -199,7 +200,11 @@ def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 0
         if args.action == "encrypt-existing":
-            events = container.events.encrypt_existing()
+            try:
+                events = container.events.legacy.encrypt_all()
+            except MigrationIncomplete as e:
+                print(f"loyalty: {e}", file=sys.stderr)
+                return 1
             requests = container.quarantine.encrypt_existing()
             keyring.clear_legacy()
             container.privacy().scrub()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,10 +127,13 @@ def create_server(
     health_service: Health,
     admission: Admission,
     metrics: Metrics | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int]:
     """A server bound to `address` (port 0 picks a free one) and its port.
-    Call inside the running loop; start it with `await server.start()`."""
+    Call inside the running loop; start it with `await server.start()`.
+    `interceptors`: tracing's, when it is on."""
     server = grpc.aio.server(
+        interceptors=interceptors or None,
         options=[
             # One process owns the port unless several are started on purpose.
             ("grpc.so_reuseport", 0),

@@ -138,6 +138,8 @@ def event_to_proto(e: RecordedEvent) -> event_pb2.StoredEvent:
         message.redacted = True
     elif e.type is not None and not e.is_erasure:
         set_payload(message, e)
+    if e.traceparent:
+        message.traceparent = e.traceparent
     return message
 
 
