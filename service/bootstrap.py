@@ -180,7 +180,8 @@ class Service:
     app: Sanic | None = None  # type: ignore[type-arg]
     http_sock: socket.socket | None = None  # else HTTP_HOST:HTTP_PORT
     api: GrpcApi | None = None
-    metrics_port: int | None = None  # prometheus-client's own server
+    # A process without the ingress serves its probes alone on METRICS_PORT.
+    probes: Sanic | None = None  # type: ignore[type-arg]
 
 
 def build_service(
@@ -205,11 +206,16 @@ def build_service(
             applied.advance(position)
             metrics.applied_position.set(position)
 
+        def on_lease(held: bool) -> None:
+            metrics.lease_held.set(1 if held else 0)
+
+        metrics.lease_held.set(0)
         worker = ProjectionWorker(
             container.events,
             container.models,
             on_applied=on_applied,
             lease=lease or container.worker_lease(),
+            on_lease=on_lease,
         )
     # The head only feeds an ingress-only process's gauges: its health watch
     # polls it instead of querying it after every commit any process makes.
@@ -253,8 +259,10 @@ def build_service(
                 settings.http_host, settings.http_port
             )
     elif settings.metrics_port is not None:
-        # No HTTP server of ours in this process: prometheus-client's own.
-        service.metrics_port = settings.metrics_port
+        from service.probes import probe_app
+
+        watch = service.watch
+        service.probes = probe_app(watch.ready, metrics.exposition, watch.describe)
     if "api" in roles:
         service.api = grpc_api(container, head, applied)
         service.watch.grpc_health = service.api.health
@@ -282,6 +290,7 @@ def ingress_app(
             quarantine=container.quarantine.add,
             ready=ready,
             metrics=container.metrics,
+            access_log_limit=settings.access_log_limit,
         )
     )
 
@@ -330,6 +339,7 @@ def grpc_api(
             max_streams_per_peer=settings.grpc_max_streams_per_peer,
         ),
         container.metrics,
+        settings.access_log_limit,
     )
     return GrpcApi(server=server, port=port, health=health, rebuilds=rebuilds)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
@@ -17,7 +16,6 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST
 from sanic import Request, Sanic, response
 from sanic.compat import Header
 from sanic.exceptions import (
@@ -32,6 +30,8 @@ from sanic.models.protocol_types import TransportProtocol
 from sanic.response import HTTPResponse
 from sanic.server.protocols.http_protocol import HttpProtocol
 
+from service import logs
+from service.accesslog import REQUEST_ID_HEADER, AccessLog, millis, request_id
 from service.eventstore import Appended, StoreUnavailable
 from service.ingest import (
     EVENT_TYPE_HEADER,
@@ -43,6 +43,7 @@ from service.ingest import (
 )
 from service.ingress_status import STATUS, Outcome
 from service.metrics import Metrics
+from service.probes import PROBE_PATHS, add_probes
 
 WEBHOOK_PATH = "/webhooks/jericommerce"
 _KEPT_HEADERS = (SIGNATURE_HEADER, EVENT_TYPE_HEADER, "content-type", "user-agent")
@@ -56,7 +57,7 @@ _UNREADABLE = {
     "Bad Request": "request head is not valid HTTP/1.1",
     "URL may only contain US-ASCII characters.": _URL_TEXT,
 }
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Ingress:
     quarantine: Callable[[str, Mapping[str, str], bytes], int]
     ready: Callable[[], Awaitable[dict[str, bool]]]
     metrics: Metrics
+    access_log_limit: int = 0  # lines a second; 0: no access log
 
 
 def create_app(ingress: Ingress) -> Sanic:
@@ -101,19 +103,41 @@ def create_app(ingress: Ingress) -> Sanic:
     append_seconds = m.append_seconds.observe
     counted: dict[tuple[str, str], Any] = {}
 
-    def refuse(outcome: Outcome, error: str, event_type: str = "-") -> HTTPResponse:
+    access = AccessLog("service.access.http", ingress.access_log_limit)
+
+    def refuse(
+        request: Request,
+        outcome: Outcome,
+        error: str,
+        event_type: str = "-",
+        **detail: object,
+    ) -> HTTPResponse:
         m.webhooks.labels(event_type, outcome).inc()
-        return response.json({"error": error}, status=STATUS[outcome])
+        status = STATUS[outcome]
+        # Every refusal, never rate-limited: the sender's problem (or ours,
+        # for a 503) is what an operator looks for first. Fixed reasons only.
+        log.warning(
+            "webhook refused",
+            status=status,
+            outcome=str(outcome),
+            reason=error,
+            event_type=event_type,
+            request_id=_request_id(request),
+            **detail,
+        )
+        request.ctx.outcome = str(outcome)
+        return response.json({"error": error}, status=status)
 
     @app.post(WEBHOOK_PATH)
     async def webhook(request: Request) -> HTTPResponse:
         body = request.body or b""
         type_header = request.headers.get(EVENT_TYPE_HEADER)
         if len(body) > ingress.max_body_bytes:  # chunked bodies carry no length
-            return refuse(Outcome.TOO_LARGE, "body too large")
+            return refuse(request, Outcome.TOO_LARGE, "body too large")
         signature = request.headers.get(SIGNATURE_HEADER)
         if not verify_signature(body, signature, ingress.secrets):
-            return refuse(Outcome.BAD_SIGNATURE, "unauthorized")
+            reason = "no signature" if signature is None else "signature does not match"
+            return refuse(request, Outcome.BAD_SIGNATURE, "unauthorized", why=reason)
         try:
             envelope = parse_envelope(
                 body, type_header, max_id_length=ingress.max_id_length
@@ -125,8 +149,13 @@ def create_app(ingress: Ingress) -> Sanic:
         try:
             appended = await ingress.submit(envelope)
         except StoreUnavailable as e:
-            log.warning("answering 503: the store is unavailable: %s", _cause(e))
-            return refuse(Outcome.UNAVAILABLE, "store unavailable, retry", label)
+            return refuse(
+                request,
+                Outcome.UNAVAILABLE,
+                "store unavailable, retry",
+                label,
+                cause=_cause(e),
+            )
         append_seconds(time.perf_counter() - started)
         outcome = counted.get((label, appended.status))
         if outcome is None:  # labels() takes a lock and builds a key: once each
@@ -134,6 +163,9 @@ def create_app(ingress: Ingress) -> Sanic:
                 label, appended.status
             )
         outcome.inc()
+        if access.enabled:
+            request.ctx.outcome = appended.status
+            request.ctx.position = appended.position
         # The hot path's answer, formatted directly: both parts are ours
         # (a fixed word and an int), and JSONResponse showed in the profile.
         return HTTPResponse(
@@ -147,17 +179,21 @@ def create_app(ingress: Ingress) -> Sanic:
     async def _quarantine(request: Request, body: bytes, reason: str) -> HTTPResponse:
         headers = {k: request.headers[k] for k in _KEPT_HEADERS if k in request.headers}
         try:
-            await asyncio.to_thread(ingress.quarantine, reason, headers, body)
+            kept = await asyncio.to_thread(ingress.quarantine, reason, headers, body)
         except StoreUnavailable as e:
-            log.warning("answering 503: cannot quarantine: %s", _cause(e))
-            return refuse(Outcome.UNAVAILABLE, "store unavailable, retry")
+            return refuse(
+                request,
+                Outcome.UNAVAILABLE,
+                "store unavailable, retry",
+                cause=f"cannot quarantine: {_cause(e)}",
+            )
         m.quarantined.inc()
-        return refuse(Outcome.INVALID, reason)
+        return refuse(request, Outcome.INVALID, reason, quarantine_id=kept)
 
     @app.exception(PayloadTooLarge)
     async def too_large(request: Request, exception: Exception) -> HTTPResponse:
         # Sanic refuses an oversized Content-Length before our handler runs.
-        return refuse(Outcome.TOO_LARGE, "request too large")
+        return refuse(request, Outcome.TOO_LARGE, "request too large")
 
     @app.exception(BadRequest)
     async def unreadable(request: Request, exception: SanicException) -> HTTPResponse:
@@ -184,30 +220,55 @@ def create_app(ingress: Ingress) -> Sanic:
         # A fault of ours. Its text may quote what it was handling, so the
         # log keeps the type and the traceback's frames, not the message.
         log.error(
-            "answering 500: %s in the ingress\n%s",
-            type(exception).__name__,
-            "".join(traceback.format_tb(exception.__traceback__)),
+            "answering 500: a fault in the ingress",
+            error=type(exception).__name__,
+            request_id=_request_id(request),
+            frames="".join(traceback.format_tb(exception.__traceback__)),
         )
         return response.json({"error": "internal error"}, status=500)
 
-    @app.get("/healthz")
-    async def healthz(request: Request) -> HTTPResponse:
-        return response.json({"status": "alive"})
-
-    @app.get("/readyz")
-    async def readyz(request: Request) -> HTTPResponse:
-        checks = await ingress.ready()
-        ok = all(checks.values())
-        return response.json(
-            {"status": "ready" if ok else "not ready", "checks": checks},
-            status=200 if ok else 503,
-        )
-
-    @app.get("/metrics")
-    async def metrics(request: Request) -> HTTPResponse:
-        return response.raw(m.exposition(), content_type=CONTENT_TYPE_LATEST)
-
+    add_probes(app, ingress.ready, m.exposition)
+    if access.enabled:
+        _log_access(app, access)
     return app
+
+
+def _request_id(request: Request) -> str:
+    rid = getattr(request.ctx, "request_id", None)
+    if rid is None:
+        rid = request.ctx.request_id = request_id(
+            request.headers.get(REQUEST_ID_HEADER)
+        )
+    return str(rid)
+
+
+def _log_access(app: Sanic, access: AccessLog) -> None:  # type: ignore[type-arg]
+    """A line per request (probes excepted), within the access log's budget."""
+
+    @app.on_request
+    async def started(request: Request) -> None:
+        request.ctx.started = time.perf_counter()
+
+    @app.on_response
+    async def answered(request: Request, answer: HTTPResponse) -> None:
+        route = request.route
+        path = f"/{route.path}" if route is not None else None
+        if path in PROBE_PATHS:
+            return
+        started = getattr(request.ctx, "started", None)
+        answer.headers[REQUEST_ID_HEADER] = _request_id(request)
+        access.line(
+            "http request",
+            method=request.method,
+            # The route, never the target: a target may quote anything.
+            route=path,
+            status=answer.status,
+            duration_ms=millis(started) if started is not None else None,
+            request_id=_request_id(request),
+            trace_id=None,  # set by tracing when it is on
+            outcome=getattr(request.ctx, "outcome", None),
+            position=getattr(request.ctx, "position", None),
+        )
 
 
 class AnswerableRequest(Request):
