@@ -255,20 +255,24 @@ def _log_access(app: Sanic, access: AccessLog) -> None:  # type: ignore[type-arg
         path = f"/{route.path}" if route is not None else None
         if path in PROBE_PATHS:
             return
-        started = getattr(request.ctx, "started", None)
-        answer.headers[REQUEST_ID_HEADER] = _request_id(request)
-        access.line(
-            "http request",
-            method=request.method,
-            # The route, never the target: a target may quote anything.
-            route=path,
-            status=answer.status,
-            duration_ms=millis(started) if started is not None else None,
-            request_id=_request_id(request),
-            trace_id=None,  # set by tracing when it is on
-            outcome=getattr(request.ctx, "outcome", None),
-            position=getattr(request.ctx, "position", None),
-        )
+        # Gather the fields only for a line the budget allows.
+        if access.take():
+            started = getattr(request.ctx, "started", None)
+            access.emit(
+                "http request",
+                method=request.method,
+                # The route, never the target: a target may quote anything.
+                route=path,
+                status=answer.status,
+                duration_ms=millis(started) if started is not None else None,
+                request_id=_request_id(request),
+                trace_id=None,  # set by tracing when it is on
+                outcome=getattr(request.ctx, "outcome", None),
+                position=getattr(request.ctx, "position", None),
+            )
+        rid = getattr(request.ctx, "request_id", None)
+        if rid is not None:  # logged: the sender can quote it to us
+            answer.headers[REQUEST_ID_HEADER] = rid
 
 
 class AnswerableRequest(Request):
