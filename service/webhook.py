@@ -31,8 +31,8 @@ from sanic.response import HTTPResponse
 from sanic.server.protocols.http_protocol import HttpProtocol
 
 from service import logs
-from service.accesslog import REQUEST_ID_HEADER, AccessLog, millis, request_id
 from service.eventstore import Appended, StoreUnavailable
+from service.http_access import HttpAccess, request_id_of
 from service.ingest import (
     EVENT_TYPE_HEADER,
     SIGNATURE_HEADER,
@@ -43,7 +43,7 @@ from service.ingest import (
 )
 from service.ingress_status import STATUS, Outcome
 from service.metrics import Metrics
-from service.probes import PROBE_PATHS, add_probes
+from service.probes import add_probes
 
 WEBHOOK_PATH = "/webhooks/jericommerce"
 _KEPT_HEADERS = (SIGNATURE_HEADER, EVENT_TYPE_HEADER, "content-type", "user-agent")
@@ -103,13 +103,15 @@ def create_app(ingress: Ingress) -> Sanic:
     append_seconds = m.append_seconds.observe
     counted: dict[tuple[str, str], Any] = {}
 
-    access = AccessLog("service.access.http", ingress.access_log_limit)
+    access = HttpAccess(ingress.access_log_limit)
+    answered = access.answered
 
     def refuse(
         request: Request,
         outcome: Outcome,
         error: str,
         event_type: str = "-",
+        received: float | None = None,
         **detail: object,
     ) -> HTTPResponse:
         m.webhooks.labels(event_type, outcome).inc()
@@ -122,28 +124,36 @@ def create_app(ingress: Ingress) -> Sanic:
             outcome=str(outcome),
             reason=error,
             event_type=event_type,
-            request_id=_request_id(request),
+            request_id=request_id_of(request),
             **detail,
         )
-        request.ctx.outcome = str(outcome)
-        return response.json({"error": error}, status=status)
+        answer = response.json({"error": error}, status=status)
+        return answered(request, answer, received, str(outcome))
 
     @app.post(WEBHOOK_PATH)
     async def webhook(request: Request) -> HTTPResponse:
+        received = time.perf_counter()
         body = request.body or b""
         type_header = request.headers.get(EVENT_TYPE_HEADER)
         if len(body) > ingress.max_body_bytes:  # chunked bodies carry no length
-            return refuse(request, Outcome.TOO_LARGE, "body too large")
+            return refuse(request, Outcome.TOO_LARGE, "body too large", "-", received)
         signature = request.headers.get(SIGNATURE_HEADER)
         if not verify_signature(body, signature, ingress.secrets):
             reason = "no signature" if signature is None else "signature does not match"
-            return refuse(request, Outcome.BAD_SIGNATURE, "unauthorized", why=reason)
+            return refuse(
+                request,
+                Outcome.BAD_SIGNATURE,
+                "unauthorized",
+                "-",
+                received,
+                why=reason,
+            )
         try:
             envelope = parse_envelope(
                 body, type_header, max_id_length=ingress.max_id_length
             )
         except InvalidWebhook as e:
-            return await _quarantine(request, body, str(e))
+            return await _quarantine(request, body, str(e), received)
         label = envelope.type.name if envelope.type else "UNKNOWN"
         started = time.perf_counter()
         try:
@@ -154,6 +164,7 @@ def create_app(ingress: Ingress) -> Sanic:
                 Outcome.UNAVAILABLE,
                 "store unavailable, retry",
                 label,
+                received,
                 cause=_cause(e),
             )
         append_seconds(time.perf_counter() - started)
@@ -163,20 +174,22 @@ def create_app(ingress: Ingress) -> Sanic:
                 label, appended.status
             )
         outcome.inc()
-        if access.enabled:
-            request.ctx.outcome = appended.status
-            request.ctx.position = appended.position
         # The hot path's answer, formatted directly: both parts are ours
         # (a fixed word and an int), and JSONResponse showed in the profile.
-        return HTTPResponse(
+        answer = HTTPResponse(
             b'{"status":"%s","position":%d}'
             % (appended.status.encode(), appended.position),
             # An Outcome is a StrEnum: it hashes and compares as its text.
             status=STATUS[appended.status],  # type: ignore[index]
             content_type="application/json",
         )
+        if not access.enabled:
+            return answer
+        return answered(request, answer, received, appended.status, appended.position)
 
-    async def _quarantine(request: Request, body: bytes, reason: str) -> HTTPResponse:
+    async def _quarantine(
+        request: Request, body: bytes, reason: str, received: float
+    ) -> HTTPResponse:
         headers = {k: request.headers[k] for k in _KEPT_HEADERS if k in request.headers}
         try:
             kept = await asyncio.to_thread(ingress.quarantine, reason, headers, body)
@@ -185,10 +198,14 @@ def create_app(ingress: Ingress) -> Sanic:
                 request,
                 Outcome.UNAVAILABLE,
                 "store unavailable, retry",
+                "-",
+                received,
                 cause=f"cannot quarantine: {_cause(e)}",
             )
         m.quarantined.inc()
-        return refuse(request, Outcome.INVALID, reason, quarantine_id=kept)
+        return refuse(
+            request, Outcome.INVALID, reason, "-", received, quarantine_id=kept
+        )
 
     @app.exception(PayloadTooLarge)
     async def too_large(request: Request, exception: Exception) -> HTTPResponse:
@@ -202,18 +219,21 @@ def create_app(ingress: Ingress) -> Sanic:
         reason = _UNREADABLE.get(text)
         if reason is None:
             reason = _URL_TEXT if text.startswith("Bad URL") else "bad request"
-        return response.json({"error": reason}, exception.status_code)
+        return answered(
+            request, response.json({"error": reason}, exception.status_code)
+        )
 
     @app.exception(SanicException)
     async def refused(request: Request, exception: SanicException) -> HTTPResponse:
         # Sanic's texts quote the path (404, 405) or a header (417): answer
         # with the status's own name instead.
         status = exception.status_code
-        return response.json(
+        answer = response.json(
             {"error": HTTPStatus(status).phrase.lower()},
             status=status,
             headers=getattr(exception, "headers", None) or None,
         )
+        return answered(request, answer)
 
     @app.exception(Exception)
     async def failed(request: Request, exception: Exception) -> HTTPResponse:
@@ -222,57 +242,13 @@ def create_app(ingress: Ingress) -> Sanic:
         log.error(
             "answering 500: a fault in the ingress",
             error=type(exception).__name__,
-            request_id=_request_id(request),
+            request_id=request_id_of(request),
             frames="".join(traceback.format_tb(exception.__traceback__)),
         )
-        return response.json({"error": "internal error"}, status=500)
+        return answered(request, response.json({"error": "internal error"}, status=500))
 
     add_probes(app, ingress.ready, m.exposition)
-    if access.enabled:
-        _log_access(app, access)
     return app
-
-
-def _request_id(request: Request) -> str:
-    rid = getattr(request.ctx, "request_id", None)
-    if rid is None:
-        rid = request.ctx.request_id = request_id(
-            request.headers.get(REQUEST_ID_HEADER)
-        )
-    return str(rid)
-
-
-def _log_access(app: Sanic, access: AccessLog) -> None:  # type: ignore[type-arg]
-    """A line per request (probes excepted), within the access log's budget."""
-
-    @app.on_request
-    async def started(request: Request) -> None:
-        request.ctx.started = time.perf_counter()
-
-    @app.on_response
-    async def answered(request: Request, answer: HTTPResponse) -> None:
-        route = request.route
-        path = f"/{route.path}" if route is not None else None
-        if path in PROBE_PATHS:
-            return
-        # Gather the fields only for a line the budget allows.
-        if access.take():
-            started = getattr(request.ctx, "started", None)
-            access.emit(
-                "http request",
-                method=request.method,
-                # The route, never the target: a target may quote anything.
-                route=path,
-                status=answer.status,
-                duration_ms=millis(started) if started is not None else None,
-                request_id=_request_id(request),
-                trace_id=None,  # set by tracing when it is on
-                outcome=getattr(request.ctx, "outcome", None),
-                position=getattr(request.ctx, "position", None),
-            )
-        rid = getattr(request.ctx, "request_id", None)
-        if rid is not None:  # logged: the sender can quote it to us
-            answer.headers[REQUEST_ID_HEADER] = rid
 
 
 class AnswerableRequest(Request):
