@@ -245,6 +245,7 @@ def create_app(ingress: Ingress) -> Sanic:
             request_id=request_id_of(request),
             frames="".join(traceback.format_tb(exception.__traceback__)),
         )
+        m.webhooks.labels("-", Outcome.ERROR).inc()
         return answered(request, response.json({"error": "internal error"}, status=500))
 
     add_probes(app, ingress.ready, m.exposition)
