@@ -31,6 +31,8 @@ class MasterKey:
         if len(key) != 32:
             raise ValueError("a master key is 32 bytes")
         self._aead = AESGCM(key)
+        # Where it was read from, for error messages ("MASTER_KEY_FILE (path)").
+        self.source = "the master key file"
         self.id = hmac.new(key, b"loyalty master key id", hashlib.sha256).hexdigest()[
             :16
         ]
@@ -49,8 +51,8 @@ class MasterKey:
         return cls(key), base64.b64encode(key) + b"\n"
 
 
-def read_master_key(path: Path) -> MasterKey:
-    name = "MASTER_KEY_FILE"
+def read_master_key(path: Path, name: str = "MASTER_KEY_FILE") -> MasterKey:
+    """The key in `path`; `name` says in errors which setting named it."""
     try:
         text = path.read_bytes()
     except FileNotFoundError:
@@ -68,14 +70,23 @@ def read_master_key(path: Path) -> MasterKey:
             f"{name}: {path} holds {len(key)} bytes, not 32 "
             "(create one with `openssl rand -base64 32`)"
         )
-    return MasterKey(key)
+    master = MasterKey(key)
+    master.source = f"{name} ({path})"
+    return master
 
 
-def write_new_master_key(path: Path) -> MasterKey:
+def write_new_master_key(path: Path, *, create_parents: bool = False) -> MasterKey:
     """Create `path` (it must not exist) holding a new key, readable by the
-    owner only."""
+    owner only. Its directory must exist unless `create_parents`: a typo in
+    an operator's path must not become a new directory holding the key."""
     key, content = MasterKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if create_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise ConfigError(
+            f"{path.parent} is not a directory: create it first, or give a "
+            "key file in an existing one"
+        )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(content)
@@ -89,9 +100,15 @@ def embedded_master_key(data_dir: Path) -> tuple[MasterKey, Path, bool]:
     (the store refuses it later if its data keys were wrapped under
     another)."""
     path = data_dir / DEFAULT_NAME
-    if path.exists():
-        return read_master_key(path), path, False
-    return write_new_master_key(path), path, True
+    name = "the default key file"
+    created = not path.exists()
+    key = (
+        write_new_master_key(path, create_parents=True)
+        if created
+        else read_master_key(path, name)
+    )
+    key.source = f"{name} {path} (MASTER_KEY_FILE is unset)"
+    return key, path, created
 
 
 def resolve_master_key(settings: Settings) -> tuple[MasterKey, Path, bool]:
