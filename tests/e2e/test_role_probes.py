@@ -128,3 +128,23 @@ def test_postgres_api_role(tmp_path: Path, pg_url: str, started: list[Probed]) -
     ready = api.wait_ready()
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"store": True}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_ingress_role(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    env = (
+        {"DATABASE_URL": request.getfixturevalue("pg_url")}
+        if backend != "sqlite"
+        else {}
+    )
+    with ServiceProcess(tmp_path, command=("ingress",), **env) as ingress:
+        get = lambda path: httpx.get(ingress.url + path, timeout=5)  # noqa: E731
+        assert get("/healthz").json() == {"status": "alive"}
+        ready = get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {"status": "ready", "checks": {"store": True}}
+        missing = get("/someone@example.com")
+        assert missing.status_code == 404 and "someone" not in missing.text
+        assert "loyalty_ready{" in get("/metrics").text
