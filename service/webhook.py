@@ -219,15 +219,27 @@ def create_app(ingress: Ingress) -> Sanic:
         reason = _UNREADABLE.get(text)
         if reason is None:
             reason = _URL_TEXT if text.startswith("Bad URL") else "bad request"
-        return answered(
-            request, response.json({"error": reason}, exception.status_code)
+        status = exception.status_code
+        log.warning(
+            "request refused",
+            status=status,
+            reason=reason,
+            request_id=request_id_of(request),
         )
+        return answered(request, response.json({"error": reason}, status))
 
     @app.exception(SanicException)
     async def refused(request: Request, exception: SanicException) -> HTTPResponse:
         # Sanic's texts quote the path (404, 405) or a header (417): answer
         # with the status's own name instead.
         status = exception.status_code
+        if status == 408:  # a sender too slow to finish its request
+            log.warning(
+                "request refused",
+                status=status,
+                reason="request timeout",
+                request_id=request_id_of(request),
+            )
         answer = response.json(
             {"error": HTTPStatus(status).phrase.lower()},
             status=status,

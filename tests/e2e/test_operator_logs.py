@@ -16,6 +16,7 @@ from jericommerce.loyalty.v1 import customer_service_pb2 as cpb
 from jericommerce.loyalty.v1 import customer_service_pb2_grpc as cgrpc
 
 from testkit.launch import ServiceProcess
+from testkit.rawhttp import raw_http
 from testkit.signing import SECRET, headers
 from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
@@ -63,6 +64,13 @@ def send_traffic(svc: ServiceProcess) -> None:
     big = b"{" + EMAIL.encode() * 400 + b"}"
     assert httpx.post(url, content=big, headers=headers(big, "x")).status_code == 413
     assert httpx.get(f"{svc.url}/{EMAIL}").status_code == 404
+    # Unreadable HTTP: refused before it is a webhook at all.
+    garbled = raw_http(
+        svc.http_port,
+        f"POST {WEBHOOK_PATH}?e={EMAIL} HTTP/1.1\r\nHost: x\r\n"
+        "Content-Length: lots\r\n\r\n".encode(),
+    )
+    assert garbled.startswith(b"HTTP/1.1 400")
     with grpc.insecure_channel(svc.grpc_target) as channel:
         stub = cgrpc.CustomerServiceStub(channel)
         with pytest.raises(grpc.RpcError) as missing:
@@ -106,6 +114,12 @@ def test_every_refused_webhook_has_a_line_with_its_reason(
     (quarantined,) = [r for r in refused if r["status"] == 400]
     assert quarantined["outcome"] == "invalid" and quarantined["quarantine_id"] >= 1
     assert quarantined["level"] == "warning" and quarantined["request_id"]
+
+
+def test_unreadable_http_has_a_line_too(log: list[dict[str, Any]]) -> None:
+    (line,) = events(log, "request refused")
+    assert line["status"] == 400 and line["level"] == "warning"
+    assert line["reason"] == "invalid Content-Length header" and line["request_id"]
 
 
 def test_http_access_lines(log: list[dict[str, Any]]) -> None:
