@@ -353,6 +353,7 @@ def test_master_key_rotation_from_the_cli(tmp_path: Path) -> None:
         with grpc.insecure_channel(svc.grpc_target) as ch:
             get(ch, "rot", head)
     new_key = tmp_path / "keys" / "master-2.key"
+    new_key.parent.mkdir()  # rotate-master makes the file, never directories
     out = svc.cli("keys", "rotate-master", "--new-key-file", str(new_key))
     assert "re-wrapped 1 data key(s)" in out
     assert new_key.stat().st_mode & 0o777 == 0o600
