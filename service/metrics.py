@@ -114,7 +114,8 @@ class Metrics:
             "loyalty_ready",
             "Readiness checks as /readyz answers them: 1 passing, 0 failing.",
             ["check"],
-            multiprocess_mode="min",
+            # A dead child's last value must not count (ingress --workers N).
+            multiprocess_mode="livemin",
             registry=r,
         )
 

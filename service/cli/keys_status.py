@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from service.keyring import Keyring
 
-def key_status(keyring: Any) -> dict[str, Any]:
+
+def key_status(keyring: Keyring) -> dict[str, Any]:
     rows = keyring.erasures()
     # An erasure that removed no stored event (an unknown customer, or one
     # erased before) is a request on record, not an erased customer.
@@ -20,7 +22,7 @@ def key_status(keyring: Any) -> dict[str, Any]:
     }
 
 
-def print_key_status(keyring: Any, as_json: bool) -> int:
+def print_key_status(keyring: Keyring, as_json: bool) -> int:
     status = key_status(keyring)
     if as_json:
         print(json.dumps(status))
