@@ -7,12 +7,15 @@ it did not see. 0 turns the access log off. Refused webhooks have their own
 line, never limited (service/webhook.py).
 
 A line holds the method or route (never the raw target, which may quote an
-email), the status, the duration, the request id and a `trace_id`, which is
-null unless tracing gives one. Never headers, bodies or peers.
+email), the status, the duration, the request id and a `trace_id`: the
+current OpenTelemetry span's trace, null when tracing is off (or the API is
+not installed). Never headers, bodies or peers.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import re
 import time
 import uuid
@@ -31,6 +34,24 @@ def request_id(given: str | None) -> str:
     if given and _REQUEST_ID.fullmatch(given):
         return given
     return uuid.uuid4().hex
+
+
+@functools.cache
+def _trace_api() -> Any:
+    """opentelemetry.trace if installed, looked up once (not at import)."""
+    try:
+        return importlib.import_module("opentelemetry.trace")
+    except ImportError:
+        return None
+
+
+def trace_id() -> str | None:
+    """The current span's trace id (32 hex digits), None without one."""
+    api = _trace_api()
+    if api is None:
+        return None
+    context = api.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
 
 
 class AccessLog:

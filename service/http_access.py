@@ -10,7 +10,13 @@ from __future__ import annotations
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from service.accesslog import REQUEST_ID_HEADER, AccessLog, millis, request_id
+from service.accesslog import (
+    REQUEST_ID_HEADER,
+    AccessLog,
+    millis,
+    request_id,
+    trace_id,
+)
 
 
 def request_id_of(request: Request) -> str:
@@ -48,7 +54,7 @@ class HttpAccess:
                 status=answer.status,
                 duration_ms=millis(received) if received is not None else None,
                 request_id=request_id_of(request),
-                trace_id=None,  # set by tracing when it is on
+                trace_id=trace_id(),
                 outcome=outcome,
                 position=position,
             )

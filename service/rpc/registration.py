@@ -9,7 +9,13 @@ from typing import Any
 
 import grpc
 
-from service.accesslog import REQUEST_ID_HEADER, AccessLog, millis, request_id
+from service.accesslog import (
+    REQUEST_ID_HEADER,
+    AccessLog,
+    millis,
+    request_id,
+    trace_id,
+)
 from service.errors import InvalidArgument, ResourceExhausted
 from service.metrics import Metrics
 from service.rpc.errors import rich_status
@@ -115,7 +121,7 @@ class Registration:
                     code=code,
                     duration_ms=millis(started),
                     request_id=_request_id(context),
-                    trace_id=None,  # set by tracing when it is on
+                    trace_id=trace_id(),
                 )
 
         if handler.unary_unary is not None:

@@ -1,8 +1,11 @@
 """The access log's budget: at most N lines a second, the rest counted in
 the next line's `suppressed`; 0 is off. A caller's request id is kept only
-when it is a plain token."""
+when it is a plain token; `trace_id` is the current span's."""
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -66,3 +69,47 @@ def test_a_plain_request_id_is_kept(given: str) -> None:
 def test_anything_else_gets_a_new_id(given: str | None) -> None:
     minted = request_id(given)
     assert minted != given and len(minted) == 32 and minted.isalnum()
+
+
+class _SpanContext:
+    def __init__(self, trace: int, valid: bool) -> None:
+        self.trace_id, self.is_valid = trace, valid
+
+
+class _FakeTraceApi:
+    """Stands for opentelemetry.trace: the one call the access log makes."""
+
+    def __init__(self, context: _SpanContext) -> None:
+        self.context = context
+
+    def get_current_span(self) -> _FakeTraceApi:
+        return self
+
+    def get_span_context(self) -> _SpanContext:
+        return self.context
+
+
+@pytest.fixture
+def trace_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[_FakeTraceApi]:
+    fake = _FakeTraceApi(_SpanContext(0, False))
+    accesslog._trace_api.cache_clear()
+    monkeypatch.setitem(sys.modules, "opentelemetry.trace", fake)
+    yield fake
+    accesslog._trace_api.cache_clear()
+
+
+def test_trace_id_is_the_current_spans(trace_api: _FakeTraceApi) -> None:
+    assert accesslog.trace_id() is None  # no span: no id
+    trace_api.context = _SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, True)
+    assert accesslog.trace_id() == "4bf92f3577b34da6a3ce929d0e0e4736"
+    trace_api.context = _SpanContext(1, True)
+    assert accesslog.trace_id() == "0" * 31 + "1"
+
+
+def test_without_the_api_there_is_no_trace_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    accesslog._trace_api.cache_clear()
+    monkeypatch.setitem(sys.modules, "opentelemetry.trace", None)  # ImportError
+    try:
+        assert accesslog.trace_id() is None
+    finally:
+        accesslog._trace_api.cache_clear()
