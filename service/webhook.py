@@ -240,6 +240,19 @@ def create_app(ingress: Ingress) -> Sanic:
                 reason="request timeout",
                 request_id=request_id_of(request),
             )
+        elif status == 503 and request.path == WEBHOOK_PATH:
+            # Sanic's answer to a handler slower than the timeout (a store
+            # that hangs rather than fails): a 503 the sender retries, so
+            # counted and logged like the store's own.
+            m.webhooks.labels("-", Outcome.UNAVAILABLE).inc()
+            log.warning(
+                "webhook refused",
+                status=status,
+                outcome=str(Outcome.UNAVAILABLE),
+                reason="no answer within the timeout",
+                event_type="-",
+                request_id=request_id_of(request),
+            )
         answer = response.json(
             {"error": HTTPStatus(status).phrase.lower()},
             status=status,
