@@ -181,8 +181,9 @@ class Service:
     app: Sanic | None = None  # type: ignore[type-arg]
     http_sock: socket.socket | None = None  # else HTTP_HOST:HTTP_PORT
     api: GrpcApi | None = None
-    metrics_port: int | None = None  # prometheus-client's own server
     tracing: Tracing = OFF  # shut down (spans flushed) when the service stops
+    # A process without the ingress serves its probes alone on METRICS_PORT.
+    probes: Sanic | None = None  # type: ignore[type-arg]
 
 
 def build_service(
@@ -208,12 +209,17 @@ def build_service(
             applied.advance(position)
             metrics.applied_position.set(position)
 
+        def on_lease(held: bool) -> None:
+            metrics.lease_held.set(1 if held else 0)
+
+        metrics.lease_held.set(0)
         worker = ProjectionWorker(
             container.events,
             container.models,
             on_applied=on_applied,
             lease=lease or container.worker_lease(),
             batch_scope=tracing.projection_batch(),
+            on_lease=on_lease,
         )
     # The head only feeds an ingress-only process's gauges: its health watch
     # polls it instead of querying it after every commit any process makes.
@@ -260,8 +266,10 @@ def build_service(
                 settings.http_host, settings.http_port
             )
     elif settings.metrics_port is not None:
-        # No HTTP server of ours in this process: prometheus-client's own.
-        service.metrics_port = settings.metrics_port
+        from service.probes import probe_app
+
+        watch = service.watch
+        service.probes = probe_app(watch.ready, metrics.exposition, watch.describe)
     if "api" in roles:
         service.api = grpc_api(container, head, applied, tracing)
         service.watch.grpc_health = service.api.health
@@ -291,6 +299,7 @@ def ingress_app(
             ready=ready,
             metrics=container.metrics,
             tracer=tracing.tracer,
+            access_log_limit=settings.access_log_limit,
         )
     )
 
@@ -343,6 +352,7 @@ def grpc_api(
         ),
         container.metrics,
         interceptors=tracing.grpc_interceptors(),
+        access_log_limit=settings.access_log_limit,
     )
     return GrpcApi(server=server, port=port, health=health, rebuilds=rebuilds)
 

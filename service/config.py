@@ -44,6 +44,7 @@ class Settings:
     quarantine_retention_days: int = 30
     log_level: str = "INFO"
     metrics_port: int | None = None
+    access_log_limit: int = 100
     grpc_max_calls: int = 1000
     grpc_max_streams: int = 1000
     grpc_max_streams_per_peer: int = 250
@@ -130,6 +131,16 @@ def _port(name: str, raw: str) -> int:
         raise ConfigError(f"{name} must be a port number, got {raw!r}") from None
     if not 0 <= value <= 65535:
         raise ConfigError(f"{name} must be between 0 and 65535, got {value}")
+    return value
+
+
+def _count(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value}")
     return value
 
 
@@ -318,9 +329,19 @@ SETTINGS: tuple[Setting, ...] = (
         _port,
         None,
         "unset",
-        "`GET /metrics` on this port (at `HTTP_HOST`) for processes without the "
-        "ingress (`loyalty worker`, `loyalty api`); the ingress serves it on "
-        "`HTTP_PORT`",
+        "`/healthz`, `/readyz` and `/metrics` on this port (at `HTTP_HOST`) for "
+        "processes without the ingress (`loyalty worker`, `loyalty api`); the "
+        "ingress serves them on `HTTP_PORT`",
+    ),
+    Setting(
+        "ACCESS_LOG_LIMIT",
+        "access_log_limit",
+        _count,
+        100,
+        "`100`",
+        "access-log lines a second, per process, for webhooks and for gRPC calls "
+        "each; requests beyond it are counted in the next line's `suppressed`; "
+        "`0` turns the access log off (refused webhooks are logged regardless)",
     ),
     Setting(
         "LOG_LEVEL",

@@ -9,7 +9,6 @@ answered before its batch has committed.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +17,12 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, Tracer
 
+from service import logs
 from service.eventstore import Appended, StoreUnavailable
 from service.ingest import Envelope
 from service.tracing import span as span_of
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 AppendBatch = Callable[[Sequence[Envelope]], list[Appended]]
 
@@ -99,7 +99,11 @@ class GroupCommitter:
                 else:
                     # Not the store's own refusal: a fault worth its own line
                     # (each request is answered 503 with the cause).
-                    log.warning("appending a batch failed: %s", type(e).__name__)
+                    log.warning(
+                        "appending a batch failed",
+                        error=type(e).__name__,
+                        batch=len(batch),
+                    )
                     error = StoreUnavailable(e)
                 for _, future, _ in batch:
                     if not future.done():

@@ -114,7 +114,7 @@ class KeyRecords:
             expected = self.meta("master_id")
         if expected != self.master.id:
             raise WrongMasterKey(
-                f"MASTER_KEY_FILE holds master key {self.master.id}, but this "
+                f"{self.master.source} holds master key {self.master.id}, but this "
                 f"store's data keys are wrapped under {expected}: configure the "
                 "file that key was read from (or, after `loyalty keys "
                 "rotate-master`, the new one)"

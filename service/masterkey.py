@@ -36,6 +36,8 @@ class MasterKey:
         if len(key) != 32:
             raise ValueError("a master key is 32 bytes")
         self._aead = AESGCM(key)
+        # Where it was read from, for error messages ("MASTER_KEY_FILE (path)").
+        self.source = "the master key file"
         self.id = hmac.new(key, b"loyalty master key id", hashlib.sha256).hexdigest()[
             :16
         ]
@@ -54,8 +56,8 @@ class MasterKey:
         return cls(key), base64.b64encode(key) + b"\n"
 
 
-def read_master_key(path: Path) -> MasterKey:
-    name = "MASTER_KEY_FILE"
+def read_master_key(path: Path, name: str = "MASTER_KEY_FILE") -> MasterKey:
+    """The key in `path`; `name` says in errors which setting named it."""
     try:
         check_mode(path)
         text = path.read_bytes()
@@ -74,14 +76,23 @@ def read_master_key(path: Path) -> MasterKey:
             f"{name}: {path} holds {len(key)} bytes, not 32 "
             "(create one with `openssl rand -base64 32`)"
         )
-    return MasterKey(key)
+    master = MasterKey(key)
+    master.source = f"{name} ({path})"
+    return master
 
 
-def write_new_master_key(path: Path) -> MasterKey:
+def write_new_master_key(path: Path, *, create_parents: bool = False) -> MasterKey:
     """Create `path` (it must not exist) holding a new key, readable by the
-    owner only."""
+    owner only. Its directory must exist unless `create_parents`: a typo in
+    an operator's path must not become a new directory holding the key."""
     key, content = MasterKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if create_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise ConfigError(
+            f"{path.parent} is not a directory: create it first, or give a "
+            "key file in an existing one"
+        )
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(path, flags, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -135,8 +146,9 @@ def embedded_master_key(data_dir: Path) -> tuple[MasterKey, Path, bool]:
     wrapped under a key whose file is missing (lost, or a backup restored
     without it) is a start-up error, and no file is written."""
     path = data_dir / DEFAULT_NAME
+    name = "the default key file"
     if path.exists():
-        return read_master_key(path), path, False
+        return _default(read_master_key(path, name), path, False)
     recorded = recorded_master_id(data_dir / STORE_NAME)
     if recorded is not None:
         raise ConfigError(
@@ -147,9 +159,15 @@ def embedded_master_key(data_dir: Path) -> tuple[MasterKey, Path, bool]:
             "could not read any customer's data."
         )
     try:
-        return write_new_master_key(path), path, True
+        return _default(write_new_master_key(path, create_parents=True), path, True)
     except FileExistsError:  # another process of a fresh store made it first
-        return read_master_key(path), path, False
+        return _default(read_master_key(path, name), path, False)
+
+
+def _default(key: MasterKey, path: Path, created: bool) -> tuple[MasterKey, Path, bool]:
+    # Errors name the file actually used, not the unset setting.
+    key.source = f"the default key file {path} (MASTER_KEY_FILE is unset)"
+    return key, path, created
 
 
 def recorded_master_id(db: Path) -> str | None:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 
 from projections.projector import EventSource
 from projections.rebuild import RebuildProgress, rebuild
 from projections.stores.sql import SqlReadModels
+from service import logs
 from service.metrics import Metrics
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 
 class Rebuilds:
@@ -54,7 +54,7 @@ class Rebuilds:
             done = rebuild(
                 self.source, self.models, on_progress=self._note, stop=self._stop
             )
-            log.info("rebuild complete at position %d", done.done)
+            log.info("rebuild complete", position=done.done)
             self.last_error = None
             if self.metrics is not None:
                 self.metrics.rebuild_failed.set(0)

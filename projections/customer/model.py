@@ -9,7 +9,7 @@ drops duplicate ids, which makes it a function of the *set* of events.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -170,9 +170,10 @@ class Customer:
     birthday: Birthday
     event_count: int
     position: int
-    # Not served by the API: (created_at, id) of the newest event carrying the
-    # email, for the store to choose among customers sharing one email.
-    email_seen_at: tuple[datetime, str] | None
+    # Not served by the API (nor shown by the CLI): (created_at, id) of the
+    # newest event carrying the email, for the store to choose among
+    # customers sharing one email.
+    email_seen_at: tuple[datetime, str] | None = field(metadata={"internal": True})
 
 
 def view(state: CustomerState) -> Customer:

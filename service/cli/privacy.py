@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from service.bootstrap import build
+from service.cli.confirm import confirmed
+from service.cli.keys_status import print_key_status
 from service.config import Settings
 from service.legacyrows import MigrationIncomplete
 from service.privacy import WORKER_WAIT_SECONDS, wait_applied
@@ -22,6 +24,9 @@ def _cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
     if not args.customer_id.strip():
         print("loyalty: a customer id is required", file=sys.stderr)
         return 2
+    what = f"Erasing customer {args.customer_id} (their data key is destroyed)"
+    if not confirmed(what, args.customer_id, yes=args.yes):
+        return 1
     container = build(settings)
     try:
         privacy = container.privacy()
@@ -213,17 +218,7 @@ def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
                 "request(s) written before encryption"
             )
             return 0
-        # status
-        print(
-            json.dumps(
-                {
-                    "master_key_id": keyring.master.id,
-                    "legacy_through_position": keyring.legacy_through(),
-                    "erasures": len(keyring.erasures()),
-                }
-            )
-        )
-        return 0
+        return print_key_status(keyring, args.json)
     finally:
         container.close()
 
@@ -234,6 +229,11 @@ def add_parsers(sub: Any) -> None:
         help="erase a customer for good (their data key is destroyed; docs/privacy.md)",
     )
     er.add_argument("customer_id")
+    er.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask (for scripts): it is irreversible",
+    )
     er.set_defaults(func=_cmd_erase)
     ex = sub.add_parser(
         "export", help="everything held about a customer, decrypted, as JSON"
@@ -268,5 +268,8 @@ def add_parsers(sub: Any) -> None:
         "(default 120); a rotation that gives up changes nothing",
     )
     ksub.add_parser("encrypt-existing", help="encrypt events stored before encryption")
-    ksub.add_parser("status", help="the master key's id and what is still in clear")
+    ks = ksub.add_parser(
+        "status", help="the master key's id, what is still in clear, erasures"
+    )
+    ks.add_argument("--json", action="store_true", help="one JSON object")
     k.set_defaults(func=_cmd_keys)

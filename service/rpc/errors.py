@@ -8,7 +8,6 @@ A bug is INTERNAL, never UNKNOWN.
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -18,6 +17,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from projections.stores.sql import StalePosition
+from service import logs
 from service.errors import (
     InvalidArgument,
     NotFound,
@@ -29,7 +29,7 @@ from service.eventstore import STORE_ERRORS, StoreUnavailable
 from service.keyring import KeysChanged, WrongMasterKey
 
 DOMAIN = "loyalty.jericommerce.com"
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 # (exception types, code, ErrorInfo reason), first match wins.
 TABLE: list[tuple[tuple[type[BaseException], ...], grpc.StatusCode, str]] = [
@@ -107,7 +107,7 @@ async def _abort(context: grpc.aio.ServicerContext, error: BaseException) -> Non
     if deadline_passed(context):
         # The caller has its DEADLINE_EXCEEDED already and nothing more can
         # reach it: whatever failed on the way is not a fault of ours.
-        log.info("deadline passed before the answer (%s)", type(error).__name__)
+        log.info("deadline passed before the answer", error=type(error).__name__)
         await context.abort_with_status(
             _status(
                 grpc.StatusCode.DEADLINE_EXCEEDED,

@@ -20,6 +20,7 @@ from jericommerce.loyalty.v1 import (
     projection_service_pb2_grpc,
 )
 
+from service.accesslog import AccessLog
 from service.config import Settings
 from service.metrics import Metrics
 from service.rpc.customers import CustomerServicer
@@ -128,6 +129,7 @@ def create_server(
     admission: Admission,
     metrics: Metrics | None = None,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    access_log_limit: int = 0,
 ) -> tuple[grpc.aio.Server, int]:
     """A server bound to `address` (port 0 picks a free one) and its port.
     Call inside the running loop; start it with `await server.start()`.
@@ -144,7 +146,8 @@ def create_server(
             admission.max_calls + admission.max_streams + UNCOUNTED_CALLS
         ),
     )
-    target: Any = Registration(server, metrics or Metrics(), admission)
+    access = AccessLog("service.access.grpc", access_log_limit)
+    target: Any = Registration(server, metrics or Metrics(), admission, access)
     customers: Any = BytesResponses(target)  # stored answers sent as bytes
     customer_service_pb2_grpc.add_CustomerServiceServicer_to_server(
         servicers.customers, customers
