@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from jericommerce.loyalty.v1 import customer_pb2 as pb
 
 from projections.rebuild import rebuild
 from projections.worker import ProjectionWorker
@@ -122,8 +123,8 @@ class PrivacyContract:
             self.reads.get("ana")
         with pytest.raises(NotFound):
             self.reads.lookup(ANA["email"])
-        listed = self.reads.list(after="", limit=100, tier=None).items
-        assert [c.customer_id for c in listed] == ["bob"]
+        listed, _ = self.reads.list_answers(after="", limit=100, tier=None)
+        assert [pb.Customer.FromString(a).customer_id for a in listed] == ["bob"]
         assert self.container.models.history("ana", after=0, limit=10) == []
         assert self.reads.get("bob") == bob
         events = self.container.events.read(0, 10)
