@@ -15,7 +15,7 @@ from projections.events import RecordedEvent
 from projections.stores.sqlite import open_sqlite_read_models
 from projections.worker import ProjectionWorker
 from testkit.sources import ListSource
-from tests.unit.test_fold_properties import event_sets
+from testkit.strategies import event_sets
 
 
 @settings(
