@@ -34,7 +34,8 @@ class GroupCommitter:
         self._max_batch = max_batch
         self._on_commit = on_commit
         # A deque and one wake-up future, not an asyncio.Queue: the queue's
-        # loop checks and waiter bookkeeping showed in the ingest profile,
+        # loop checks and waiter bookkeeping showed in the ingest profile
+        # (docs/performance.md, "Why the code is shaped this way"),
         # and there is exactly one consumer to wake.
         self._pending: deque[tuple[Envelope, asyncio.Future[Appended]]] = deque()
         self._wakeup: asyncio.Future[None] | None = None
