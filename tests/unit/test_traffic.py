@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import random
+import re
+from pathlib import Path
 
 from projections.customer.model import fold
 from projections.events import EventType
@@ -95,3 +97,21 @@ def test_the_demo_plan_holds_its_odd_deliveries() -> None:
     assert planned.poison in everything
     assert any(d.copy for d in everything)
     assert len({s.email for s in planned.stories}) == 10
+
+
+def documented_properties() -> dict[str, set[str]]:
+    """The properties docs/webhooks.md says the read models read, by type."""
+    text = (Path(__file__).resolve().parents[2] / "docs/webhooks.md").read_text()
+    rows = re.findall(r"^\| [a-z ]+ \| `([A-Z][a-z ]+)` \| (.*) \|$", text, re.M)
+    return {name: set(re.findall(r"`(\w+)`", read)) for name, read in rows}
+
+
+def test_every_documented_property_is_sent() -> None:
+    documented = documented_properties()
+    assert set(documented) == {t.value for t in EventType}
+    sent: dict[str, set[str]] = {}
+    for e in plan_events(random.Random(8), 4000, unknown_rate=0.0, poison_rate=0.0):
+        assert e.type is not None
+        sent.setdefault(e.type.value, set()).update(json.loads(e.body)["properties"])
+    for name, read in documented.items():
+        assert read <= sent[name], (name, read - sent[name])
