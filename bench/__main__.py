@@ -19,16 +19,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import (
-    p1_ingest,
-    p2_reads,
-    p3_rebuild,
-    p4_freshness,
-    p5_memory,
-    pg,
-    pgdb,
-    report,
-)
+from bench import p1_ingest, p2_reads, p3_rebuild, p4_freshness, p5_memory, pg, report
 from bench.context import FULL, SMOKE, Context
 from bench.tools import ToolMissing, cores, ensure_binary, ensure_py_spy, pin_self
 
@@ -65,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--pg-url",
-        default=pgdb.default_url(),
+        default=pg.default_url(),
         help="the PostgreSQL database for --pg (default: $BENCH_DATABASE_URL or "
         "%(default)s); each run works in a fresh schema, dropped at the end",
     )
@@ -113,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     names = selected(args.only, args.pg)
     profile = (not args.smoke) if args.profile is None else args.profile
-    if args.pg and (why := pgdb.unreachable(args.pg_url)):
+    if args.pg and (why := pg.unreachable(args.pg_url)):
         print(
-            f"bench: PostgreSQL is not reachable at {pgdb.shown(args.pg_url)}: {why}\n"
+            f"bench: PostgreSQL is not reachable at {pg.shown(args.pg_url)}: {why}\n"
             "  start it (e.g. `pg_ctlcluster --skip-systemctl-redirect 15 main "
             "start`) or point --pg-url / BENCH_DATABASE_URL at one",
             file=sys.stderr,
@@ -144,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     mode = ("smoke" if args.smoke else "full") + (" pg" if args.pg else "")
     servers = (
-        f"servers unpinned, on {pgdb.shown(args.pg_url)}"
+        f"servers unpinned, on {pg.shown(args.pg_url)}"
         if args.pg
         else f"servers on core {server_core}"
     )

@@ -26,7 +26,11 @@ from collections.abc import Callable
 from bench.context import Context
 from bench.pg_p1 import run_p1
 from bench.pg_p3 import read_all, rebuild_all, run_p3
+from bench.pgdb import default_url, shown, unreachable
 from bench.report import Row
+
+# What `python -m bench --pg` asks of the database before it starts.
+__all__ = ["BENCHMARKS", "TITLES", "default_url", "shown", "unreachable"]
 
 BENCHMARKS: dict[str, Callable[[Context], list[Row]]] = {"P1": run_p1, "P3": run_p3}
 TITLES = {"P1": "P1 ingest on PostgreSQL", "P3": "P3 rebuild on PostgreSQL"}
