@@ -135,8 +135,7 @@ def create_app(ingress: Ingress) -> Sanic:
             )
         outcome.inc()
         # The hot path's answer, formatted directly: both parts are ours
-        # (a fixed word and an int), and JSONResponse showed in the ingest
-        # profile (docs/performance.md, "Ingest (P1)").
+        # (a fixed word and an int), and JSONResponse showed in the profile.
         return HTTPResponse(
             b'{"status":"%s","position":%d}'
             % (appended.status.encode(), appended.position),

@@ -53,8 +53,7 @@ class Registration:
     functions register a service, and registers each method wrapped instead.
     Wrapping at registration, not in a grpc.aio.ServerInterceptor, keeps the
     per-call interceptor coroutine off every call: a server with any
-    interceptor runs one for each call, and the P2 profile showed it
-    (docs/performance.md, "Why the code is shaped this way")."""
+    interceptor runs one for each call, and the P2 profile showed it."""
 
     def __init__(
         self, server: grpc.aio.Server, metrics: Metrics, admission: Admission
