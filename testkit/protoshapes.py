@@ -1,7 +1,10 @@
-"""The descriptors of the generated protobuf modules, and how the contract
-tests of the gRPC API compare a message's fields with the documented shape."""
+"""The descriptors of the generated protobuf modules, how the contract
+tests of the gRPC API compare a message's fields with the documented shape,
+and a message as a client sees it (its set fields, after the wire)."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from google.protobuf.descriptor import (
     Descriptor,
@@ -9,6 +12,8 @@ from google.protobuf.descriptor import (
     FieldDescriptor,
     ServiceDescriptor,
 )
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 try:
     from jericommerce.loyalty.v1 import (
@@ -117,3 +122,23 @@ def assert_shape(message: Descriptor, expected: dict[str, object]) -> None:
 
 def qualified(name: str) -> str:
     return f"{PACKAGE}.{name}"
+
+
+def ts(when: datetime) -> Timestamp:
+    """A Timestamp made the library's way, independent of service.rpc.convert."""
+    stamp = Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
+
+
+def set_fields(message: Message) -> set[str]:
+    return {field.name for field, _ in message.ListFields()}
+
+
+def all_fields(message: Message) -> set[str]:
+    return {field.name for field in message.DESCRIPTOR.fields}
+
+
+def roundtrip(message: Message) -> Message:
+    """Serialize and parse back, as a client would."""
+    return type(message).FromString(message.SerializeToString())
