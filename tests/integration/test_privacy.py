@@ -21,46 +21,13 @@ from projections.worker import ProjectionWorker
 from service.bootstrap import Container, build
 from service.config import Settings
 from service.errors import NotFound
-from service.ingest import Envelope, parse_envelope
 from service.keyring import WrongMasterKey
 from service.masterkey import read_master_key, write_new_master_key
 from service.privacy import Privacy
 from service.reads import CustomerReads
 from service.storedevents import ERASURE_TOPIC, encode, topic_for
 from testkit.keys import master_key_file
-
-# Personal data that must never be found in clear once erased.
-ANA = {
-    "email": "ana.personal@example.com",
-    "firstName": "Anapersonal",
-    "lastName": "Zubizarretaxyz",
-    "phoneNumber": "+34600999111",
-}
-
-
-def body(
-    event_id: str, customer: str, created: str = "2026-03-08T12:00:00Z", **props: object
-) -> bytes:
-    payload: dict[str, object] = {"id": event_id, "customerId": customer}
-    if "email" in props:
-        payload["email"] = props["email"]
-    payload.update(createdAt=created, properties=props)
-    return json.dumps(payload).encode()
-
-
-BOB = {"email": "bob@example.com", "firstName": "Bob", "lastName": "Roberts"}
-
-
-def created(event_id: str, customer: str) -> Envelope:
-    person = ANA if customer == "ana" else BOB
-    return parse_envelope(body(event_id, customer, **person), "Customer created")
-
-
-def points(event_id: str, customer: str, amount: int, when: str = "") -> Envelope:
-    return parse_envelope(
-        body(event_id, customer, when or "2026-03-08T12:05:00Z", amount=amount),
-        "Balance changed",
-    )
+from testkit.privacy import ANA, body, created, legacy_state, points
 
 
 class PrivacyContract:
@@ -326,30 +293,6 @@ class PrivacyContract:
 
     def reopen(self, *, master_file: Path) -> None:
         raise NotImplementedError
-
-
-def legacy_state(env: Envelope, received: datetime) -> object:
-    """A row as the version before encryption wrote it."""
-    from eventsourcing.persistence import StoredEvent
-
-    from service.storedevents import originator_id
-
-    header = json.dumps(
-        [
-            env.id,
-            env.customer_id,
-            env.type_name,
-            env.created_at.isoformat(),
-            received.isoformat(),
-        ],
-        separators=(",", ":"),
-    ).encode()
-    return StoredEvent(
-        originator_id=originator_id(env.id),
-        originator_version=1,
-        topic=topic_for(env.type),
-        state=header + b"\n" + env.raw,
-    )
 
 
 class TestSqlitePrivacy(PrivacyContract):
