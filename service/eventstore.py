@@ -126,8 +126,7 @@ class EventStore:
 
     def _append(self, envelopes: Sequence[Envelope]) -> list[Appended]:
         # Keyed by the event id (a str): UUIDs hash and compare in Python,
-        # which showed in the ingest profile (docs/performance.md, "Ingest
-        # (P1)"); uuid5 runs once per id.
+        # which showed in the ingest profile; uuid5 runs once per id.
         first: dict[str, Envelope] = {}
         for env in envelopes:
             first.setdefault(env.id, env)
