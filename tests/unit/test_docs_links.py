@@ -1,7 +1,8 @@
 """Every link and path a reader is sent to exists: relative links in
-README.md and docs/*.md, and every repository path they name (`service/...`,
-`tests/...::test_name`, `Makefile`), so the docs cannot point at a file that
-moved or never was."""
+README.md and docs/*.md, every repository path they name (`service/...`,
+`Makefile`, and test modules as `tests/unit/x.py` or `unit/x.py`), and every
+test or class they name as `path::name`, so the docs cannot point at a file
+or a test that moved or never was."""
 
 from __future__ import annotations
 
@@ -36,6 +37,15 @@ PATH = re.compile(
     + r")(?![\w.-]))"
 )
 
+# Test modules named relative to tests/ (`e2e/test_grpc.py`).
+TEST_DIRS = sorted(
+    d.name for d in (ROOT / "tests").iterdir() if d.is_dir() and d.name[0] not in "_."
+)
+TEST_PATH = re.compile(
+    r"(?<![\w./-])((?:" + "|".join(TEST_DIRS) + r")/[\w./-]+\.py)(?![\w-])"
+)
+NAMED = re.compile(r"(?<![\w.-])([\w./-]+\.py)::(\w+)")
+
 
 def links(text: str) -> list[str]:
     out = []
@@ -55,6 +65,40 @@ def paths(text: str) -> list[str]:
         if any(c in path for c in "*<>{}") or path.endswith("/..."):
             continue
         out.append(path)
+    out += ["tests/" + found for found in TEST_PATH.findall(text)]
+    return out
+
+
+def in_repository(path: str) -> Path:
+    top = path.split("/", 1)[0]
+    return ROOT / ("tests/" + path if top in TEST_DIRS else path)
+
+
+# A test named alone in the docs (`test_x`), not a module (`test_x.py`).
+TEST_NAME = re.compile(r"`(test_\w+)`")
+
+
+def defined_tests() -> set[str]:
+    names = set()
+    for module in (ROOT / "tests").rglob("*.py"):
+        names.add(module.stem)
+        found = re.findall(
+            r"^\s*(?:async def|def|class) (\w+)", module.read_text(), re.M
+        )
+        names.update(found)
+    return names
+
+
+def unnamed(text: str, known: set[str] | None = None) -> list[str]:
+    """`path::name` references whose module defines no such test or class."""
+    out = []
+    for path, name in NAMED.findall(text):
+        module = in_repository(path)
+        defines = re.compile(rf"^\s*(?:async def|def|class) {name}\b", re.M)
+        if module.is_file() and not defines.search(module.read_text()):
+            out.append(f"{path}::{name}")
+    known = defined_tests() if known is None else known
+    out += [name for name in TEST_NAME.findall(text) if name not in known]
     return out
 
 
@@ -70,6 +114,7 @@ def missing(doc: Path) -> list[str]:
     gone += [
         f"path {p}" for p in paths(text) if not (ROOT / p).exists() and not generated(p)
     ]
+    gone += [f"name {n}" for n in unnamed(text)]
     return gone
 
 
@@ -89,12 +134,18 @@ def test_a_wrong_link_or_path_is_caught(tmp_path: Path) -> None:
     doc.write_text(
         "See [the runbook](nowhere.md#top), `service/not_there.py` and "
         "tests/unit/test_gone.py::test_x, but not `tests/e2e/test_*.py` "
-        "or `bench/out/results.md`."
+        "or `bench/out/results.md`; e2e/test_gone.py, "
+        "unit/test_config.py::test_defaults and "
+        "tests/unit/test_config.py::test_never_written; `test_defaults` and "
+        "`test_renamed_long_ago`."
     )
     assert missing(doc) == [
         "link nowhere.md",
         "path service/not_there.py",
         "path tests/unit/test_gone.py",
+        "path tests/e2e/test_gone.py",
+        "name tests/unit/test_config.py::test_never_written",
+        "name test_renamed_long_ago",
     ]
     doc.write_text("See [web](https://example.com), [here](#a), `pyproject.toml`.")
     assert missing(doc) == []
