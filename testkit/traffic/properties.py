@@ -220,7 +220,8 @@ def reward_redeemed(
         "rewardTitle": title,
         "code": code(rng, "RDM-"),
     }
-    if claim if claim is not None else rng.random() < 0.8:
+    gives_claim = rng.random() < 0.8 if claim is None else claim
+    if gives_claim:
         props["claimId"] = f"clm_{rng.getrandbits(48):012x}"
         c.claims.append(props["claimId"])
     return props
