@@ -227,7 +227,7 @@ def start_pg_role(
     """`python -m service ROLE` on PostgreSQL, on no particular core. The
     ingress serves HTTP (with `--workers N`, N processes on one port); the
     worker serves only /metrics; the api serves gRPC."""
-    from bench.pg import master_key_file
+    from bench.pgdb import master_key_file
 
     http, rpc = free_port(), free_port()
     env = {

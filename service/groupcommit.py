@@ -43,7 +43,8 @@ class GroupCommitter:
         # span of the batch that carried it).
         self._tracer = tracer
         # A deque and one wake-up future, not an asyncio.Queue: the queue's
-        # loop checks and waiter bookkeeping showed in the ingest profile,
+        # loop checks and waiter bookkeeping showed in the ingest profile
+        # (docs/performance.md, "Why the code is shaped this way"),
         # and there is exactly one consumer to wake.
         self._pending: deque[tuple[Envelope, asyncio.Future[Appended], Span | None]] = (
             deque()

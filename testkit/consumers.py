@@ -11,6 +11,7 @@ other.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import queue
 import signal
@@ -50,7 +51,7 @@ def spread_over_months(hooks: Iterable[Webhook], count: int) -> Iterator[Webhook
         body = json.loads(w.body)
         day = seq * (MONTHS * 30) // max(count, 1)
         body["createdAt"] = f"2025-{1 + day // 30:02d}-{1 + day % 28:02d}T12:00:00Z"
-        yield Webhook(w.type_name, w.customer_id, json.dumps(body).encode())
+        yield dataclasses.replace(w, body=json.dumps(body).encode())
 
 
 def load_store(

@@ -15,8 +15,8 @@ from testkit.clients import LANGUAGES, build_clients, program
 from testkit.consumers import Consumer
 from testkit.launch import ServiceProcess
 from testkit.signing import headers
+from testkit.tls import Pki
 from testkit.webhooks import WEBHOOK_PATH, webhook_body
-from tests.e2e.test_tls import Pki, pki  # noqa: F401 (pki: a fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ AMOUNTS = (5, 7, 30)
 
 @pytest.fixture(scope="module")
 def service(
-    pki: Pki,  # noqa: F811
+    pki: Pki,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServiceProcess]:
     with ServiceProcess(
@@ -46,7 +46,7 @@ def service(
         yield svc
 
 
-def argv(lang: str, svc: ServiceProcess, pki: Pki, state: Path) -> list[str]:  # noqa: F811
+def argv(lang: str, svc: ServiceProcess, pki: Pki, state: Path) -> list[str]:
     return [
         *program(lang, "consumer"),
         "--target", svc.grpc_target,
@@ -59,7 +59,7 @@ def argv(lang: str, svc: ServiceProcess, pki: Pki, state: Path) -> list[str]:  #
 def test_consumer_replays_over_mtls(
     lang: str,
     service: ServiceProcess,
-    pki: Pki,  # noqa: F811
+    pki: Pki,
     tmp_path: Path,
 ) -> None:
     build_clients()
@@ -81,7 +81,7 @@ def test_consumer_replays_over_mtls(
 def test_consumer_without_client_certificate_is_refused(
     lang: str,
     service: ServiceProcess,
-    pki: Pki,  # noqa: F811
+    pki: Pki,
     tmp_path: Path,
 ) -> None:
     build_clients()

@@ -26,7 +26,7 @@ from service.rebuilds import Rebuilds
 from service.rpc.admin import AdminPolicy
 from service.rpc.projection_control import ProjectionServicer
 from testkit.inproc import InProcessApi
-from tests.integration.test_privacy import created
+from testkit.privacy import created
 
 
 def reason(error: grpc.RpcError) -> str:

@@ -17,7 +17,7 @@ from service.bootstrap import Container, build
 from service.config import Settings
 from service.privacy import Erasure, wait_applied
 from testkit.keys import master_key_file
-from tests.integration.test_privacy import created, points
+from testkit.privacy import created, points
 
 CALLERS = 4
 

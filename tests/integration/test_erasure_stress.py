@@ -20,12 +20,12 @@ from projections.worker import ProjectionWorker
 from service.bootstrap import Container, build
 from service.config import Settings
 from service.privacy import wait_applied
-from testkit.keys import master_key_file
-from tests.integration.test_erasure_interleavings import (
+from testkit.erasure_model import (
     balance_changed,
     check,
     live_states,
 )
+from testkit.keys import master_key_file
 
 SENDS = 120  # per sender
 ERASURES = 4

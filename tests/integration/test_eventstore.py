@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
 import pytest
 
 from service.eventstore import EventStore
-from service.ingest import Envelope, parse_envelope
 from service.quarantine import Quarantine
 from service.sqlite_store import open_sqlite
 from testkit.keys import master_key
-
-
-def envelope(
-    event_id: str, customer: str = "c1", kind: str = "Balance changed"
-) -> Envelope:
-    body = {
-        "id": event_id,
-        "customerId": customer,
-        "createdAt": "2026-03-08T12:00:00Z",
-        "properties": {"amount": 5, "odd": [1, {"x": None}]},
-    }
-    raw = json.dumps(body).encode()
-    return parse_envelope(raw, kind)
+from testkit.webhooks import envelope
 
 
 class EventStoreContract:

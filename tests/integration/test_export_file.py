@@ -15,7 +15,7 @@ from projections.worker import ProjectionWorker
 from service.bootstrap import build
 from service.cli.privacy import _cmd_export
 from service.config import Settings
-from tests.integration.test_privacy import ANA, body, created, points
+from testkit.privacy import ANA, body, created, points
 
 HEADERS = {"x-jericommerce-event-type": "Balance changed"}
 

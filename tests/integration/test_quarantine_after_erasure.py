@@ -21,7 +21,7 @@ from service.bootstrap import Container, build
 from service.config import Settings
 from testkit.keys import master_key_file
 from testkit.launch import ROOT
-from tests.integration.test_privacy import ANA, body, created
+from testkit.privacy import ANA, body, created
 
 HEADERS = {"x-jericommerce-event-type": "Balance changed"}
 SECRETS = [v.encode() for v in ANA.values()]

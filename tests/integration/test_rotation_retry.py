@@ -12,7 +12,7 @@ from service.bootstrap import build
 from service.config import Settings
 from service.keyrecords import KeyRecords
 from service.masterkey import write_new_master_key
-from tests.integration.test_privacy import created
+from testkit.privacy import created
 
 
 def test_a_busy_store_is_tried_again(

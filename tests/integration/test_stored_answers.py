@@ -16,7 +16,7 @@ from projections.stores.answers import Answers
 from projections.stores.sql import SqlReadModels
 from projections.worker import ProjectionWorker
 from service.rpc.answers import ANSWERS
-from tests.integration.test_projections import ListSource, history
+from testkit.sources import ListSource, history
 
 
 def tagged(tag: bytes) -> Answers:
