@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 
-.PHONY: venv gen lint fmt test test-fast test-node coverage run bench bench-smoke demo clean
+.PHONY: venv gen lint fmt test test-fast test-node coverage run bench bench-smoke demo clean promtool
 
 venv: $(STAMP)
 
@@ -42,10 +42,20 @@ fmt: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: gen lint
+test: gen lint promtool
 	$(PY) -m pytest -q
 
-test-fast: gen
+# The alert rules' checks and unit tests (deploy/prometheus) need promtool,
+# from Debian's prometheus package: installed here when missing (as root;
+# otherwise the line to run is printed and the tests say what is missing).
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends prometheus; \
+		else echo "promtool missing: sudo apt-get install prometheus"; fi; }
+
+test-fast: gen promtool
 	$(PY) -m pytest -q -m "not slow"
 
 # Line coverage of service/ and projections/ over the whole suite, the

@@ -1,4 +1,4 @@
-"""`python -m bench [--smoke] [--pg]`: build the data, run P1-P5 (with --pg:
+"""`python -m bench [--smoke] [--pg]`: build the data, run P1-P6 (with --pg:
 P1 and P3 on PostgreSQL), print the table.
 
 The load generators (and this process) run on one core, every server under
@@ -19,16 +19,27 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import p1_ingest, p2_reads, p3_rebuild, p4_freshness, p5_memory, pg, report
+from bench import (
+    p1_ingest,
+    p2_reads,
+    p3_rebuild,
+    p4_freshness,
+    p5_memory,
+    p6_replay,
+    pg,
+    report,
+)
 from bench.context import FULL, SMOKE, Context
 from bench.tools import ToolMissing, cores, ensure_binary, ensure_py_spy, pin_self
 
-# Run order: P4 needs P1's rate; P2 reads the store P3 built.
+# Run order: P4 needs P1's rate; P2 reads the store P3 built (P6 replays it
+# when P3 ran, and builds one of its size otherwise).
 BENCHMARKS: dict[str, Callable[[Context], list[report.Row]]] = {
     "P1": p1_ingest.run,
     "P4": p4_freshness.run,
     "P3": p3_rebuild.run,
     "P2": p2_reads.run,
+    "P6": p6_replay.run,
     "P5": p5_memory.run,
 }
 NEEDS = {"P4": "P1", "P2": "P3"}
@@ -38,6 +49,7 @@ TITLES = {
     "P3": "P3 rebuild",
     "P4": "P4 freshness",
     "P5": "P5 memory",
+    "P6": "P6 replay",
 }
 
 
@@ -68,6 +80,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--out", type=Path, default=Path(__file__).with_name("out"), help="results"
+    )
+    p.add_argument(
+        "--tracing",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="P1 and P2 also run the service with OpenTelemetry tracing on "
+        "(OTLP/HTTP, default sampler) beside it off (default: on)",
     )
     p.add_argument("--keep", action="store_true", help="keep the generated data")
     p.add_argument(
@@ -132,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         profile=profile,
         tools=tools,
         pg_url=args.pg_url if args.pg else "",
+        tracing=args.tracing,
     )
     mode = ("smoke" if args.smoke else "full") + (" pg" if args.pg else "")
     servers = (

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import client, data, procs, profiling
+from bench import client, data, procs, profiling, traced
 from bench.context import Context
 from bench.report import Row
 from bench.tools import children_cpu, pinned
@@ -172,6 +172,7 @@ def run(ctx: Context) -> list[Row]:
     svc_runs: list[WrkResult] = []
     handler_runs: list[WrkResult] = []
     ingress_runs: list[WrkResult] = []
+    traced_runs: list[WrkResult] = []
     positions = [ctx.dir("p1") / f"accepted-{r}.txt" for r in range(s.rounds)]
     with (
         procs.start_bare_sanic(core, logs, "uvloop") as bare,
@@ -181,6 +182,8 @@ def run(ctx: Context) -> list[Row]:
             ctx.dir("p1/ingress-store"), core, logs, "p1-ingress"
         ) as ingress,
         procs.start_service(data_dir, core, logs, "p1-service") as svc,
+        # Its own store: the same requests are new to it.
+        traced.service(ctx, "p1-traced", ctx.dir("p1/traced-store")) as on,
     ):
         for server in (bare, bare_asyncio, handler):
             run_wrk(
@@ -189,6 +192,9 @@ def run(ctx: Context) -> list[Row]:
         send_all(ctx, ingress.http_url, warm_i)
         send_all(ctx, svc.http_url, warm)
         client.wait_caught_up(svc.grpc_target)
+        if on is not None:
+            send_all(ctx, on[0].http_url, warm)
+            client.wait_caught_up(on[0].grpc_target)
         # Interleaved rounds, so a burst of load from elsewhere hits all three.
         for r, main in enumerate(mains):
             bare_runs.append(measured(ctx, bare, main, mode="wrap"))
@@ -198,6 +204,10 @@ def run(ctx: Context) -> list[Row]:
             svc_runs.append(measured(ctx, svc, main, positions=positions[r]))
             # The worker catches up before the next round, off the clock.
             client.wait_caught_up(svc.grpc_target)
+            if on is not None:
+                traced_runs.append(measured(ctx, on[0], main))
+                client.wait_caught_up(on[0].grpc_target)
+        spans = "" if on is None else traced.spans_note(on[1])
         m = svc.metrics()
         svc.kill()  # no clean shutdown: every 2xx must be in the store anyway
     answered, found, rows = verify_stored(data_dir, positions)
@@ -274,6 +284,21 @@ def run(ctx: Context) -> list[Row]:
             ("+ the projections (the service)", got),
         ],
     )
+    if traced_runs:
+        on_best = best(traced_runs)
+        rows_out.append(
+            Row(
+                "P1 with tracing on",
+                on_best.rps,
+                "req/s",
+                got.rps,
+                on_best.rps / got.rps,
+                note="baseline: the service with tracing off, same rounds; on: "
+                "OTLP/HTTP to a receiver, default sampler and batch processor "
+                f"(rounds {', '.join(f'{r.rps:,.0f}' for r in traced_runs)} req/s; "
+                f"p99 {on_best.p99_ms:.1f} ms vs {got.p99_ms:.1f} ms off); {spans}",
+            )
+        )
     if ctx.profile:
         profile(ctx)
     return rows_out

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from jericommerce.loyalty.v1 import customer_service_pb2 as cpb
 
-from bench import client, procs, profiling
+from bench import client, procs, profiling, traced
 from bench.context import Context
 from bench.report import Row
 from bench.tools import children_cpu, pinned
@@ -159,6 +159,7 @@ def run(ctx: Context) -> list[Row]:
                 got_random.append(run_random(ctx, svc, d / "all-ids.txt"))
         if ctx.profile:
             _profile(ctx, svc, body)
+    on_runs, on_base, spans = _traced(ctx, data_dir, samples, body)
     got = max(got_runs, key=lambda r: r.rps)
     base = max(base_runs, key=lambda r: r.rps)
     ratio = got.rps / base.rps
@@ -168,7 +169,7 @@ def run(ctx: Context) -> list[Row]:
     rnd = max(got_random, key=lambda r: r.rps)
     rnd_base = max(base_random, key=lambda r: r.rps)
     rnd_failed = sum(r.failed for r in got_random + base_random)
-    return [
+    rows = [
         Row(
             "P2 GetCustomer",
             got.rps,
@@ -204,6 +205,9 @@ def run(ctx: Context) -> list[Row]:
             f"{rnd.cpu_share:.0%} vs {rnd_base.cpu_share:.0%}; {rnd_failed} failed",
         ),
     ]
+    if on_runs:
+        rows.append(_traced_row(ctx, on_runs, on_base, ratio, spans))
+    return rows
 
 
 def _profile(ctx: Context, svc: procs.Server, body: Path) -> None:
@@ -219,4 +223,52 @@ def _profile(ctx: Context, svc: procs.Server, body: Path) -> None:
     load.join()
     ctx.shared.setdefault("profiles", []).append(
         profiling.summarize(rec, "P2 GetCustomer (service under h2load)")
+    )
+
+
+def _traced(
+    ctx: Context, data_dir: Path, samples: Path, body: Path
+) -> tuple[list[H2Result], list[H2Result], str]:
+    """The same calls with tracing on (after the service with it off has
+    stopped: one service on the store at a time), interleaved with the bare
+    server again, so its ratio compares with the one off."""
+    on_runs: list[H2Result] = []
+    on_base: list[H2Result] = []
+    if not ctx.tracing:
+        return on_runs, on_base, ""
+    logs = ctx.out / "logs"
+    with (
+        traced.service(ctx, "p2-traced", data_dir) as on,
+        procs.start_bare_grpc(ctx.server_core, logs, samples) as bare,
+    ):
+        assert on is not None
+        client.wait_caught_up(on[0].grpc_target)
+        for _ in range(ctx.sizes.rounds):
+            on_base.append(measured(ctx, bare, body))
+            on_runs.append(measured(ctx, on[0], body))
+        spans = traced.spans_note(on[1])
+    return on_runs, on_base, spans
+
+
+def _traced_row(
+    ctx: Context,
+    on_runs: list[H2Result],
+    on_base: list[H2Result],
+    off_ratio: float,
+    spans: str,
+) -> Row:
+    got = max(on_runs, key=lambda r: r.rps)
+    base = max(on_base, key=lambda r: r.rps)
+    failed = sum(r.failed for r in on_runs)
+    return Row(
+        "P2 GetCustomer with tracing on",
+        got.rps,
+        "calls/s",
+        base.rps,
+        got.rps / base.rps,
+        note=f"OTLP/HTTP to a receiver, default sampler (a server span per "
+        f"call) and batch processor; best of {ctx.sizes.rounds} rounds "
+        f"interleaved with the bare server (service "
+        f"{', '.join(f'{r.rps:,.0f}' for r in on_runs)} calls/s); ratio with "
+        f"tracing off {off_ratio:.2f}x; {failed} failed; {spans}",
     )

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,14 +135,22 @@ def _wait(server: Server, ready: Callable[[], bool], timeout: float = 60.0) -> S
     return server
 
 
-def start_service(data_dir: Path, core: int, log_dir: Path, name: str) -> Server:
-    """`python -m service run` (what `make run` runs) on SQLite in data_dir."""
+def start_service(
+    data_dir: Path,
+    core: int,
+    log_dir: Path,
+    name: str,
+    extra_env: Mapping[str, str] | None = None,
+) -> Server:
+    """`python -m service run` (what `make run` runs) on SQLite in data_dir;
+    `extra_env`: e.g. the OTEL_* variables that turn tracing on."""
     http, rpc = free_port(), free_port()
     env = {
         "WEBHOOK_SECRET": SECRET,
         "DATA_DIR": str(data_dir),
         "HTTP_PORT": str(http),
         "GRPC_PORT": str(rpc),
+        **(extra_env or {}),
     }
     proc, log = _spawn(name, ["-m", "service", "run"], core, log_dir, env)
     server = Server(name, proc, log, http, rpc, data_dir, env)
@@ -151,6 +159,25 @@ def start_service(data_dir: Path, core: int, log_dir: Path, name: str) -> Server
         return http_ok(server.http_url + "/readyz") and grpc_ok(server.grpc_target)
 
     return _wait(server, ready)
+
+
+def start_api(
+    data_dir: Path, core: int, log_dir: Path, name: str, module: str = "service"
+) -> Server:
+    """`python -m MODULE api` on SQLite in data_dir: the gRPC API alone, no
+    ingress and no projection worker (`module` runs a variant of it, such as
+    a baseline that turns one feature off)."""
+    rpc = free_port()
+    env = {
+        "WEBHOOK_SECRET": SECRET,
+        "DATA_DIR": str(data_dir),
+        "HTTP_PORT": str(free_port()),
+        "GRPC_PORT": str(rpc),
+        "LOG_LEVEL": "WARNING",
+    }
+    proc, log = _spawn(name, ["-m", module, "api"], core, log_dir, env)
+    server = Server(name, proc, log, grpc_port=rpc, data_dir=data_dir, env=env)
+    return _wait(server, lambda: grpc_ok(server.grpc_target))
 
 
 def start_ingress_only(data_dir: Path, core: int, log_dir: Path, name: str) -> Server:
@@ -200,7 +227,7 @@ def start_pg_role(
     """`python -m service ROLE` on PostgreSQL, on no particular core. The
     ingress serves HTTP (with `--workers N`, N processes on one port); the
     worker serves only /metrics; the api serves gRPC."""
-    from bench.pg import master_key_file
+    from bench.pgdb import master_key_file
 
     http, rpc = free_port(), free_port()
     env = {

@@ -30,15 +30,13 @@ from jericommerce.loyalty.v1 import event_service_pb2_grpc as egrpc
 
 from bench import data
 from bench.procs import free_port
+from testkit import procs
 
 MB = 1024
 
 
 def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+    return procs.rss_bytes(pid) // 1024
 
 
 def start(data_dir: Path, streams: int) -> tuple[subprocess.Popen[bytes], str]:

@@ -35,6 +35,10 @@ class EventType(enum.Enum):
     WALLET_CLICK = "Wallet click"
     WALLET_VISIT = "Wallet visit"
 
+    # Members are singletons compared by identity; Enum's own __hash__ is
+    # Python code, and replays and folds look types up millions of times.
+    __hash__ = object.__hash__
+
 
 _SEPARATORS = re.compile(r"[^0-9a-z]+")
 
@@ -87,6 +91,8 @@ class RecordedEvent:
     body: dict[str, Any] = field(repr=False)
     raw: bytes = field(repr=False)
     kind: str = ""
+    # The W3C trace context the event was stored under ("" when none).
+    traceparent: str = ""
 
     @property
     def redacted(self) -> bool:

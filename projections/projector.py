@@ -71,7 +71,8 @@ class RebuildProjector(Projector):
     States stay decoded in memory between batches (up to `keep_states`
     customers) and are written once, by `_flush`, instead of after every
     batch: profiling the rebuild showed it rewriting every customer's state
-    dozens of times. This is safe only because the generation is invisible
+    dozens of times (docs/performance.md, "Why the code is shaped this
+    way"). This is safe only because the generation is invisible
     until it is switched in, `rebuild` flushes before switching, and a
     rebuild that dies is discarded, never resumed.
     """

@@ -8,16 +8,22 @@ position in the store is the truth, so a retry never applies twice.
 
 from __future__ import annotations
 
-import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+import structlog
+
+from projections.events import RecordedEvent
 from projections.lease import Lease, SoleWorker
 from projections.projector import EventSource, Projector
 from projections.stores.sql import SqlReadModels
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
+
+# What a batch is applied inside, e.g. a tracing span (the service's).
+BatchScope = Callable[[Sequence[RecordedEvent]], AbstractContextManager[object]]
 
 
 @dataclass(frozen=True)
@@ -26,8 +32,15 @@ class WorkerStatus:
     generation: int
     running: bool
     leader: bool
+    standing_by: bool  # another worker holds the lease; this one waits
     healthy: bool
     last_error: str | None
+
+    @property
+    def ready(self) -> bool:
+        """Running and past its first try for the lease: applying, or
+        standing by for the one that applies."""
+        return self.running and (self.leader or self.standing_by)
 
 
 class ProjectionWorker:
@@ -40,6 +53,8 @@ class ProjectionWorker:
         poll_interval: float = 1.0,
         on_applied: Callable[[int], None] | None = None,
         lease: Lease | None = None,
+        batch_scope: BatchScope | None = None,
+        on_lease: Callable[[bool], None] | None = None,
     ) -> None:
         self.source = source
         self.models = models
@@ -52,7 +67,10 @@ class ProjectionWorker:
         self._projector: Projector | None = None
         self._last_error: str | None = None
         self.lease = lease or SoleWorker()
+        self.batch_scope = batch_scope
         self._leader = False
+        self._standing_by = False
+        self.on_lease = on_lease
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -78,6 +96,7 @@ class ProjectionWorker:
             generation=p.generation if p else 0,
             running=self._thread is not None and self._thread.is_alive(),
             leader=self._leader,
+            standing_by=self._standing_by,
             healthy=self._last_error is None,
             last_error=self._last_error,
         )
@@ -95,7 +114,11 @@ class ProjectionWorker:
             events = self.source.read(self._projector.position, self.batch_size)
             if not events:
                 break
-            self._projector.apply(events)
+            if self.batch_scope is None:
+                self._projector.apply(events)
+            else:
+                with self.batch_scope(events):
+                    self._projector.apply(events)
             applied += len(events)
             self._notify(self._projector.position)
         return applied
@@ -108,25 +131,61 @@ class ProjectionWorker:
         backoff = 0.1
         while not self._stop.is_set():
             self._wake.clear()
-            if not self.lease.acquire():
+            try:
+                held = self.lease.acquire()
+            except Exception as e:
+                # The lease's database is down: neither applying nor a
+                # known standby until it answers again.
+                self._lease_lost(e)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if not held:
                 if self._leader:
                     log.warning("lost the worker lease; standing by")
-                self._leader = False
+                elif not self._standing_by:
+                    log.info("standing by: another worker holds the lease")
+                self._set_lease(leader=False, standing_by=True)
                 self._projector = None
                 self._stop.wait(self.poll_interval)  # a standby: try again soon
                 continue
             if not self._leader:
                 log.info("holding the worker lease; applying")
-                self._leader = True
+                self._set_lease(leader=True, standing_by=False)
             try:
                 self.run_once()
             except Exception as e:
                 self._last_error = f"{type(e).__name__}: {e}"
                 self._projector = None  # re-read the committed position
-                log.warning("projection worker error, retrying: %s", self._last_error)
+                log.warning(
+                    "projection worker error, retrying",
+                    error=_first_line(e),
+                    retry_in_s=backoff,
+                )
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             self._last_error = None
             backoff = 0.1
             self._wake.wait(self.poll_interval)
+
+    def _lease_lost(self, error: Exception) -> None:
+        if self._leader or self._standing_by:
+            log.warning(
+                "cannot reach the worker lease; retrying", error=_first_line(error)
+            )
+        self._last_error = f"{type(error).__name__}: {error}"
+        self._projector = None
+        self._set_lease(leader=False, standing_by=False)
+
+    def _set_lease(self, *, leader: bool, standing_by: bool) -> None:
+        changed = leader != self._leader
+        self._leader, self._standing_by = leader, standing_by
+        if changed and self.on_lease is not None:
+            self.on_lease(leader)
+
+
+def _first_line(error: Exception) -> str:
+    """The error's type and first line: PostgreSQL quotes values (a key, a
+    parameter) only on the lines after it (DETAIL, CONTEXT)."""
+    return f"{type(error).__name__}: {str(error).partition(chr(10))[0][:200]}"

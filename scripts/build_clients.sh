@@ -56,6 +56,7 @@ NEEDS=(
   "pc:grpc++ libgrpc++-dev"
   "cmd:cmake cmake"
   "cmd:g++ g++"
+  "path:/usr/include/nlohmann/json.hpp nlohmann-json3-dev"
   "cmd:javac default-jdk-headless"
   "cmd:grpc_java_plugin protobuf-compiler-grpc-java-plugin"
   "path:$tcnative libnetty-tcnative-jni"
@@ -131,6 +132,9 @@ googleapis_protos=("$googleapis_rpc/status.proto" "$googleapis_rpc/error_details
 
 # --- what changed ------------------------------------------------------------
 
+# One version for every package made here: the project's own.
+version="$("$python" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')"
+
 mapfile -t protos < <(find proto -name '*.proto' -type f | LC_ALL=C sort)
 [[ ${#protos[@]} -gt 0 ]] || { say "no .proto files under proto/"; exit 1; }
 
@@ -138,6 +142,7 @@ common_sum="$(
   {
     sha256sum "${protos[@]}" buf.gen.yaml clients/buf.gen.googleapis.yaml \
       scripts/build_clients.sh "${googleapis_protos[@]}" | cut -d' ' -f1
+    echo "$version"
     "$buf" --version
     protoc --version
     go version
@@ -157,11 +162,12 @@ inputs_sum() { # LANG FILE...: the hash of everything that language's build read
 }
 
 declare -A want
-want[ts]="$(inputs_sum ts "$ts_dir/example.ts" "$ts_dir/tsconfig.json" "$ts_dir/package-lock.json")"
+want[ts]="$(inputs_sum ts "$ts_dir/example.ts" "$ts_dir/consumer.ts" "$ts_dir/decimal.ts" "$ts_dir/tsconfig.json" "$ts_dir/package-lock.json" "$ts_dir/lib/package.json" "$ts_dir/lib/tsconfig.json")"
 mapfile -t go_sources < <(find clients/go -path clients/go/build -prune -o -type f -name '*.go' -print | LC_ALL=C sort)
 want[go]="$(inputs_sum go "${go_sources[@]}")"
-want[cpp]="$(inputs_sum cpp clients/cpp/example.cc clients/cpp/CMakeLists.txt)"
-want[java]="$(inputs_sum java clients/java/Example.java)"
+mapfile -t cpp_sources < <(find clients/cpp -path clients/cpp/build -prune -o -type f -print | LC_ALL=C sort)
+want[cpp]="$(inputs_sum cpp "${cpp_sources[@]}")"
+want[java]="$(inputs_sum java clients/java/Example.java clients/java/Consumer.java clients/java/PointsState.java clients/java/loyalty-client.pom.in)"
 
 stale=()
 for lang in ts go cpp java; do
@@ -204,48 +210,86 @@ sync_tree "$scratch/out/clients/java/build/gen" clients/java/build/gen
 # --- build -------------------------------------------------------------------
 
 build_ts() {
-  rm -rf "$ts_dir/build/js"
+  rm -rf "$ts_dir/build/js" "$ts_dir/build/pkg" "$ts_dir"/build/*.tgz
   "$ts_dir/node_modules/.bin/tsc" -p "$ts_dir"
+  # The npm package: every generated module compiled with its declarations,
+  # one index re-exporting them all, and the version of this project.
+  (cd "$ts_dir/build/gen" && find . -name '*_pb.ts' | LC_ALL=C sort |
+    sed -e 's|^\./\(.*\)\.ts$|export * from "./\1.js";|') >"$ts_dir/build/gen/index.ts"
+  "$ts_dir/node_modules/.bin/tsc" -p "$ts_dir/lib"
+  "$python" - "$ts_dir/lib/package.json" "$ts_dir/build/pkg/package.json" "$version" <<'PY'
+import json, sys
+manifest = json.load(open(sys.argv[1]))
+manifest["version"] = sys.argv[3]
+json.dump(manifest, open(sys.argv[2], "w"), indent=2)
+PY
+  (cd "$ts_dir/build" && npm pack ./pkg --pack-destination . --loglevel=error >/dev/null)
 }
 
 build_go() {
   # GOPATH mode against Debian's Go libraries; the example joins the GOPATH
   # through a symbolic link, beside the generated package.
-  local example_path="$repo_root/clients/go/build/examplepath"
+  local example_path="$repo_root/clients/go/build/examplepath" program
   mkdir -p "$example_path/src"
-  ln -sfn ../../../example "$example_path/src/loyaltyexample"
-  GO111MODULE=off GOFLAGS= \
-    GOPATH="$repo_root/clients/go/build/gopath:$example_path:/usr/share/gocode" \
-    GOCACHE="$repo_root/clients/go/build/gocache" \
-    go build -o clients/go/build/loyalty-example loyaltyexample
+  for program in example consumer; do
+    ln -sfn "../../../$program" "$example_path/src/loyalty$program"
+    GO111MODULE=off GOFLAGS= \
+      GOPATH="$repo_root/clients/go/build/gopath:$example_path:/usr/share/gocode" \
+      GOCACHE="$repo_root/clients/go/build/gocache" \
+      go build -o "clients/go/build/loyalty-$program" "loyalty$program"
+  done
 }
 
 build_cpp() {
-  cmake -S clients/cpp -B clients/cpp/build/cmake >/dev/null
-  cmake --build clients/cpp/build/cmake -j "$(nproc)"
-  cp clients/cpp/build/cmake/loyalty-example clients/cpp/build/loyalty-example
+  # The client library as a CMake package (installed, then packed), and the
+  # example built against the installed package, as another team would.
+  local out="$repo_root/clients/cpp/build"
+  rm -rf "$out/package"
+  cmake -S clients/cpp -B "$out/cmake" -DLOYALTY_CLIENT_VERSION="$version" \
+    -DCMAKE_INSTALL_PREFIX="$out/package" >/dev/null
+  cmake --build "$out/cmake" -j "$(nproc)"
+  cmake --install "$out/cmake" >/dev/null
+  (cd "$out/cmake" && cpack -B "$out" >/dev/null)
+  rm -rf "$out/_CPack_Packages"
+  cmake -S clients/cpp/example -B "$out/example" -DCMAKE_PREFIX_PATH="$out/package" >/dev/null
+  cmake --build "$out/example" -j "$(nproc)"
+  cp "$out/example/loyalty-example" "$out/example/loyalty-consumer" "$out/"
 }
 
 build_java() {
-  # The generated google.rpc classes come before Debian's older copies.
+  # The client as a Maven artifact (jar + pom) in a local repository under
+  # build/maven, and the example compiled and run against that jar. The
+  # generated google.rpc classes (Debian's common-protos predates ErrorInfo)
+  # stay out of the jar, in build/rpc-classes, before Debian's older copies:
+  # a Maven build gets them from the pom's proto-google-common-protos.
   local out=clients/java/build
-  rm -rf "$out/classes"
-  mkdir -p "$out/classes"
+  local artifact="$out/maven/com/jericommerce/loyalty-client/$version"
+  local jar="$artifact/loyalty-client-$version.jar"
+  rm -rf "$out/classes" "$out/rpc-classes" "$out/maven"
+  mkdir -p "$out/classes" "$out/rpc-classes" "$artifact"
   find "$out/gen" -name '*.java' >"$out/sources.txt"
-  javac -nowarn -encoding UTF-8 -d "$out/classes" -cp "$java_classpath" \
-    @"$out/sources.txt" clients/java/Example.java
+  javac -nowarn -encoding UTF-8 -d "$out/rpc-classes" -cp "$java_classpath" @"$out/sources.txt"
+  jar --create --file "$jar" -C "$out/rpc-classes" com/jericommerce
+  rm -rf "$out/rpc-classes/com/jericommerce"
+  sed "s/@VERSION@/$version/" clients/java/loyalty-client.pom.in >"$artifact/loyalty-client-$version.pom"
+  javac -nowarn -encoding UTF-8 -d "$out/classes" \
+    -cp "$jar:$out/rpc-classes:$java_classpath" clients/java/Example.java clients/java/Consumer.java \
+    clients/java/PointsState.java
   # netty loads tcnative as libnetty_tcnative.so, Debian names it
   # libnetty-tcnative.so, and the library checks its own file name on load:
   # a copy under the expected name, not a link.
   mkdir -p "$out/native"
   cp "$tcnative" "$out/native/libnetty_tcnative.so"
-  cat >"$out/loyalty-example" <<LAUNCHER
+  local program
+  for program in Example Consumer; do
+    cat >"$out/loyalty-${program,,}" <<LAUNCHER
 #!/bin/sh
-# Runs the Java example (written by scripts/build_clients.sh).
+# Runs the Java $program (written by scripts/build_clients.sh).
 here="\$(cd "\$(dirname "\$0")" && pwd)"
-exec java -Djava.library.path="\$here/native" -cp "\$here/classes:$java_classpath" Example "\$@"
+exec java -Djava.library.path="\$here/native" -cp "\$here/classes:\$here/${jar#"$out/"}:\$here/rpc-classes:$java_classpath" $program "\$@"
 LAUNCHER
-  chmod +x "$out/loyalty-example"
+    chmod +x "$out/loyalty-${program,,}"
+  done
 }
 
 for lang in "${stale[@]}"; do

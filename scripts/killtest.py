@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/killtest.py --kills 20 --events 5000 --connections 32
 
-The test itself lives in testkit/killtest.py (the test suite runs a short
+The test itself lives in testkit/killtest/ (the test suite runs a short
 form of it); this is its command line.
 """
 

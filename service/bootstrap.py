@@ -38,6 +38,7 @@ from service.metrics import Metrics
 from service.positions import PositionWatch
 from service.quarantine import Quarantine
 from service.rpc.answers import ANSWERS
+from service.tracing import OFF, Tracing
 
 if TYPE_CHECKING:  # imported where used: each only matters to some roles
     from sanic import Sanic
@@ -157,7 +158,9 @@ class Service:
     app: Sanic | None = None  # type: ignore[type-arg]
     http_sock: socket.socket | None = None  # else HTTP_HOST:HTTP_PORT
     api: GrpcApi | None = None
-    metrics_port: int | None = None  # prometheus-client's own server
+    tracing: Tracing = OFF  # shut down (spans flushed) when the service stops
+    # A process without the ingress serves its probes alone on METRICS_PORT.
+    probes: Sanic | None = None  # type: ignore[type-arg]
 
 
 def build_service(
@@ -167,11 +170,12 @@ def build_service(
     reuse_port: bool = False,
     lease: Lease | None = None,
     append: AppendBatch | None = None,
+    tracing: Tracing = OFF,
 ) -> Service:
     """The parts of `roles` over `container`'s stores. Call inside the running
     event loop. `reuse_port`: the HTTP socket is shared with other ingress
     processes; `lease` and `append` replace the worker's lease and the group
-    committer's store append."""
+    committer's store append; `tracing` gives every part its spans."""
     settings, metrics = container.settings, container.metrics
     for problem in adapters.problems():
         # Serving on a library the adapters were not written for: say so,
@@ -186,11 +190,17 @@ def build_service(
             applied.advance(position)
             metrics.applied_position.set(position)
 
+        def on_lease(held: bool) -> None:
+            metrics.lease_held.set(1 if held else 0)
+
+        metrics.lease_held.set(0)
         worker = ProjectionWorker(
             container.events,
             container.models,
             on_applied=on_applied,
             lease=lease or container.worker_lease(),
+            batch_scope=tracing.projection_batch(),
+            on_lease=on_lease,
         )
     # The head only feeds an ingress-only process's gauges: its health watch
     # polls it instead of querying it after every commit any process makes.
@@ -201,6 +211,7 @@ def build_service(
         head=head,
         applied=applied,
         worker=worker,
+        tracing=tracing,
         watch=HealthWatch(
             events=container.events,
             models=container.models,
@@ -223,20 +234,24 @@ def build_service(
                 worker.wake()
 
         service.committer = GroupCommitter(
-            append or container.events.append, on_commit=committed
+            append or container.events.append,
+            on_commit=committed,
+            tracer=tracing.tracer,
         )
         service.app = ingress_app(
-            container, service.committer.submit, service.watch.ready
+            container, service.committer.submit, service.watch.ready, tracing
         )
         if reuse_port:
             service.http_sock = reuse_port_socket(
                 settings.http_host, settings.http_port
             )
     elif settings.metrics_port is not None:
-        # No HTTP server of ours in this process: prometheus-client's own.
-        service.metrics_port = settings.metrics_port
+        from service.probes import probe_app
+
+        watch = service.watch
+        service.probes = probe_app(watch.ready, metrics.exposition, watch.describe)
     if "api" in roles:
-        service.api = grpc_api(container, head, applied)
+        service.api = grpc_api(container, head, applied, tracing)
         service.watch.grpc_health = service.api.health
     return service
 
@@ -245,6 +260,7 @@ def ingress_app(
     container: Container,
     submit: Callable[[Envelope], Awaitable[Appended]],
     ready: Callable[[], Awaitable[dict[str, bool]]],
+    tracing: Tracing = OFF,
 ) -> Sanic:  # type: ignore[type-arg]
     """The Sanic app of the webhook ingress."""
     from service.webhook import Ingress, create_app
@@ -262,12 +278,17 @@ def ingress_app(
             quarantine=container.quarantine.add,
             ready=ready,
             metrics=container.metrics,
+            tracer=tracing.tracer,
+            access_log_limit=settings.access_log_limit,
         )
     )
 
 
 def grpc_api(
-    container: Container, head: PositionWatch, applied: PositionWatch
+    container: Container,
+    head: PositionWatch,
+    applied: PositionWatch,
+    tracing: Tracing = OFF,
 ) -> GrpcApi:
     """The gRPC servicers on a server bound to GRPC_HOST:GRPC_PORT (port 0:
     any free one). Call inside the running event loop."""
@@ -283,7 +304,7 @@ def grpc_api(
 
     settings = container.settings
     events, models = container.events, container.models
-    rebuilds = Rebuilds(events, models)
+    rebuilds = Rebuilds(events, models, container.metrics)
     admin = AdminPolicy(
         mtls=settings.grpc_tls_client_ca is not None, admins=settings.admin_clients
     )
@@ -310,6 +331,8 @@ def grpc_api(
             max_streams_per_peer=settings.grpc_max_streams_per_peer,
         ),
         container.metrics,
+        interceptors=tracing.grpc_interceptors(),
+        access_log_limit=settings.access_log_limit,
     )
     return GrpcApi(server=server, port=port, health=health, rebuilds=rebuilds)
 

@@ -25,24 +25,22 @@ from eventsourcing.persistence import (
 )
 
 from projections.events import EventType, RecordedEvent
+from service.diskspace import WriteSpace
 from service.ingest import Envelope
-from service.keyring import Keyring, KeysChanged, seal
+from service.keyring import Keyring, KeysChanged, WrongMasterKey
+from service.legacyrows import LegacyRows
 from service.storedevents import (
-    REDACTED,
+    ERASURE_TOPIC,
     Row,
     decode_rows,
     encode,
     erasure_marker,
-    make_header,
     originator_id,
-    parse_header,
     topic_for,
 )
 
 # What a dead or unreachable database raises through the library or drivers.
 STORE_ERRORS = (PersistenceError, sqlite3.Error, psycopg.Error, OSError)
-
-_fromiso = datetime.fromisoformat
 
 
 class StoreUnavailable(Exception):
@@ -111,6 +109,10 @@ class EventStore:
         self.index = index
         self.keyring = keyring
         self._clock = clock
+        # Out of space: what readiness reports until a write succeeds.
+        self.space = WriteSpace(keyring.probe_space)
+        # Rows from before encryption: their migration and redaction.
+        self.legacy = LegacyRows(index, keyring)
 
     def append(self, envelopes: Sequence[Envelope]) -> list[Appended]:
         """Store every new id once; answer each envelope in order.
@@ -121,9 +123,12 @@ class EventStore:
         and we look again, so no id is ever stored twice.
         """
         try:
-            return self._append(envelopes)
-        except STORE_ERRORS as e:
+            answers = self._append(envelopes)
+        except (*STORE_ERRORS, WrongMasterKey) as e:  # the old key: 503 too
+            self.space.saw(e)
             raise StoreUnavailable(str(e)) from e
+        self.space.wrote()
+        return answers
 
     def _append(self, envelopes: Sequence[Envelope]) -> list[Appended]:
         # Keyed by the event id (a str): UUIDs hash and compare in Python,
@@ -158,7 +163,10 @@ class EventStore:
             if when is None or env.created_at > when:
                 newest[env.customer_id] = env.created_at
         keys, new = self.keyring.for_batch(newest)
-        stored = [encode(env, received_at, keys[env.customer_id]) for env in envelopes]
+        stored = [
+            encode(env, received_at, keys[env.customer_id], env.traceparent)
+            for env in envelopes
+        ]
         used = {cid: k.key_id for cid, k in keys.items() if k.key_id is not None}
 
         def in_transaction(c: Any) -> None:
@@ -194,10 +202,14 @@ class EventStore:
         *,
         types: Iterable[EventType | None] = (),
         until: int | None = None,
+        erasures: bool = False,
     ) -> list[RecordedEvent]:
         """Up to `limit` events with position > `after` (and <= `until`), in
-        global order, optionally only of some types."""
+        global order, optionally only of some types (and, with `erasures`,
+        the records of erasures too)."""
         topics = [topic_for(t) for t in types]
+        if topics and erasures:
+            topics.append(ERASURE_TOPIC)
         try:
             rows = self.index.scan(after, limit, topics, until)
             return decode_rows(rows, self.keyring)
@@ -224,7 +236,7 @@ class EventStore:
         except STORE_ERRORS as e:
             raise StoreUnavailable(str(e)) from e
 
-    # -- erasure and stores from before encryption ------------------------------
+    # -- erasure ---------------------------------------------------------------
 
     def append_erasure(self, customer_id: str, erased_at: datetime, work: Any) -> int:
         """Store the record of an erasure; `work(cursor)` runs in the same
@@ -237,92 +249,3 @@ class EventStore:
             raise StoreUnavailable(str(e)) from e
         assert positions
         return int(positions[0])
-
-    def redact_legacy(self, c: Any, positions: Sequence[int]) -> int:
-        """In transaction `c`: rows at `positions` still in clear (written
-        before encryption) keep their header and lose their body."""
-        rewrites = []
-        for position, _topic, state in self.index.states_in(c, positions):
-            header, _, _ = state.partition(b"\n")
-            fields = parse_header(header.decode())
-            if len(fields) == 5:
-                created, received = _fromiso(fields[3]), _fromiso(fields[4])
-                new = make_header(
-                    fields[0], fields[1], fields[2], created, received, REDACTED
-                )
-                rewrites.append((position, new + b"\n"))
-        self.index.rewrite_states(c, rewrites)
-        return len(rewrites)
-
-    def encrypt_existing(self, batch: int = 500) -> int:
-        """Encrypt every row written before encryption (five-field header),
-        in place, batch by batch; returns how many. Safe to run while the
-        service runs and to run again."""
-        done = 0
-        after = 0
-        while True:
-            rows = self.index.scan(after, batch, (), None)
-            if not rows:
-                return done
-            after = rows[-1][0]
-            legacy = []
-            for position, _topic, state in rows:
-                header, _, raw = state.partition(b"\n")
-                fields = parse_header(header.decode())
-                if len(fields) == 5:
-                    legacy.append((position, fields, raw))
-            if not legacy:
-                continue
-            for _attempt in range(5):
-                try:
-                    self._encrypt_rows(legacy)
-                    break
-                except KeysChanged:
-                    continue
-            done += len(legacy)
-
-    def _encrypt_rows(self, legacy: list[tuple[int, list[Any], bytes]]) -> None:
-        newest: dict[str, datetime] = {}
-        for _position, fields, _raw in legacy:
-            created = _fromiso(fields[3])
-            if fields[1] not in newest or created > newest[fields[1]]:
-                newest[fields[1]] = created
-        keys = self.keyring.for_append(newest)
-        rewrites = []
-        for position, fields, raw in legacy:
-            event_id, customer_id, type_name = fields[:3]
-            key = keys[customer_id]
-            created, received = _fromiso(fields[3]), _fromiso(fields[4])
-            erased = key.erased_at is not None and created <= key.erased_at
-            names = (event_id, customer_id, type_name, created, received)
-            if key.aead is None or key.key_id is None or erased:
-                new = make_header(*names, REDACTED) + b"\n"
-            else:
-                header = make_header(*names, key.key_id)
-                new = header + b"\n" + seal(key.aead, raw, header)
-            rewrites.append((position, new))
-        used = {cid: k.key_id for cid, k in keys.items() if k.key_id is not None}
-        with self.index.transaction(commit=True) as c:
-            # Only rows still in clear: another run may have done some.
-            current = {
-                p: s for p, _t, s in self.index.states_in(c, [p for p, _ in rewrites])
-            }
-            todo = [
-                (p, new)
-                for p, new in rewrites
-                if len(parse_header(current[p].partition(b"\n")[0].decode())) == 5
-            ]
-            self.index.rewrite_states(c, todo)
-            self.keyring.verify(c, used)
-
-    def legacy_count(self, batch: int = 5000) -> int:
-        """How many rows are still in clear (a full scan)."""
-        count, after = 0, 0
-        while rows := self.index.scan(after, batch, (), None):
-            after = rows[-1][0]
-            count += sum(
-                1
-                for _p, _t, state in rows
-                if len(parse_header(state.partition(b"\n")[0].decode())) == 5
-            )
-        return count

@@ -9,15 +9,20 @@ answered before its batch has committed.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.trace import Link, Span, Tracer
+
+from service import logs
 from service.eventstore import Appended, StoreUnavailable
 from service.ingest import Envelope
+from service.tracing import span as span_of
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 AppendBatch = Callable[[Sequence[Envelope]], list[Appended]]
 
@@ -29,14 +34,21 @@ class GroupCommitter:
         *,
         max_batch: int = 512,
         on_commit: Callable[[list[Appended]], None] | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._append = append
         self._max_batch = max_batch
         self._on_commit = on_commit
+        # With tracing on, each request's waiting span (linked to and from the
+        # span of the batch that carried it).
+        self._tracer = tracer
         # A deque and one wake-up future, not an asyncio.Queue: the queue's
-        # loop checks and waiter bookkeeping showed in the ingest profile,
+        # loop checks and waiter bookkeeping showed in the ingest profile
+        # (docs/performance.md, "Why the code is shaped this way"),
         # and there is exactly one consumer to wake.
-        self._pending: deque[tuple[Envelope, asyncio.Future[Appended]]] = deque()
+        self._pending: deque[tuple[Envelope, asyncio.Future[Appended], Span | None]] = (
+            deque()
+        )
         self._wakeup: asyncio.Future[None] | None = None
         # One thread: batches commit in order and never compete for the lock.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
@@ -56,7 +68,8 @@ class GroupCommitter:
         if self._task is None or self._task.done():
             raise StoreUnavailable("the writer is not running")
         future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        self._pending.append((envelope, future))  # unbounded: never waits
+        span = None if self._tracer is None else trace.get_current_span()
+        self._pending.append((envelope, future, span))  # unbounded: never waits
         wakeup = self._wakeup
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
@@ -73,25 +86,60 @@ class GroupCommitter:
             batch = [
                 pending.popleft() for _ in range(min(len(pending), self._max_batch))
             ]
-            envelopes = [env for env, _ in batch]
+            envelopes = [env for env, _, _ in batch]
             try:
-                answers = await loop.run_in_executor(
-                    self._executor, self._append, envelopes
-                )
+                if self._tracer is None:
+                    answers = await loop.run_in_executor(
+                        self._executor, self._append, envelopes
+                    )
+                else:
+                    answers = await self._traced(self._tracer, batch, envelopes)
             except Exception as e:
                 if isinstance(e, StoreUnavailable):
                     error = e
                 else:
                     # Not the store's own refusal: a fault worth its own line
                     # (each request is answered 503 with the cause).
-                    log.warning("appending a batch failed: %s", type(e).__name__)
+                    log.warning(
+                        "appending a batch failed",
+                        error=type(e).__name__,
+                        batch=len(batch),
+                    )
                     error = StoreUnavailable(e)
-                for _, future in batch:
+                for _, future, _ in batch:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            for (_, future), answer in zip(batch, answers, strict=True):
+            for (_, future, _), answer in zip(batch, answers, strict=True):
                 if not future.done():
                     future.set_result(answer)
             if self._on_commit is not None:
                 self._on_commit(answers)
+
+    async def _traced(
+        self, tracer: Tracer, batch: list[Any], envelopes: list[Envelope]
+    ) -> list[Appended]:
+        """The batch's append under a span of its own (a new trace: it serves
+        many requests), linked to each request's waiting span, and the store
+        write as its child; each waiting span links back to the batch."""
+        waiting: list[Span] = [span for _, _, span in batch if span is not None]
+        links = [Link(s.get_span_context()) for s in waiting if s.is_recording()]
+        with span_of(
+            tracer,
+            "group commit",
+            context=trace.set_span_in_context(trace.INVALID_SPAN),
+            links=links,
+            attributes={"loyalty.batch.size": len(envelopes)},
+        ) as batch_span:
+            for request in waiting:
+                request.add_link(batch_span.get_span_context())
+            loop = asyncio.get_running_loop()
+            with span_of(tracer, "store write") as write:
+                answers = await loop.run_in_executor(
+                    self._executor, self._append, envelopes
+                )
+                accepted = [a.position for a in answers if a.status == "accepted"]
+                write.set_attribute("loyalty.events.stored", len(accepted))
+                if accepted:
+                    write.set_attribute("loyalty.position.last", max(accepted))
+            return answers

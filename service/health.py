@@ -47,9 +47,29 @@ class HealthWatch:
             checks = {"store": True}
         except StoreUnavailable:
             checks = {"store": False}
+        # Reachable but out of space refuses every webhook: not ready either.
+        checks["store_space"] = await asyncio.to_thread(self.events.space.writable)
         if self.worker is not None:
-            checks["projections"] = self.worker.status().running
+            # Applying, or standing by for the worker that applies: both are
+            # what a healthy worker process does.
+            checks["projections"] = self.worker.status().ready
+        for check, ok in checks.items():
+            self.metrics.ready.labels(check).set(1 if ok else 0)
         return checks
+
+    def describe(self) -> dict[str, str]:
+        """What /readyz adds to its checks for an operator: the lease."""
+        if self.worker is None:
+            return {}
+        status = self.worker.status()
+        lease = (
+            "held"
+            if status.leader
+            else "standing by"
+            if status.standing_by
+            else "not acquired"
+        )
+        return {"lease": lease}
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

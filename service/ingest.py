@@ -39,6 +39,8 @@ class Envelope:
     type_name: str
     body: dict[str, Any] = field(repr=False)
     raw: bytes = field(repr=False)
+    # The W3C trace context of the request that carried it ("" untraced).
+    traceparent: str = ""
 
 
 def _decode_signature(header: str) -> bytes | None:
@@ -167,6 +169,7 @@ def parse_envelope(
     event_type_header: str | None,
     *,
     max_id_length: int = DEFAULT_MAX_ID_LENGTH,
+    traceparent: str = "",
 ) -> Envelope:
     """The envelope of a signed webhook, or InvalidWebhook with a short reason.
 
@@ -206,4 +209,5 @@ def parse_envelope(
         type_name=type_name,
         body=body,
         raw=raw,
+        traceparent=traceparent,
     )

@@ -16,6 +16,7 @@ class Outcome(enum.StrEnum):
     BAD_SIGNATURE = "bad_signature"
     TOO_LARGE = "too_large"
     UNAVAILABLE = "unavailable"  # the store: retry later
+    ERROR = "error"  # a fault of ours (500)
 
 
 STATUS: dict[Outcome, int] = {
@@ -25,4 +26,5 @@ STATUS: dict[Outcome, int] = {
     Outcome.BAD_SIGNATURE: 401,
     Outcome.TOO_LARGE: 413,
     Outcome.UNAVAILABLE: 503,
+    Outcome.ERROR: 500,
 }

@@ -1,17 +1,31 @@
 """The key tables' schema, and what they record about the master key: its
 id (checked at start-up, replaced by a rotation, which re-wraps every data
-key) and how far events from before encryption go. `Keyring` (keyring.py)
-adds the customers' data keys on top."""
+key) and how far events from before encryption go; and the look-ups in the
+erasure audit trail that let concurrent erasures of one customer settle
+once. `Keyring` (keyring.py) adds the customers' data keys on top."""
 
 from __future__ import annotations
 
+import itertools
+import os
+import sqlite3
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+from eventsourcing.persistence import OperationalError
+
+from service import logs
 from service.config import ConfigError
 from service.masterkey import MasterKey
+
+log = logs.get(__name__)
+# A lock not granted in time (SQLite's "database is locked", PostgreSQL's
+# lock timeout) or a deadlock PostgreSQL broke: worth another try.
+BUSY_ERRORS = (OperationalError, sqlite3.OperationalError, psycopg.OperationalError)
 
 Transaction = Callable[..., AbstractContextManager[Any]]
 
@@ -31,6 +45,9 @@ class KeyTables:
     key_meta: str
     erasures: str
     for_share: str  # row lock that blocks a concurrent erasure ("" on SQLite)
+    # First statement of a rotation: takes the lock every writer of keys
+    # needs, so what the rotation reads cannot change before it commits.
+    write_lock: str
 
 
 def wrap_aad(customer_id: str, key_id: str) -> bytes:
@@ -97,7 +114,7 @@ class KeyRecords:
             expected = self.meta("master_id")
         if expected != self.master.id:
             raise WrongMasterKey(
-                f"MASTER_KEY_FILE holds master key {self.master.id}, but this "
+                f"{self.master.source} holds master key {self.master.id}, but this "
                 f"store's data keys are wrapped under {expected}: configure the "
                 "file that key was read from (or, after `loyalty keys "
                 "rotate-master`, the new one)"
@@ -134,19 +151,110 @@ class KeyRecords:
         with self._transaction(commit=True) as c:
             self.set_meta(c, "legacy_through", "0")
 
+    def probe_space(self, size: int = 256 * 1024) -> None:
+        """Commit a write of `size` bytes (made and removed in the same
+        transaction): it fails as an append would while the disk is full."""
+        p = self.t.p
+        with self._transaction(commit=True) as c:
+            c.execute(
+                f"INSERT INTO {self.t.key_meta} (name, value) "
+                f"VALUES ('space-probe', {p}) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (os.urandom(size // 2).hex(),),
+            )
+            c.execute(f"DELETE FROM {self.t.key_meta} WHERE name = 'space-probe'")
+
+    # -- the erasure audit trail ----------------------------------------------------
+
+    def last_erasure(self, customer_id: str) -> int:
+        """The id of the customer's latest audit record, 0 if none."""
+        with self._transaction(commit=False) as c:
+            c.execute(
+                f"SELECT MAX(id) AS last FROM {self.t.erasures} "
+                f"WHERE customer_id = {self.t.p}",
+                (customer_id,),
+            )
+            row = c.fetchone()
+        return int(row["last"] or 0)
+
+    def lock_customer(self, c: Any, customer_id: str) -> None:
+        """In transaction `c`: hold the customer's key row (made keyless if
+        missing) until commit, so erasures of one customer take turns
+        (SQLite's transactions already do: they hold the write lock)."""
+        p = self.t.p
+        c.execute(
+            f"INSERT INTO {self.t.data_keys} (customer_id) VALUES ({p}) "
+            "ON CONFLICT (customer_id) DO NOTHING",
+            (customer_id,),
+        )
+        c.execute(
+            f"SELECT customer_id FROM {self.t.data_keys} WHERE customer_id = {p}"
+            + self.t.for_share.replace("SHARE", "UPDATE"),
+            (customer_id,),
+        )
+        c.fetchall()
+
+    def erased_since(self, c: Any, customer_id: str, seen: int) -> str | None:
+        """In transaction `c`, after `lock_customer`: when the customer was
+        erased, if an erasure recorded after audit record `seen` left them
+        keyless (nothing arrived since for another erasure to remove)."""
+        p = self.t.p
+        c.execute(
+            f"SELECT k.erased_at AS erased_at FROM {self.t.data_keys} k "
+            f"WHERE k.customer_id = {p} AND k.key_id IS NULL AND EXISTS ("
+            f"SELECT 1 FROM {self.t.erasures} e WHERE e.customer_id = {p} "
+            f"AND e.id > {p})",
+            (customer_id, customer_id, seen),
+        )
+        row = c.fetchone()
+        return None if row is None else str(row["erased_at"])
+
     # -- master key rotation -------------------------------------------------------
 
     def rotate_master(
         self,
         new: MasterKey,
         also: Callable[[Any, MasterKey, MasterKey], object] | None = None,
+        *,
+        busy_for: float = 120.0,
     ) -> int:
         """Re-wrap every live data key under `new`, in one transaction (with
         `also(cursor, old, new)` for other data under the master key), and
-        record `new` as the store's master key. Returns how many keys."""
+        record `new` as the store's master key. Returns how many keys.
+
+        While writers keep the store busy (a lock not granted in time, a
+        deadlock broken by PostgreSQL), it tries again, for up to
+        `busy_for` seconds: nothing is changed by a try that fails."""
+        deadline = time.monotonic() + busy_for
+        delay = 0.05
+        for attempt in itertools.count(1):
+            try:
+                count = self._rotate_once(new, also)
+            except BUSY_ERRORS as e:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning(
+                    "store busy, rotation retried", attempt=attempt, error=str(e)
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            self.master = new
+            return count
+        raise AssertionError("unreachable")
+
+    def _rotate_once(
+        self,
+        new: MasterKey,
+        also: Callable[[Any, MasterKey, MasterKey], object] | None,
+    ) -> int:
         p, t = self.t.p, self.t
         count = 0
         with self._transaction(commit=True) as c:
+            # The write lock before any read (a read first would pin a
+            # snapshot that a writer's commit makes stale: SQLite then fails
+            # at our first write instead of waiting).
+            c.execute(t.write_lock)
             # Locked until commit: writers creating keys wait for the rotation.
             self.require_master(
                 c,
@@ -170,5 +278,4 @@ class KeyRecords:
             if also is not None:
                 also(c, self.master, new)
             self.set_meta(c, "master_id", new.id)
-        self.master = new
         return count

@@ -13,14 +13,19 @@ import binascii
 import hashlib
 import hmac
 import os
+import sqlite3
+import stat
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from service import logs
 from service.config import ConfigError, Settings
 
 NONCE = 12
 DEFAULT_NAME = "master.key"
+STORE_NAME = "events.sqlite"  # the embedded store, beside the default key
+log = logs.get(__name__)
 
 
 class MasterKey:
@@ -31,6 +36,8 @@ class MasterKey:
         if len(key) != 32:
             raise ValueError("a master key is 32 bytes")
         self._aead = AESGCM(key)
+        # Where it was read from, for error messages ("MASTER_KEY_FILE (path)").
+        self.source = "the master key file"
         self.id = hmac.new(key, b"loyalty master key id", hashlib.sha256).hexdigest()[
             :16
         ]
@@ -49,9 +56,10 @@ class MasterKey:
         return cls(key), base64.b64encode(key) + b"\n"
 
 
-def read_master_key(path: Path) -> MasterKey:
-    name = "MASTER_KEY_FILE"
+def read_master_key(path: Path, name: str = "MASTER_KEY_FILE") -> MasterKey:
+    """The key in `path`; `name` says in errors which setting named it."""
     try:
+        check_mode(path)
         text = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{name}: {path} does not exist") from None
@@ -68,30 +76,118 @@ def read_master_key(path: Path) -> MasterKey:
             f"{name}: {path} holds {len(key)} bytes, not 32 "
             "(create one with `openssl rand -base64 32`)"
         )
-    return MasterKey(key)
+    master = MasterKey(key)
+    master.source = f"{name} ({path})"
+    return master
 
 
-def write_new_master_key(path: Path) -> MasterKey:
+def write_new_master_key(path: Path, *, create_parents: bool = False) -> MasterKey:
     """Create `path` (it must not exist) holding a new key, readable by the
-    owner only."""
+    owner only. Its directory must exist unless `create_parents`: a typo in
+    an operator's path must not become a new directory holding the key."""
     key, content = MasterKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    if create_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise ConfigError(
+            f"{path.parent} is not a directory: create it first, or give a "
+            "key file in an existing one"
+        )
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(content)
         f.flush()
         os.fsync(f.fileno())
+    # The file's name is an entry in its directory: sync that too, or a
+    # power loss can lose the key of a store that already uses it.
+    fsync_dir(path.parent)
     return key
 
 
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_key_file(path: Path) -> None:
+    """Remove a key file this process created and never used."""
+    path.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+
+
+def check_mode(path: Path) -> None:
+    """Refuse a key file others may write (they could swap the key); warn,
+    loudly and at every start, when others may read it (a secret mount is
+    often 0644 or 0444, and refusing those would stop a deployment)."""
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        return  # read_bytes says what is wrong with it
+    if mode & 0o022:
+        raise ConfigError(
+            f"MASTER_KEY_FILE: {path} can be written by others (mode "
+            f"{mode & 0o777:o}): anyone who can replace it can take the data "
+            f"keys; `chmod 600 {path}`"
+        )
+    if mode & 0o044:
+        log.warning(
+            "the master key file can be read by others: `chmod 600` it",
+            path=str(path),
+            mode=f"{mode & 0o777:o}",
+        )
+
+
 def embedded_master_key(data_dir: Path) -> tuple[MasterKey, Path, bool]:
-    """The embedded default's key, DATA_DIR/master.key, created if missing
-    (the store refuses it later if its data keys were wrapped under
-    another)."""
+    """The embedded default's key, DATA_DIR/master.key. Created only for a
+    store that records no master key yet: a store whose data keys are
+    wrapped under a key whose file is missing (lost, or a backup restored
+    without it) is a start-up error, and no file is written."""
     path = data_dir / DEFAULT_NAME
+    name = "the default key file"
     if path.exists():
-        return read_master_key(path), path, False
-    return write_new_master_key(path), path, True
+        return _default(read_master_key(path, name), path, False)
+    recorded = recorded_master_id(data_dir / STORE_NAME)
+    if recorded is not None:
+        raise ConfigError(
+            f"{path} is missing, but the store in {data_dir} holds data keys "
+            f"wrapped under master key {recorded}: restore that key's file "
+            "from where you keep it apart from the backups (docs/runbook.md, "
+            "Back up and restore), or set MASTER_KEY_FILE to it. A new key "
+            "could not read any customer's data."
+        )
+    try:
+        return _default(write_new_master_key(path, create_parents=True), path, True)
+    except FileExistsError:  # another process of a fresh store made it first
+        return _default(read_master_key(path, name), path, False)
+
+
+def _default(key: MasterKey, path: Path, created: bool) -> tuple[MasterKey, Path, bool]:
+    # Errors name the file actually used, not the unset setting.
+    key.source = f"the default key file {path} (MASTER_KEY_FILE is unset)"
+    return key, path, created
+
+
+def recorded_master_id(db: Path) -> str | None:
+    """The master key id an embedded store records, read without writing
+    anything; None for no store or a store not yet started. (Plain sqlite3:
+    the key must be known before the store is opened with it.)"""
+    if not db.exists():
+        return None
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        row = conn.execute(
+            "SELECT value FROM key_meta WHERE name = 'master_id'"
+        ).fetchone()
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):
+            return None
+        raise ConfigError(f"cannot read the store {db}: {e}") from None
+    finally:
+        conn.close()
+    return None if row is None else str(row[0])
 
 
 def resolve_master_key(settings: Settings) -> tuple[MasterKey, Path, bool]:

@@ -72,6 +72,18 @@ class Metrics:
             multiprocess_mode="max",
             registry=r,
         )
+        self.rebuild_failures = Counter(
+            "loyalty_rebuild_failures",
+            "Rebuilds of the read models that failed (why: GetProjectionStatus "
+            "last_rebuild_error, and the log).",
+            registry=r,
+        )
+        self.rebuild_failed = Gauge(
+            "loyalty_rebuild_last_failed",
+            "1 while the last rebuild this process ran has failed, else 0.",
+            multiprocess_mode="max",
+            registry=r,
+        )
         self.quarantined = Counter(
             "loyalty_quarantined_requests",
             "Signed but invalid webhooks kept in the quarantine.",
@@ -102,6 +114,44 @@ class Metrics:
             ["method"],
             registry=r,
         )
+
+        self.lease_held = Gauge(
+            "loyalty_worker_lease_held",
+            "1 in the worker process that holds the lease and applies, 0 "
+            "elsewhere (a standby, a process without the worker).",
+            multiprocess_mode="max",
+            registry=r,
+        )
+        self.ready = Gauge(
+            "loyalty_ready",
+            "Readiness checks as /readyz answers them: 1 passing, 0 failing.",
+            ["check"],
+            # A dead child's last value must not count (ingress --workers N).
+            multiprocess_mode="livemin",
+            registry=r,
+        )
+
+    def summary(self) -> dict[str, object]:
+        """This process's totals, for its shutdown line: webhooks by outcome,
+        gRPC calls by code, quarantined requests."""
+        webhooks: dict[str, int] = {}
+        calls: dict[str, int] = {}
+        for metric in self.registry.collect():
+            for sample in metric.samples:
+                if sample.name == "loyalty_webhooks_total":
+                    key = sample.labels["outcome"]
+                    webhooks[key] = webhooks.get(key, 0) + int(sample.value)
+                elif sample.name == "loyalty_grpc_requests_total":
+                    key = sample.labels["code"]
+                    calls[key] = calls.get(key, 0) + int(sample.value)
+        quarantined = self.registry.get_sample_value(
+            "loyalty_quarantined_requests_total"
+        )
+        return {
+            "webhooks": webhooks,
+            "grpc_calls": calls,
+            "quarantined": int(quarantined or 0),
+        }
 
     def exposition(self) -> bytes:
         """The text format. Under `ingress --workers N` the children share one

@@ -6,14 +6,17 @@ and in every copy of the store), deletes their quarantined requests,
 records the erasure in the audit trail and appends the erasure's record to
 the event log. The projections delete the customer's read models when they
 reach that record, in log order, so neither a batch in flight nor a rebuild
-can bring them back. The caller then deletes the rows at once as well and
-scrubs what the database keeps of deleted data (docs/privacy.md).
+can bring them back. The caller then deletes the rows at once as well, but
+only while the worker has not reached the record (rows held after it come
+from events after the erasure), and scrubs what the database keeps of
+deleted data (docs/privacy.md).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +31,7 @@ from service.config import Settings
 from service.eventstore import EventStore
 from service.quarantine import Quarantine, QuarantinedRequest
 from service.reads import CustomerReads
+from service.storedevents import erasure_marker
 
 log = logs.get(__name__)
 _PAGE = 500
@@ -38,6 +42,14 @@ WORKER_WAIT_SECONDS = 10.0
 
 class _NothingToErase(Exception):
     """Nothing held: record the erasure without a record in the log."""
+
+
+class _ErasedMeanwhile(Exception):
+    """Another erasure of the customer committed while this one waited."""
+
+    def __init__(self, erased_at: str) -> None:
+        super().__init__(erased_at)
+        self.erased_at = erased_at
 
 
 @dataclass(frozen=True)
@@ -89,25 +101,45 @@ class Privacy:
         raise RuntimeError("could not settle an erasure racing new events")
 
     def _erase_once(self, customer_id: str) -> Erasure | None:
-        """None: the customer's first event arrived meanwhile; try again."""
+        """None: the customer's first event arrived meanwhile; try again.
+
+        Erasures of one customer take turns (the customer's key row is
+        held until commit); one that finds another erasure of the customer
+        committed since it began, and nothing new since, is answered by that
+        one: `erased` false, no second audit record, and the other's record
+        to wait for (`position`)."""
         keyring = self.events.keyring
         erased_at = datetime.now(UTC)
+        seen = keyring.last_erasure(customer_id)
         positions = self.positions(customer_id)
         present = bool(positions) or self.models.get_state(customer_id) is not None
 
+        def settled(c: Any) -> None:
+            keyring.lock_customer(c, customer_id)
+            when = keyring.erased_since(c, customer_id, seen)
+            if when is not None:
+                raise _ErasedMeanwhile(when)
+
         def work(c: Any) -> None:
+            settled(c)
             had_key = keyring.shred(c, customer_id, erased_at, len(positions))
             self.quarantine.erase_customer(c, customer_id)
-            legacy = self.events.redact_legacy(c, positions)
+            legacy = self.events.legacy.redact(c, positions)
             if not (had_key or present or legacy):
                 raise _NothingToErase
 
         try:
             position = self.events.append_erasure(customer_id, erased_at, work)
+        except _ErasedMeanwhile as other:
+            return self._answered_by(customer_id, other.erased_at)
         except _NothingToErase:
-            with self.events.index.transaction(commit=True) as c:
-                had_key = keyring.shred(c, customer_id, erased_at, 0)
-                self.quarantine.erase_customer(c, customer_id)
+            try:
+                with self.events.index.transaction(commit=True) as c:
+                    settled(c)
+                    had_key = keyring.shred(c, customer_id, erased_at, 0)
+                    self.quarantine.erase_customer(c, customer_id)
+            except _ErasedMeanwhile as other:
+                return self._answered_by(customer_id, other.erased_at)
             if had_key:
                 return None
             return Erasure(customer_id, False, 0, erased_at, 0)
@@ -119,27 +151,48 @@ class Privacy:
         )
         return Erasure(customer_id, True, len(positions), erased_at, position)
 
+    def _answered_by(self, customer_id: str, erased_at: str) -> Erasure:
+        """The answer of an erasure another one of the same customer settled:
+        that one's time and record (0 if it had nothing to record)."""
+        when = datetime.fromisoformat(erased_at)
+        marker = erasure_marker(customer_id, when).originator_id
+        assert isinstance(marker, uuid.UUID)
+        position = self.events.index.positions([marker]).get(marker, 0)
+        log.info("erasure answered by a concurrent one", customer_id=customer_id)
+        return Erasure(customer_id, False, 0, when, position)
+
     def finish(self, erasure: Erasure) -> None:
-        """Delete the read models now (the log's record does it again, in
-        order) and scrub deleted pages and logs of the databases."""
-        self.models.erase_customer(erasure.customer_id)
+        """Delete the read models now if the worker has not reached the
+        erasure's record (the record does it again, in order; once applied,
+        the rows held are from events after it and stay), and scrub deleted
+        pages and logs of the databases. An erasure that appended no record
+        found nothing to delete."""
+        if erasure.position:
+            self.models.erase_customer(erasure.customer_id, before=erasure.position)
         self.scrub()
 
     def export(self, customer_id: str) -> Export:
-        """NotFound for an unknown or erased customer."""
+        """NotFound for an unknown or erased customer. Everything in memory:
+        `loyalty export` streams instead (`iter_events`, `quarantined`)."""
         customer = self.reads.get(customer_id)
         return Export(
             customer,
             list(self.iter_events(customer_id)),
-            [q for q in self.quarantine if q.customer_id == customer_id],
+            list(self.quarantined(customer_id)),
         )
 
     def iter_events(self, customer_id: str) -> Iterator[RecordedEvent]:
-        positions = self.positions(customer_id)
-        for i in range(0, len(positions), _PAGE):
-            for event in self.events.read_positions(positions[i : i + _PAGE]):
+        """The customer's stored events, decrypted, a page at a time: memory
+        does not grow with how many they have."""
+        after = 0
+        while page := self.models.history(customer_id, after=after, limit=_PAGE):
+            after = page[-1]
+            for event in self.events.read_positions(page):
                 if not event.kind:
                     yield event
+
+    def quarantined(self, customer_id: str) -> Iterator[QuarantinedRequest]:
+        return (q for q in self.quarantine if q.customer_id == customer_id)
 
 
 def wait_applied(

@@ -22,10 +22,15 @@ import orjson
 from cryptography.exceptions import InvalidTag
 
 from service.eventstore import STORE_ERRORS, StoreUnavailable
-from service.keyring import Keyring, seal, unseal
+from service.ingest import InvalidWebhook, parse_created_at
+from service.keyring import Keyring, KeysChanged, WrongMasterKey, seal, unseal
 from service.masterkey import MasterKey
 
 MASTER = "master"  # key_id of a body sealed under the master key
+# key_id of a body of an erased customer's, stored as its ids only
+REDACTED = "redacted"
+ERASED_RESOLUTION = "redacted: its customer was erased"
+_LONG_AGO = datetime(1, 1, 2, tzinfo=UTC)
 
 Transaction = Callable[..., AbstractContextManager[Any]]
 
@@ -80,36 +85,69 @@ class Quarantine:
                     c.execute(f"ALTER TABLE {self._table} ADD COLUMN {column} TEXT")
 
     def _seal(self, body: bytes, received_at: str) -> tuple[bytes, str | None, str]:
-        """(sealed body, customer id, key id)."""
+        """(sealed body, customer id, key id).
+
+        As for stored events, only a body created after its customer's last
+        erasure may be sealed readable under a (new) data key; one created
+        at or before it, or whose creation time cannot be read, of a customer
+        ever erased keeps its ids and nothing else (`redacted`)."""
         aad = _aad(received_at)
         cid = customer_of(body)
-        if cid is not None:
-            key = self.keyring.for_append({cid: datetime.now(UTC)})[cid]
-            if key.aead is not None and key.key_id is not None:
-                return seal(key.aead, body, aad), cid, key.key_id
-        return self.keyring.seal_without_customer(body, aad), cid, MASTER
+        if cid is None:
+            return self.keyring.seal_without_customer(body, aad), cid, MASTER
+        created = created_of(body)
+        # Unknown creation: never reason enough to make a new key for an
+        # erased customer (a never-seen one gets a key all the same).
+        key = self.keyring.for_append({cid: created or _LONG_AGO})[cid]
+        erased = key.erased_at is not None and (
+            created is None or created <= key.erased_at
+        )
+        if key.aead is None or key.key_id is None or erased:
+            return redacted(body), cid, REDACTED
+        return seal(key.aead, body, aad), cid, key.key_id
 
     def add(self, reason: str, headers: Mapping[str, str], body: bytes) -> int:
         p = self._p
         sql = (
             f"INSERT INTO {self._table} (received_at, reason, headers, body, "
-            f"customer_id, key_id) VALUES ({p}, {p}, {p}, {p}, {p}, {p}) RETURNING id"
+            f"customer_id, key_id, resolution) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) RETURNING id"
         )
-        received_at = datetime.now(UTC).isoformat()
         try:
-            sealed, cid, key_id = self._seal(body, received_at)
-            row = (
-                received_at,
-                reason,
-                json.dumps(dict(headers), sort_keys=True),
-                sealed,
-                cid,
-                key_id,
-            )
-            with self._transaction(commit=True) as c:
-                c.execute(sql, row)
-                return int(_first(c.fetchone()))
-        except STORE_ERRORS as e:
+            for _attempt in range(5):
+                received_at = datetime.now(UTC).isoformat()
+                sealed, cid, key_id = self._seal(body, received_at)
+                row = (
+                    received_at,
+                    reason,
+                    json.dumps(dict(headers), sort_keys=True),
+                    sealed,
+                    cid,
+                    key_id,
+                    ERASED_RESOLUTION if key_id == REDACTED else None,
+                )
+                try:
+                    with self._transaction(commit=True) as c:
+                        c.execute(sql, row)
+                        row_id = int(_first(c.fetchone()))
+                        if key_id == MASTER:
+                            # A rotation that committed meanwhile resealed
+                            # only the bodies it saw: refuse a stale key's.
+                            self.keyring.require_master(
+                                c,
+                                self.keyring.t.for_share,
+                                "now: restart with the MASTER_KEY_FILE it was "
+                                "rotated to",
+                            )
+                        elif cid is not None and key_id != REDACTED:
+                            # After the insert took the write lock: an erasure
+                            # that destroyed the key meanwhile makes us redo it.
+                            self.keyring.verify(c, {cid: key_id})
+                        return row_id
+                except KeysChanged:
+                    continue
+            raise StoreUnavailable("could not settle a quarantine racing an erasure")
+        except (*STORE_ERRORS, WrongMasterKey) as e:  # the old key: 503 too
             raise StoreUnavailable(str(e)) from e
 
     def list(self, limit: int = 100, after_id: int = 0) -> list[QuarantinedRequest]:
@@ -132,7 +170,7 @@ class Quarantine:
         wanted = {
             r["customer_id"]
             for r in rows
-            if r["key_id"] not in (None, MASTER) and r["customer_id"]
+            if r["key_id"] not in (None, MASTER, REDACTED) and r["customer_id"]
         }
         live = self.keyring.live(wanted) if wanted else {}
         items = []
@@ -141,6 +179,8 @@ class Quarantine:
             aad = _aad(r["received_at"])
             if r["key_id"] == MASTER:
                 body = self.keyring.open_without_customer(body, aad) or b""
+            elif r["key_id"] == REDACTED:
+                pass  # ids only, stored as such
             elif r["key_id"] is not None:
                 key = live.get(r["customer_id"])
                 try:
@@ -262,6 +302,31 @@ def customer_of(body: bytes) -> str | None:
     if isinstance(cid, str) and cid.strip() and len(cid) <= 1024:
         return cid
     return None
+
+
+def created_of(body: bytes) -> datetime | None:
+    """The body's createdAt, if it can be read."""
+    try:
+        data = orjson.loads(body)
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
+        return parse_created_at(data.get("createdAt"))
+    except InvalidWebhook:
+        return None
+
+
+def redacted(body: bytes) -> bytes:
+    """What is kept of an erased customer's body: its ids (JSON)."""
+    data = orjson.loads(body)  # customer_of read it
+    kept = {
+        k: data[k]
+        for k in ("id", "customerId")
+        if isinstance(data.get(k), str) and len(data[k]) <= 1024
+    }
+    return json.dumps(kept, sort_keys=True).encode()
 
 
 def _row(r: Any, body: bytes) -> QuarantinedRequest:

@@ -43,26 +43,11 @@ class CustomerReads:
             raise NotFound("customer not found")
         return to_view(blob)
 
-    def batch_get(self, ids: Sequence[str]) -> list[Customer]:
-        """All or nothing, in request order (repeats repeated)."""
-        found = self.models.get_states(list(dict.fromkeys(ids)))
-        missing = [i for i in dict.fromkeys(ids) if i not in found]
-        if missing:
-            raise NotFound(
-                f"{len(missing)} of the requested customers not found", len(missing)
-            )
-        views = {cid: to_view(blob) for cid, blob in found.items()}
-        return [views[i] for i in ids]
-
     def lookup(self, email: str) -> Customer:
         blob = self.models.lookup_email(email)
         if blob is None:
             raise NotFound("no customer with that email")  # never echo the email
         return to_view(blob)
-
-    def list(self, *, after: str, limit: int, tier: str | None) -> Page[Customer]:
-        rows = self.models.list_customers(after=after, limit=limit + 1, tier=tier)
-        return Page([to_view(blob) for _, blob in rows[:limit]], len(rows) > limit)
 
     # -- stored answers: the Customer message's bytes, sent as they are ------
 

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 
 from projections.projector import EventSource
 from projections.rebuild import RebuildProgress, rebuild
 from projections.stores.sql import SqlReadModels
+from service import logs
+from service.metrics import Metrics
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 
 class Rebuilds:
-    def __init__(self, source: EventSource, models: SqlReadModels) -> None:
+    def __init__(
+        self,
+        source: EventSource,
+        models: SqlReadModels,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.source = source
         self.models = models
+        self.metrics = metrics
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -33,6 +40,7 @@ class Rebuilds:
             if self.running:
                 return False, self.progress.target if self.progress else 0
             target = self.source.head()
+            self.last_error = None  # it describes the last finished rebuild
             # Visible at once, before the first batch reports.
             self.progress = RebuildProgress(0, 0, target, 0.0, 0.0, time.time(), False)
             self._thread = threading.Thread(
@@ -46,11 +54,17 @@ class Rebuilds:
             done = rebuild(
                 self.source, self.models, on_progress=self._note, stop=self._stop
             )
-            log.info("rebuild complete at position %d", done.done)
+            log.info("rebuild complete", position=done.done)
             self.last_error = None
+            if self.metrics is not None:
+                self.metrics.rebuild_failed.set(0)
         except Exception as e:
-            self.last_error = f"{type(e).__name__}: {e}"
+            # Bounded: a driver's message can be long; the log has it all.
+            self.last_error = f"{type(e).__name__}: {e}"[:500]
             log.exception("rebuild failed")
+            if self.metrics is not None:
+                self.metrics.rebuild_failures.inc()
+                self.metrics.rebuild_failed.set(1)
 
     def _note(self, progress: RebuildProgress) -> None:
         self.progress = progress

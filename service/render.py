@@ -29,6 +29,15 @@ def plain(value: Any) -> Any:
     return value
 
 
+def public(customer: Any) -> dict[str, Any]:
+    """A Customer view as plain values, without the fields kept for the
+    store's own use (marked `internal`): what the API serves."""
+    hidden = {
+        f.name for f in dataclasses.fields(customer) if f.metadata.get("internal")
+    }
+    return {k: v for k, v in plain(customer).items() if k not in hidden}
+
+
 def human(customer: Any) -> str:
     """A compact, readable summary of a Customer view."""
     c = plain(customer)

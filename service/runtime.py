@@ -68,32 +68,33 @@ async def serve(
         stoppers.append(await _start_api(service))
         bound.grpc_port = service.api.port
     watch_task = loop.create_task(service.watch.run())
-    if service.metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        metrics_server, _ = start_http_server(
-            service.metrics_port,
-            settings.http_host,
-            registry=service.container.metrics.registry,
-        )
-        stoppers.append(metrics_server.shutdown)
     http_server = None
     if service.app is not None:
         http_server, bound.http_port = await _start_ingress(service)
+    elif service.probes is not None:
+        http_server, bound.http_port = await _start_http(
+            service.probes, settings.http_host, settings.metrics_port or 0
+        )
 
+    started = loop.time()
+    http = f"{settings.http_host}:{bound.http_port}" if bound.http_port else None
     log.info(
         "listening",
         roles=sorted(service.roles),
-        http=f"{settings.http_host}:{bound.http_port}" if bound.http_port else None,
+        http=http if service.app is not None else None,
+        probes=http,
         grpc=f"{settings.grpc_host}:{bound.grpc_port}" if bound.grpc_port else None,
         backend=service.container.backend.name,
+        head_position=service.head.position,
+        applied_position=service.applied.position,
+        access_log_limit=settings.access_log_limit,
     )
     if on_ready is not None:
         on_ready(bound)
     try:
         await stop.wait()
     finally:
-        log.info("stopping")
+        log.info("stopping", **service.container.metrics.summary())
         if http_server is not None:
             await http_server.before_stop()
             http_server.close()
@@ -106,7 +107,13 @@ async def serve(
             result = stopper()
             if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
                 await result
-        log.info("stopped")
+        service.tracing.shutdown()  # the last spans are exported
+        log.info(
+            "stopped",
+            uptime_s=round(loop.time() - started, 1),
+            head_position=service.head.position,
+            applied_position=service.applied.position,
+        )
 
 
 async def _start_api(service: Service) -> Callable[[], Awaitable[None]]:
@@ -123,13 +130,19 @@ async def _start_api(service: Service) -> Callable[[], Awaitable[None]]:
 
 
 async def _start_ingress(service: Service) -> tuple[Any, int]:
-    from service.adapters.sanic import DeadlineProtocol
-
     settings, sock, app = service.container.settings, service.http_sock, service.app
     assert app is not None
+    return await _start_http(app, settings.http_host, settings.http_port, sock)
+
+
+async def _start_http(
+    app: Any, host: str, port: int, sock: Any = None
+) -> tuple[Any, int]:
+    from service.adapters.sanic import DeadlineProtocol
+
     server = await app.create_server(
-        host=None if sock else settings.http_host,
-        port=None if sock else settings.http_port,
+        host=None if sock else host,
+        port=None if sock else port,
         sock=sock,
         protocol=DeadlineProtocol,
         return_asyncio_server=True,

@@ -1,10 +1,9 @@
-"""How a webhook is stored: a one-line JSON header in clear, then the body
-encrypted with its customer's data key; and stored rows read back as
-events, decrypted where the key is live."""
+"""How a webhook is stored: a header in clear (service/storedheader.py), then
+the body encrypted with its customer's data key; and stored rows read back
+as events, decrypted where the key is live."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -14,6 +13,7 @@ from eventsourcing.persistence import StoredEvent
 from projections.events import ERASURE, REDACTED_EVENT, EventType, RecordedEvent
 from service.ingest import Envelope, loads
 from service.keyring import CustomerKey, Keyring, seal, unseal
+from service.storedheader import StoredHeader, decode_header, encode_header
 
 # Fixed forever: changing it would let old ids be stored again.
 ID_NAMESPACE = uuid.UUID("6f1c3c55-3f0e-5d57-9a55-4f2f6c0b7a11")
@@ -34,42 +34,29 @@ def topic_for(event_type: EventType | None) -> str:
     return UNKNOWN_TOPIC if event_type is None else TOPIC_PREFIX + event_type.name
 
 
-def make_header(
-    event_id: str,
-    customer_id: str,
-    type_name: str,
-    created_at: datetime,
+def encode(
+    envelope: Envelope,
     received_at: datetime,
-    key_id: str,
-) -> bytes:
-    return json.dumps(
-        [
-            event_id,
-            customer_id,
-            type_name,
-            created_at.isoformat(),
-            received_at.isoformat(),
-            key_id,
-        ],
-        separators=(",", ":"),
-    ).encode()
-
-
-def encode(envelope: Envelope, received_at: datetime, key: CustomerKey) -> StoredEvent:
-    """A one-line JSON header in clear (ids, names and times: no personal
-    data), then the request body encrypted with the customer's data key,
-    the header as associated data. An event created at or before its
+    key: CustomerKey,
+    traceparent: str = "",
+) -> StoredEvent:
+    """The header in clear (ids, names, times and the trace context: no
+    personal data), then the request body encrypted with the customer's data
+    key, the header as associated data. An event created at or before its
     customer's erasure keeps only the header: nothing personal is stored."""
     erased = key.erased_at is not None and envelope.created_at <= key.erased_at
     aead = None if erased else key.aead
     key_id = key.key_id if aead is not None and key.key_id is not None else REDACTED
-    header = make_header(
-        envelope.id,
-        envelope.customer_id,
-        envelope.type_name,
-        envelope.created_at,
-        received_at,
-        key_id,
+    header = encode_header(
+        StoredHeader(
+            envelope.id,
+            envelope.customer_id,
+            envelope.type_name,
+            envelope.created_at,
+            received_at,
+            key_id,
+            traceparent,
+        )
     )
     payload = (
         b"" if aead is None or key_id == REDACTED else seal(aead, envelope.raw, header)
@@ -78,7 +65,7 @@ def encode(envelope: Envelope, received_at: datetime, key: CustomerKey) -> Store
         originator_id=originator_id(envelope.id),
         originator_version=1,
         topic=topic_for(envelope.type),
-        state=header + b"\n" + payload,
+        state=header + payload,
     )
 
 
@@ -87,46 +74,43 @@ def erasure_marker(customer_id: str, erased_at: datetime) -> StoredEvent:
     their read models when they reach it, in order, so no batch in flight
     and no rebuild brings them back."""
     marker_id = f"{customer_id}\x00{erased_at.isoformat()}"
-    header = make_header(
+    header = StoredHeader(
         marker_id, customer_id, ERASURE_NAME, erased_at, erased_at, REDACTED
     )
     return StoredEvent(
         originator_id=uuid.uuid5(ERASURE_NAMESPACE, marker_id),
         originator_version=1,
         topic=ERASURE_TOPIC,
-        state=header + b"\n",
+        state=encode_header(header),
     )
 
 
 _TYPES: dict[str, EventType | None] = {topic_for(t): t for t in EventType}
-parse_header = json.JSONDecoder().decode
-_fromiso = datetime.fromisoformat
 Row = tuple[int, str, bytes]
 
 
 def decode_rows(rows: Sequence[Row], keyring: Keyring) -> list[RecordedEvent]:
     """Stored rows as events, decrypted where the customer's key is live.
     An erased customer's events come back redacted: ids, type, times and
-    position only. Rows from before encryption (a five-field header) are
-    read as they were written."""
+    position only. Rows from before encryption (v0 headers) are read as they
+    were written."""
     parsed = []
     wanted: set[str] = set()
     for position, topic, state in rows:
-        header, _, payload = state.partition(b"\n")
-        fields = parse_header(header.decode())
-        if len(fields) == 6 and fields[5]:
-            wanted.add(fields[1])
-        parsed.append((position, topic, header, fields, payload))
+        header, aad, payload = decode_header(state)
+        if header.key_id:
+            wanted.add(header.customer_id)
+        parsed.append((position, topic, header, aad, payload))
     live = keyring.live(wanted) if wanted else {}
     events = []
-    for position, topic, header, fields, payload in parsed:
-        event_id, customer_id, type_name, created_at, received_at = fields[:5]
+    for position, topic, header, aad, payload in parsed:
         raw: bytes | None = payload
-        if len(fields) == 6:
-            key = live.get(customer_id) if fields[5] else None
+        key_id = header.key_id
+        if key_id is not None:
+            key = live.get(header.customer_id) if key_id else None
             # Another key id than the live one: a key destroyed by an erasure.
-            ok = key is not None and key[0] == fields[5]
-            raw = unseal(key[1], payload, header) if ok else None  # type: ignore[index]
+            ok = key is not None and key[0] == key_id
+            raw = unseal(key[1], payload, aad) if ok else None  # type: ignore[index]
         if topic == ERASURE_TOPIC:
             kind = ERASURE
         elif raw is None:
@@ -136,15 +120,16 @@ def decode_rows(rows: Sequence[Row], keyring: Keyring) -> list[RecordedEvent]:
         events.append(
             RecordedEvent(
                 position,
-                event_id,
+                header.event_id,
                 _TYPES.get(topic),
-                type_name,
-                customer_id,
-                _fromiso(created_at),
-                _fromiso(received_at),
+                header.type_name,
+                header.customer_id,
+                header.created_at,
+                header.received_at,
                 {} if raw is None else loads(raw),
                 b"" if raw is None else raw,
                 kind,
+                header.traceparent,
             )
         )
     return events

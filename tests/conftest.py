@@ -45,6 +45,14 @@ def pg_available() -> bool:
 
 
 @pytest.fixture
+def pg_admin_url(pg_available: bool) -> str:
+    """The whole test database, for tests that create databases of their own."""
+    if not pg_available:
+        pytest.skip(f"PostgreSQL NOT REACHABLE at {PG_BASE}: backend untested here")
+    return PG_BASE
+
+
+@pytest.fixture
 def pg_url(pg_available: bool) -> Iterator[str]:
     if not pg_available:
         pytest.skip(f"PostgreSQL NOT REACHABLE at {PG_BASE}: backend untested here")

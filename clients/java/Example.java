@@ -195,6 +195,10 @@ public final class Example {
     out.addProperty("type", type == null ? Integer.toString(e.getTypeValue()) : type.name());
     out.addProperty("type_name", e.getTypeName());
     out.addProperty("customer_id", e.getCustomerId());
+    // A typed payload's exact decimal, as sent (new BigDecimal(value) reads it).
+    if (e.hasBalanceChanged()) {
+      out.addProperty("amount", e.getBalanceChanged().getAmount().getValue());
+    }
     return out;
   }
 

@@ -151,6 +151,8 @@ function eventJson(e: StoredEvent): { [key: string]: Json } {
     type: EventTypeSchema.value[e.type]?.name ?? String(e.type),
     type_name: e.typeName,
     customer_id: e.customerId,
+    // A typed payload's exact decimal, as sent (a string, never a number).
+    ...(e.payload.case === "balanceChanged" ? { amount: e.payload.value.amount?.value ?? "" } : {}),
   };
 }
 
@@ -225,7 +227,14 @@ async function main(): Promise<void> {
     );
     let live = false;
     let finished = false;
-    for await (const { item } of stream) {
+    // An explicit iterator rather than `for await ... break`: Connect for
+    // Node clears a call's deadline timer only when its stream ends or
+    // fails, not when the caller abandons it, and that timer would keep the
+    // process alive until the deadline. So after the cancel below, one more
+    // read lets the stream fail with CANCELED and release it.
+    const items = stream[Symbol.asyncIterator]();
+    for (let next = await items.next(); !next.done; next = await items.next()) {
+      const { item } = next.value;
       if (item.case === "event") {
         emit({ step: live ? "live" : "event", event: eventJson(item.value) });
         finished = live;
@@ -237,6 +246,7 @@ async function main(): Promise<void> {
       if (finished) break;
     }
     stop.abort(); // ends the follow stream
+    await items.next().catch(() => undefined); // and frees its deadline timer
     if (!finished) throw new Failure("StreamEvents", new Error("the follow stream ended"));
     emit({ step: "done" });
   } catch (err) {

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..events import RecordedEvent
-from .fields import integer
+from ..payload_types import CustomerBirthday
 from .state import BirthdaySet, CustomerState
 from .timekeys import at, newer
 
@@ -17,10 +17,11 @@ class Birthday:
     last_celebrated_at: datetime | None = None
 
 
-def on_birthday(state: CustomerState, event: RecordedEvent, us: int) -> None:
-    age = integer(event.properties, "age")
+def on_birthday(
+    state: CustomerState, event: RecordedEvent, p: CustomerBirthday, us: int
+) -> None:
     if newer(us, event.id, state.birthday):
-        state.birthday = BirthdaySet(us, event.id, age)
+        state.birthday = BirthdaySet(us, event.id, p.age)
 
 
 def birthday_view(state: CustomerState) -> Birthday:

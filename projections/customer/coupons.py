@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..events import RecordedEvent
-from .fields import key_text, text
+from ..payload_types import CouponAssigned, CouponPassInstalled, CouponPassUninstalled
 from .state import CouponPass, CouponSet, CustomerState
 from .timekeys import at, newer
 
@@ -28,31 +28,34 @@ class Coupon:
     pass_installed: bool
 
 
-_DETAILS = ("header", "body", "slug", "assignedFrom", "installUrl")
-
-
-def on_assigned(state: CustomerState, event: RecordedEvent, us: int) -> None:
-    props = event.properties
-    code = key_text(props, "code")
-    details = [text(props, name) for name in _DETAILS]
+def on_assigned(
+    state: CustomerState, event: RecordedEvent, p: CouponAssigned, us: int
+) -> None:
+    code = p.code
     if newer(us, event.id, state.coupons.get(code)):
-        state.coupons[code] = CouponSet(us, event.id, *details)
+        state.coupons[code] = CouponSet(
+            us, event.id, p.header, p.body, p.slug, p.assigned_from, p.install_url
+        )
 
 
-def _pass_code(event: RecordedEvent) -> str | None:
-    code = text(event.properties, "code")
+def _pass_code(p: CouponPassInstalled | CouponPassUninstalled) -> str | None:
+    code = p.code
     return code if code and code.strip() else None
 
 
-def on_pass_installed(state: CustomerState, event: RecordedEvent, us: int) -> None:
-    code = _pass_code(event)
+def on_pass_installed(
+    state: CustomerState, event: RecordedEvent, p: CouponPassInstalled, us: int
+) -> None:
+    code = _pass_code(p)
     state.coupon_installs += 1
     if code is not None and newer(us, event.id, state.coupon_passes.get(code)):
         state.coupon_passes[code] = CouponPass(us, event.id, True)
 
 
-def on_pass_uninstalled(state: CustomerState, event: RecordedEvent, us: int) -> None:
-    code = _pass_code(event)
+def on_pass_uninstalled(
+    state: CustomerState, event: RecordedEvent, p: CouponPassUninstalled, us: int
+) -> None:
+    code = _pass_code(p)
     state.coupon_uninstalls += 1
     if code is not None and newer(us, event.id, state.coupon_passes.get(code)):
         state.coupon_passes[code] = CouponPass(us, event.id, False)

@@ -19,23 +19,27 @@ class Engagement:
     last_activity_at: datetime | None = None
 
 
-# The context these events carry (device, location, url...) is kept in the
-# stored event only; the read model just counts them.
+# The context these events carry (device, location, url...) is replayed in
+# their typed payloads; the read model just counts them.
 
 
-def on_scanned(state: CustomerState, event: RecordedEvent, us: int) -> None:
+def on_scanned(state: CustomerState, event: RecordedEvent, p: object, us: int) -> None:
     state.scans += 1
 
 
-def on_tapped(state: CustomerState, event: RecordedEvent, us: int) -> None:
+def on_tapped(state: CustomerState, event: RecordedEvent, p: object, us: int) -> None:
     state.taps += 1
 
 
-def on_wallet_click(state: CustomerState, event: RecordedEvent, us: int) -> None:
+def on_wallet_click(
+    state: CustomerState, event: RecordedEvent, p: object, us: int
+) -> None:
     state.wallet_clicks += 1
 
 
-def on_wallet_visit(state: CustomerState, event: RecordedEvent, us: int) -> None:
+def on_wallet_visit(
+    state: CustomerState, event: RecordedEvent, p: object, us: int
+) -> None:
     state.wallet_visits += 1
 
 

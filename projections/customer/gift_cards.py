@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..events import RecordedEvent
-from .fields import flag, key_text, text
+from ..payload_types import GiftCardSent
 from .state import CustomerState, GiftCardSet
 from .timekeys import at, newer
 
@@ -23,19 +23,20 @@ class GiftCard:
     sent_at: datetime
 
 
-_DETAILS = ("header", "body", "slug", "assignedFrom", "installUrl")
-
-
-def on_sent(state: CustomerState, event: RecordedEvent, us: int) -> None:
-    props = event.properties
-    code = key_text(props, "code")
-    header, body, slug, assigned_from, install_url = (
-        text(props, name) for name in _DETAILS
-    )
-    mail_sent = flag(props, "mailSent")
+def on_sent(
+    state: CustomerState, event: RecordedEvent, p: GiftCardSent, us: int
+) -> None:
+    code = p.code
     if newer(us, event.id, state.gift_cards.get(code)):
         state.gift_cards[code] = GiftCardSet(
-            us, event.id, header, body, slug, assigned_from, install_url, mail_sent
+            us,
+            event.id,
+            p.header,
+            p.body,
+            p.slug,
+            p.assigned_from,
+            p.install_url,
+            bool(p.mail_sent),  # unsaid is False
         )
 
 

@@ -9,11 +9,14 @@ drops duplicate ids, which makes it a function of the *set* of events.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from ..events import EventType, RecordedEvent
+from ..fields import PoisonEvent
+from ..payloads import read_payload
 from . import (
     birthday,
     coupons,
@@ -28,7 +31,6 @@ from . import (
 from .birthday import Birthday
 from .coupons import Coupon
 from .engagement import Engagement
-from .fields import PoisonEvent
 from .gift_cards import GiftCard
 from .points import LedgerEntry
 from .profile import Utm
@@ -49,9 +51,10 @@ __all__ = [
     "view",
 ]
 
-# Each handler parses the event completely (raising PoisonEvent) before it
-# touches the state, so a poison event leaves the state as it was.
-Handler = Callable[[CustomerState, RecordedEvent, int], LedgerEntry | None]
+# `apply` reads the event's typed payload (raising PoisonEvent) before any
+# handler touches the state, so a poison event leaves the state as it was.
+# Each handler takes its own type's payload (payloads.SPECS pairs them).
+Handler = Callable[[CustomerState, RecordedEvent, Any, int], LedgerEntry | None]
 
 _HANDLERS: dict[EventType, Handler] = {
     EventType.CUSTOMER_CREATED: profile.on_customer_created,
@@ -89,8 +92,9 @@ def apply(state: CustomerState, event: RecordedEvent) -> LedgerEntry | None:
     handler = _HANDLERS.get(event.type)  # type: ignore[arg-type]
     if handler is None:
         raise ValueError(f"event {event.id} is of no known type")
+    payload = read_payload(event)
     us = micros(event.created_at)
-    entry = handler(state, event, us)
+    entry = handler(state, event, payload, us)
     # The rest cannot raise.
     profile.note_email(state, event, us)
     engagement.note_activity(state, us)
@@ -166,9 +170,10 @@ class Customer:
     birthday: Birthday
     event_count: int
     position: int
-    # Not served by the API: (created_at, id) of the newest event carrying the
-    # email, for the store to choose among customers sharing one email.
-    email_seen_at: tuple[datetime, str] | None
+    # Not served by the API (nor shown by the CLI): (created_at, id) of the
+    # newest event carrying the email, for the store to choose among
+    # customers sharing one email.
+    email_seen_at: tuple[datetime, str] | None = field(metadata={"internal": True})
 
 
 def view(state: CustomerState) -> Customer:

@@ -7,8 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from ..events import RecordedEvent
-from .exact_numbers import Number, add, load, store
-from .fields import key_number, number, text
+from ..exact_numbers import Number, add, load, store
+from ..payload_types import BalanceChanged
 from .state import BalanceSet, CustomerState
 from .timekeys import newer
 
@@ -35,15 +35,13 @@ class Points:
 
 
 def on_balance_changed(
-    state: CustomerState, event: RecordedEvent, us: int
+    state: CustomerState, event: RecordedEvent, p: BalanceChanged, us: int
 ) -> LedgerEntry:
-    props = event.properties
-    amount = key_number(props, "amount")
-    previous = number(props, "previousBalance")
-    to_next = number(props, "pointsToNextReward")
-    next_name = text(props, "nextRewardName")
-    reference = text(props, "reference")
-    # Everything parsed: from here on nothing raises.
+    amount = p.amount
+    previous = p.previous_balance
+    to_next = p.points_to_next_reward
+    next_name = p.next_reward_name
+    reference = p.reference
     total = state.points_sum
     if type(total) is int and type(amount) is int:
         state.points_sum = total + amount

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..events import RecordedEvent
-from .fields import text
+from ..payload_types import CustomerCreated
 from .state import Created, CustomerState, EmailSeen
 from .timekeys import at, newer
 
@@ -31,23 +31,22 @@ class Profile:
     registered_at: datetime | None
 
 
-_CREATED_FIELDS = (
-    "firstName",
-    "lastName",
-    "phoneNumber",
-    "origin",
-    "referral",
-    "utmSource",
-    "utmMedium",
-    "utmCampaign",
-)
-
-
-def on_customer_created(state: CustomerState, event: RecordedEvent, us: int) -> None:
-    props = event.properties
-    values = [text(props, name) for name in _CREATED_FIELDS]  # may raise: first
+def on_customer_created(
+    state: CustomerState, event: RecordedEvent, p: CustomerCreated, us: int
+) -> None:
     if newer(us, event.id, state.created):
-        state.created = Created(us, event.id, *values)
+        state.created = Created(
+            us,
+            event.id,
+            p.first_name,
+            p.last_name,
+            p.phone_number,
+            p.origin,
+            p.referral,
+            p.utm_source,
+            p.utm_medium,
+            p.utm_campaign,
+        )
 
 
 def note_email(state: CustomerState, event: RecordedEvent, us: int) -> None:

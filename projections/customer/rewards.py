@@ -11,8 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from ..events import RecordedEvent
-from .exact_numbers import load, store
-from .fields import key_text, number, text
+from ..exact_numbers import load, store
+from ..payload_types import RewardRedeemable, RewardRedeemed, RewardRefunded
 from .state import Claim, CustomerState, Offer, Stamp
 from .timekeys import at, newer
 
@@ -40,35 +40,38 @@ class RedeemedReward:
     refunded_at: datetime | None
 
 
-def on_redeemable(state: CustomerState, event: RecordedEvent, us: int) -> None:
-    props = event.properties
-    reward_id = key_text(props, "rewardId")
-    link = text(props, "rewardLink")
-    title = text(props, "rewardTitle")
-    value = number(props, "rewardValue")
-    cost = number(props, "rewardCost")
-    remaining = number(props, "customerRemainingBalance")
+def on_redeemable(
+    state: CustomerState, event: RecordedEvent, p: RewardRedeemable, us: int
+) -> None:
+    reward_id = p.reward_id
     if newer(us, event.id, state.offers.get(reward_id)):
         state.offers[reward_id] = Offer(
-            us, event.id, link, title, store(value), store(cost), store(remaining)
+            us,
+            event.id,
+            p.reward_link,
+            p.reward_title,
+            store(p.reward_value),
+            store(p.reward_cost),
+            store(p.customer_remaining_balance),
         )
 
 
-def on_redeemed(state: CustomerState, event: RecordedEvent, us: int) -> None:
-    props = event.properties
-    reward_id = key_text(props, "rewardId")
-    link = text(props, "rewardLink")
-    title = text(props, "rewardTitle")
-    code = text(props, "code")
-    claim_id = text(props, "claimId")
+def on_redeemed(
+    state: CustomerState, event: RecordedEvent, p: RewardRedeemed, us: int
+) -> None:
+    claim_id = p.claim_id
     if claim_id is None or not claim_id.strip():
         claim_id = event.id
     if newer(us, event.id, state.claims.get(claim_id)):
-        state.claims[claim_id] = Claim(us, event.id, reward_id, link, title, code)
+        state.claims[claim_id] = Claim(
+            us, event.id, p.reward_id, p.reward_link, p.reward_title, p.code
+        )
 
 
-def on_refunded(state: CustomerState, event: RecordedEvent, us: int) -> None:
-    claim_id = key_text(event.properties, "claimId")
+def on_refunded(
+    state: CustomerState, event: RecordedEvent, p: RewardRefunded, us: int
+) -> None:
+    claim_id = p.claim_id
     if newer(us, event.id, state.refunds.get(claim_id)):
         state.refunds[claim_id] = Stamp(us, event.id)
 

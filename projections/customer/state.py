@@ -2,7 +2,7 @@
 
 Only plain JSON values live here (ints, strings, bools, registers, dicts), so
 the codec is one json call each way. Conventions (see timekeys.py and
-exact_numbers.py):
+../exact_numbers.py):
 - a time is int microseconds since the epoch, UTC;
 - a register is a NamedTuple (us, event_id, *fields), set by the newest event
   (its sort key comes first so that last-writer-wins needs no datetime); it
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .exact_numbers import Stored
+from ..exact_numbers import Stored
 
 
 class Stamp(NamedTuple):

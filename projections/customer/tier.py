@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..events import RecordedEvent
-from .fields import text
+from ..payload_types import TierChanged
 from .state import CustomerState, TierSet
 from .timekeys import at, newer
 
@@ -18,12 +18,11 @@ class Tier:
     changed_at: datetime | None = None
 
 
-def on_tier_changed(state: CustomerState, event: RecordedEvent, us: int) -> None:
-    props = event.properties
-    current = text(props, "current")
-    previous = text(props, "previous")
+def on_tier_changed(
+    state: CustomerState, event: RecordedEvent, p: TierChanged, us: int
+) -> None:
     if newer(us, event.id, state.tier):
-        state.tier = TierSet(us, event.id, current, previous)
+        state.tier = TierSet(us, event.id, p.current, p.previous)
 
 
 def tier_view(state: CustomerState) -> Tier:

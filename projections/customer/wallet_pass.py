@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..events import RecordedEvent
-from .fields import text
+from ..payload_types import WalletPassRequested
 from .state import CustomerState, PassRequested, Stamp
 from .timekeys import at, newer
 
@@ -28,18 +28,23 @@ class WalletPass:
     uninstalled_at: datetime | None = None
 
 
-def on_requested(state: CustomerState, event: RecordedEvent, us: int) -> None:
-    link = text(event.properties, "downloadLink")
+def on_requested(
+    state: CustomerState, event: RecordedEvent, p: WalletPassRequested, us: int
+) -> None:
     if newer(us, event.id, state.pass_requested):
-        state.pass_requested = PassRequested(us, event.id, link)
+        state.pass_requested = PassRequested(us, event.id, p.download_link)
 
 
-def on_installed(state: CustomerState, event: RecordedEvent, us: int) -> None:
+def on_installed(
+    state: CustomerState, event: RecordedEvent, p: object, us: int
+) -> None:
     if newer(us, event.id, state.pass_installed):
         state.pass_installed = Stamp(us, event.id)
 
 
-def on_uninstalled(state: CustomerState, event: RecordedEvent, us: int) -> None:
+def on_uninstalled(
+    state: CustomerState, event: RecordedEvent, p: object, us: int
+) -> None:
     if newer(us, event.id, state.pass_uninstalled):
         state.pass_uninstalled = Stamp(us, event.id)
 

@@ -159,14 +159,21 @@ class SqlReadModels:
                 if self.generations.meta_in(w.c, "current") == g:
                     return w.dismiss_dead_letter(position, note)
 
-    def erase_customer(self, customer_id: str) -> None:
-        """Delete every row of the customer from the current generation now,
-        under the applier's lock (the log's record of the erasure does the
-        same in order; this makes it visible before the worker gets there)."""
+    def erase_customer(self, customer_id: str, *, before: int) -> bool:
+        """Delete every row of the customer from the current generation if it
+        has not yet applied position `before` (the erasure's record); True if
+        it deleted. Under the applier's lock, the generation's position says
+        exactly which events its rows reflect: below `before`, all of them
+        precede the erasure; at or past it, the record has already deleted
+        them in log order, and what is there now came after the erasure and
+        must stay. (This makes an erasure visible before the worker gets
+        there, without ever taking a later event back.)"""
         while True:
             g = self.current_generation(refresh=True)
             with self.writing(g) as w:
-                w.lock()
+                applied = w.lock()
                 if self.generations.meta_in(w.c, "current") == g:
+                    if applied >= before:
+                        return False
                     w.erase([customer_id])
-                    return
+                    return True

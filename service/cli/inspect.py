@@ -15,7 +15,7 @@ from service.config import Settings
 def _cmd_customer(args: argparse.Namespace, settings: Settings) -> int:
     from service.errors import NotFound
     from service.reads import CustomerReads
-    from service.render import human, plain
+    from service.render import human, public
 
     container = build(settings)
     try:
@@ -27,7 +27,7 @@ def _cmd_customer(args: argparse.Namespace, settings: Settings) -> int:
         except NotFound as e:
             print(f"loyalty: {e}", file=sys.stderr)
             return 1
-        print(json.dumps(plain(customer), indent=2) if args.json else human(customer))
+        print(json.dumps(public(customer), indent=2) if args.json else human(customer))
         return 0
     finally:
         container.close()

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from service.bootstrap import build
+from service.cli.confirm import confirmed
+from service.cli.keys_status import print_key_status
 from service.config import Settings
+from service.legacyrows import MigrationIncomplete
 from service.privacy import WORKER_WAIT_SECONDS, wait_applied
 
 
@@ -19,6 +24,9 @@ def _cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
     if not args.customer_id.strip():
         print("loyalty: a customer id is required", file=sys.stderr)
         return 2
+    what = f"Erasing customer {args.customer_id} (their data key is destroyed)"
+    if not confirmed(what, args.customer_id, yes=args.yes):
+        return 1
     container = build(settings)
     try:
         privacy = container.privacy()
@@ -62,37 +70,87 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
     container = build(settings)
     try:
+        privacy = container.privacy()
         try:
-            export = container.privacy().export(args.customer_id)
+            customer = privacy.reads.get(args.customer_id)
         except NotFound:
             print("loyalty: no such customer (unknown or erased)", file=sys.stderr)
             return 1
-        document = {
-            "customer_id": args.customer_id,
-            "exported_at": datetime.now(UTC).isoformat(),
-            "read_model": plain(export.customer),
-            "events": [_event(e) for e in export.events],
-            "quarantined_requests": [
-                {
-                    "id": q.id,
-                    "received_at": q.received_at.isoformat(),
-                    "reason": q.reason,
-                    "body": q.body.decode("utf-8", "replace"),
-                }
-                for q in export.quarantined
-            ],
-        }
-        text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
+        out = sys.stdout
         if args.out:
-            path = Path(args.out)
-            path.write_text(text + "\n", encoding="utf-8")
-            path.chmod(0o600)
-            print(f"exported {len(export.events)} event(s) to {path}")
-        else:
-            print(text)
+            try:
+                out = open_private(Path(args.out))
+            except OSError as e:
+                print(
+                    f"loyalty: cannot create {args.out}: {e.strerror}", file=sys.stderr
+                )
+                return 1
+        try:
+            count = write_export(
+                out,
+                {
+                    "customer_id": args.customer_id,
+                    "exported_at": datetime.now(UTC).isoformat(),
+                    "read_model": plain(customer),
+                },
+                (_event(e) for e in privacy.iter_events(args.customer_id)),
+                (_quarantined(q) for q in privacy.quarantined(args.customer_id)),
+            )
+        finally:
+            if out is not sys.stdout:
+                out.close()
+        if args.out:
+            print(f"exported {count} event(s) to {args.out}")
         return 0
     finally:
         container.close()
+
+
+def open_private(path: Path) -> TextIO:
+    """A new file only its owner can read: never an existing file, and
+    never through a symlink (someone else's link would receive the data)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    return os.fdopen(fd, "w", encoding="utf-8")
+
+
+def write_export(
+    out: TextIO,
+    head: dict[str, Any],
+    events: Iterable[dict[str, Any]],
+    quarantined: Iterable[dict[str, Any]],
+) -> int:
+    """The export document, one JSON value at a time (memory bounded by a
+    page of events, whatever their number); returns how many events."""
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, default=str)
+
+    out.write("{\n")
+    for key, value in head.items():
+        out.write(f"  {dumps(key)}: {dumps(value)},\n")
+    count = 0
+    for name, items in (("events", events), ("quarantined_requests", quarantined)):
+        out.write(f'  "{name}": [')
+        first = True
+        for item in items:
+            out.write(("\n    " if first else ",\n    ") + dumps(item))
+            first = False
+            count += name == "events"
+        out.write("\n  ]" if not first else "]")
+        out.write(",\n" if name == "events" else "\n")
+    out.write("}\n")
+    out.flush()
+    return count
+
+
+def _quarantined(q: Any) -> dict[str, Any]:
+    return {
+        "id": q.id,
+        "received_at": q.received_at.isoformat(),
+        "reason": q.reason,
+        "body": q.body.decode("utf-8", "replace"),
+    }
 
 
 def _cmd_erasures(args: argparse.Namespace, settings: Settings) -> int:
@@ -110,19 +168,33 @@ def _cmd_erasures(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from service.masterkey import read_master_key, write_new_master_key
+    from service.masterkey import (
+        read_master_key,
+        remove_key_file,
+        write_new_master_key,
+    )
 
     container = build(settings)
     try:
         keyring = container.events.keyring
         if args.action == "rotate-master":
             path = Path(args.new_key_file)
-            new = read_master_key(path) if path.exists() else write_new_master_key(path)
-            if new.id == keyring.master.id:
-                print("loyalty: the new key is the current one", file=sys.stderr)
-                return 2
-            old_id = keyring.master.id
-            count = keyring.rotate_master(new, container.quarantine.reseal_master)
+            created = not path.exists()
+            new = write_new_master_key(path) if created else read_master_key(path)
+            try:
+                if new.id == keyring.master.id:
+                    print("loyalty: the new key is the current one", file=sys.stderr)
+                    return 2
+                old_id = keyring.master.id
+                count = keyring.rotate_master(
+                    new, container.quarantine.reseal_master, busy_for=args.wait
+                )
+            except BaseException:
+                # Nothing changed in the store: a key file left behind would
+                # only be mistaken for the store's key later.
+                if created:
+                    remove_key_file(path)
+                raise
             container.privacy().scrub()
             print(
                 f"re-wrapped {count} data key(s) from master key {old_id} to "
@@ -133,7 +205,11 @@ def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 0
         if args.action == "encrypt-existing":
-            events = container.events.encrypt_existing()
+            try:
+                events = container.events.legacy.encrypt_all()
+            except MigrationIncomplete as e:
+                print(f"loyalty: {e}", file=sys.stderr)
+                return 1
             requests = container.quarantine.encrypt_existing()
             keyring.clear_legacy()
             container.privacy().scrub()
@@ -142,17 +218,7 @@ def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
                 "request(s) written before encryption"
             )
             return 0
-        # status
-        print(
-            json.dumps(
-                {
-                    "master_key_id": keyring.master.id,
-                    "legacy_through_position": keyring.legacy_through(),
-                    "erasures": len(keyring.erasures()),
-                }
-            )
-        )
-        return 0
+        return print_key_status(keyring, args.json)
     finally:
         container.close()
 
@@ -163,12 +229,21 @@ def add_parsers(sub: Any) -> None:
         help="erase a customer for good (their data key is destroyed; docs/privacy.md)",
     )
     er.add_argument("customer_id")
+    er.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask (for scripts): it is irreversible",
+    )
     er.set_defaults(func=_cmd_erase)
     ex = sub.add_parser(
         "export", help="everything held about a customer, decrypted, as JSON"
     )
     ex.add_argument("customer_id")
-    ex.add_argument("--out", help="write to this file (mode 0600) instead of stdout")
+    ex.add_argument(
+        "--out",
+        help="write to this new file (created mode 0600; an existing file or "
+        "a symlink is refused) instead of stdout",
+    )
     ex.set_defaults(func=_cmd_export)
     au = sub.add_parser("erasures", help="the erasure audit trail (no personal data)")
     au.add_argument("--customer-id", help="only this customer")
@@ -184,6 +259,17 @@ def add_parsers(sub: Any) -> None:
         required=True,
         help="the new key's file (created, mode 0600, if it does not exist)",
     )
+    rot.add_argument(
+        "--wait",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="how long to keep trying while writers keep the store busy "
+        "(default 120); a rotation that gives up changes nothing",
+    )
     ksub.add_parser("encrypt-existing", help="encrypt events stored before encryption")
-    ksub.add_parser("status", help="the master key's id and what is still in clear")
+    ks = ksub.add_parser(
+        "status", help="the master key's id, what is still in clear, erasures"
+    )
+    ks.add_argument("--json", action="store_true", help="one JSON object")
     k.set_defaults(func=_cmd_keys)

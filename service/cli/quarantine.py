@@ -26,7 +26,9 @@ def _cmd_quarantine(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "show":
             return _show(q, args.id)
         if args.action == "purge":
-            days = args.older_than_days or settings.quarantine_retention_days
+            days = args.older_than_days
+            if days is None:  # 0 is a value (everything), not "unset"
+                days = settings.quarantine_retention_days
             cutoff = datetime.now(UTC) - timedelta(days=days)
             purged = q.purge(cutoff)
             container.privacy().scrub()
@@ -98,6 +100,16 @@ def _quarantined(item: QuarantinedRequest) -> dict[str, object]:
     }
 
 
+def _days(raw: str) -> int:
+    try:
+        days = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days: {raw!r}") from None
+    if days < 0:
+        raise argparse.ArgumentTypeError("days cannot be negative")
+    return days
+
+
 def add_parsers(sub: Any) -> None:
     q = sub.add_parser("quarantine", help="signed webhooks that could not be stored")
     qsub = q.add_subparsers(dest="action", required=True)
@@ -120,7 +132,7 @@ def add_parsers(sub: Any) -> None:
     )
     qp.add_argument(
         "--older-than-days",
-        type=int,
-        help="default: QUARANTINE_RETENTION_DAYS",
+        type=_days,
+        help="default: QUARANTINE_RETENTION_DAYS; 0 purges every request",
     )
     q.set_defaults(func=_cmd_quarantine)

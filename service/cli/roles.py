@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import Any
 
-from service import logs
+from service import logs, tracing
 from service.backends import backend_for
 from service.bootstrap import ALL_ROLES, Container, build, build_service
 from service.cli.supervisor import stop_when_orphaned, supervise
@@ -15,11 +16,12 @@ from service.config import ConfigError, Settings
 
 
 def serve(settings: Settings, roles: frozenset[str], reuse_port: bool = False) -> int:
+    traces = tracing.from_environ(os.environ)  # OTEL_* only; off when unset
     container = build(settings)
     try:
         # The stdlib loop: uvloop measured no faster here (P1, three runs;
         # the loop is busy with thread wake-ups as much as with sockets).
-        asyncio.run(_run(container, roles, reuse_port))
+        asyncio.run(_run(container, roles, reuse_port, traces))
     except (OSError, RuntimeError) as e:
         if "address" not in str(e).lower() and "bind" not in str(e).lower():
             raise
@@ -30,10 +32,15 @@ def serve(settings: Settings, roles: frozenset[str], reuse_port: bool = False) -
     return 0
 
 
-async def _run(container: Container, roles: frozenset[str], reuse_port: bool) -> None:
+async def _run(
+    container: Container,
+    roles: frozenset[str],
+    reuse_port: bool,
+    traces: tracing.Tracing,
+) -> None:
     from service.runtime import serve
 
-    await serve(build_service(container, roles, reuse_port=reuse_port))
+    await serve(build_service(container, roles, reuse_port=reuse_port, tracing=traces))
 
 
 def _ingress_child(supervisor: int, settings: Settings) -> None:

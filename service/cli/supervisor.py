@@ -7,7 +7,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -16,7 +15,10 @@ from typing import TypeVar
 
 from prometheus_client import multiprocess
 
+from service import logs
+
 A = TypeVar("A")
+log = logs.get(__name__)
 
 
 def supervise(target: Callable[[int, A], None], arg: A, count: int) -> int:
@@ -47,9 +49,10 @@ def supervise(target: Callable[[int, A], None], arg: A, count: int) -> int:
             time.sleep(0.2)
             for i, child in enumerate(children):
                 if not child.is_alive() and not stopping:
-                    print(
-                        f"loyalty: ingress worker {child.pid} exited; restarting",
-                        file=sys.stderr,
+                    log.warning(
+                        "ingress process exited; restarting",
+                        pid=child.pid,
+                        exitcode=child.exitcode,
                     )
                     if child.pid is not None:  # its live gauges stop counting
                         multiprocess.mark_process_dead(child.pid, metrics_dir)  # type: ignore[no-untyped-call]

@@ -8,7 +8,6 @@ A bug is INTERNAL, never UNKNOWN.
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -17,6 +16,8 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from projections.stores.sql import StalePosition
+from service import logs
 from service.errors import (
     InvalidArgument,
     NotFound,
@@ -25,10 +26,11 @@ from service.errors import (
     ResourceExhausted,
 )
 from service.eventstore import STORE_ERRORS, StoreUnavailable
+from service.keyring import KeysChanged, WrongMasterKey
 from service.rpc.context import Context
 
 DOMAIN = "loyalty.jericommerce.com"
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 # (exception types, code, ErrorInfo reason), first match wins.
 TABLE: list[tuple[tuple[type[BaseException], ...], grpc.StatusCode, str]] = [
@@ -38,12 +40,26 @@ TABLE: list[tuple[tuple[type[BaseException], ...], grpc.StatusCode, str]] = [
     ((PositionNotReached,), grpc.StatusCode.DEADLINE_EXCEEDED, "POSITION_NOT_REACHED"),
     # The reason is the exception's own (which limit), see rich_status.
     ((ResourceExhausted,), grpc.StatusCode.RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"),
+    # A process left on the old master key after a rotation: the store is
+    # fine, this server cannot unwrap some keys until it is restarted.
+    ((WrongMasterKey,), grpc.StatusCode.UNAVAILABLE, "MASTER_KEY_ROTATED"),
     (
-        (StoreUnavailable, *STORE_ERRORS),
+        # KeysChanged: an erasure kept destroying keys under a write (retried
+        # inside, so rare); StalePosition: another applier took over.
+        (StoreUnavailable, KeysChanged, StalePosition, *STORE_ERRORS),
         grpc.StatusCode.UNAVAILABLE,
         "STORE_UNAVAILABLE",
     ),
 ]
+# The message of an UNAVAILABLE answer, by reason (never the error's own
+# text: a driver's may quote the statement it ran).
+UNAVAILABLE_MESSAGES = {
+    "MASTER_KEY_ROTATED": (
+        "this server's master key is no longer the store's; retry with "
+        "back-off (operators: restart it with the current MASTER_KEY_FILE)"
+    ),
+    "STORE_UNAVAILABLE": "the store is unavailable; retry with back-off",
+}
 
 
 def status_for(error: BaseException) -> tuple[grpc.StatusCode, str, str]:
@@ -53,7 +69,7 @@ def status_for(error: BaseException) -> tuple[grpc.StatusCode, str, str]:
             message = (
                 str(error)
                 if code != grpc.StatusCode.UNAVAILABLE
-                else ("the store is unavailable; retry with back-off")
+                else UNAVAILABLE_MESSAGES[reason]
             )
             return code, reason, message
     return grpc.StatusCode.INTERNAL, "INTERNAL", "internal error"
@@ -92,7 +108,7 @@ async def _abort(context: Context, error: BaseException) -> None:
     if deadline_passed(context):
         # The caller has its DEADLINE_EXCEEDED already and nothing more can
         # reach it: whatever failed on the way is not a fault of ours.
-        log.info("deadline passed before the answer (%s)", type(error).__name__)
+        log.info("deadline passed before the answer", error=type(error).__name__)
         await context.abort_with_status(
             _status(
                 grpc.StatusCode.DEADLINE_EXCEEDED,

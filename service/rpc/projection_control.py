@@ -43,6 +43,7 @@ class ProjectionServicer(pb_grpc.ProjectionServiceServicer):
             lag=max(0, head - applied),
             dead_letters=self.models.dead_letter_count(),
             rebuilding=rebuilding,
+            last_rebuild_error=self.rebuilds.last_error or "",
         )
         progress = self.rebuilds.progress
         if rebuilding and progress is not None:

@@ -9,6 +9,13 @@ from typing import Any
 
 import grpc
 
+from service.accesslog import (
+    REQUEST_ID_HEADER,
+    AccessLog,
+    millis,
+    request_id,
+    trace_id,
+)
 from service.errors import InvalidArgument, ResourceExhausted
 from service.metrics import Metrics
 from service.rpc.context import Context
@@ -42,6 +49,13 @@ def _malformed() -> InvalidArgument:
     return InvalidArgument("request", "is not a valid message of this method's type")
 
 
+def _request_id(context: Context) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_HEADER and isinstance(value, str):
+            return request_id(value)
+    return request_id(None)
+
+
 def _code(context: Context) -> str:
     code = context.code()
     if code is None:
@@ -56,9 +70,15 @@ class Registration:
     every call: a server with any interceptor runs one for each call, and
     the P2 profile showed it."""
 
-    def __init__(self, metrics: Metrics, admission: Admission) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        admission: Admission,
+        access: AccessLog | None = None,
+    ) -> None:
         self.metrics = metrics
         self.admission = admission
+        self.access = access or AccessLog("service.access.grpc", 0)
 
     def rewrite(self, service: str, handlers: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -72,6 +92,7 @@ class Registration:
         streams_open = m.grpc_streams_open
         seconds = m.grpc_seconds.labels(method)
         counters: dict[str, Any] = {}
+        access = self.access
 
         def done(context: Context, started: float) -> None:
             seconds.observe(time.perf_counter() - started)
@@ -80,6 +101,15 @@ class Registration:
             if counter is None:
                 counter = counters[code] = m.grpc_requests.labels(method, code)
             counter.inc()
+            if access.take():
+                access.emit(
+                    "grpc call",
+                    method=method,
+                    code=code,
+                    duration_ms=millis(started),
+                    request_id=_request_id(context),
+                    trace_id=trace_id(),
+                )
 
         if handler.unary_unary is not None:
             inner = handler.unary_unary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from jericommerce.loyalty.v1 import (
     projection_service_pb2_grpc,
 )
 
+from service.accesslog import AccessLog
 from service.adapters.grpc import StandInServer
 from service.config import Settings
 from service.metrics import Metrics
@@ -112,10 +114,14 @@ def create_server(
     health_service: Health,
     admission: Admission,
     metrics: Metrics | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    access_log_limit: int = 0,
 ) -> tuple[grpc.aio.Server, int]:
     """A server bound to `address` (port 0 picks a free one) and its port.
-    Call inside the running loop; start it with `await server.start()`."""
+    Call inside the running loop; start it with `await server.start()`.
+    `interceptors`: tracing's, when it is on."""
     server = grpc.aio.server(
+        interceptors=interceptors or None,
         options=[
             # One process owns the port unless several are started on purpose.
             ("grpc.so_reuseport", 0),
@@ -126,7 +132,8 @@ def create_server(
             admission.max_calls + admission.max_streams + UNCOUNTED_CALLS
         ),
     )
-    registration = Registration(metrics or Metrics(), admission)
+    access = AccessLog("service.access.grpc", access_log_limit)
+    registration = Registration(metrics or Metrics(), admission, access)
     target: Any = StandInServer(server, registration.rewrite)
     # Stored answers sent as bytes, then wrapped as every method is.
     customers: Any = StandInServer(target, send_bytes_as_they_are)

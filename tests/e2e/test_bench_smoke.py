@@ -29,6 +29,8 @@ ROWS = (
     "P1 ladder: + the append (group commit, no projections)",
     "P1 ladder: + the projections (the service)",
     "P5 peak RSS at 20,000 customers",
+    "P1 with tracing on",
+    "P2 GetCustomer with tracing on",
 )
 
 

@@ -26,8 +26,8 @@ from jericommerce.loyalty.v1 import event_service_pb2_grpc as egrpc
 
 from testkit.launch import ROOT, ServiceProcess
 from testkit.signing import headers
+from testkit.tls import Pki, tls_channel
 from testkit.webhooks import WEBHOOK_PATH, webhook_body
-from tests.e2e.test_tls import Pki, pki, tls_channel  # noqa: F401 (pki: a fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def example(lang: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def service(
-    pki: Pki,  # noqa: F811
+    pki: Pki,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServiceProcess]:
     with ServiceProcess(
@@ -155,7 +155,7 @@ class Example:
         return self.proc.stderr.read()
 
 
-def tls_args(pki: Pki, svc: ServiceProcess, *, client_cert: bool = True) -> list[str]:  # noqa: F811
+def tls_args(pki: Pki, svc: ServiceProcess, *, client_cert: bool = True) -> list[str]:
     args = ["--target", svc.grpc_target, "--ca", str(pki.path("ca.pem"))]
     if client_cert:
         args += [
@@ -185,13 +185,16 @@ def rich_error(call: Any) -> dict[str, Any]:
 
 
 def event_json(e: Any) -> dict[str, str]:
-    return {
+    out = {
         "position": str(e.position),
         "id": e.id,
         "type": event_pb2.EventType.Name(e.type),
         "type_name": e.type_name,
         "customer_id": e.customer_id,
     }
+    if e.HasField("balance_changed"):
+        out["amount"] = e.balance_changed.amount.value
+    return out
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -199,7 +202,7 @@ def test_example_reads_what_the_python_client_reads(
     lang: str,
     built: None,
     service: ServiceProcess,
-    pki: Pki,  # noqa: F811
+    pki: Pki,
 ) -> None:
     svc = service
     positions = [
@@ -303,7 +306,7 @@ def test_example_without_client_certificate_is_refused(
     lang: str,
     built: None,
     service: ServiceProcess,
-    pki: Pki,  # noqa: F811
+    pki: Pki,
 ) -> None:
     done = subprocess.run(
         [

@@ -25,9 +25,10 @@ from jericommerce.loyalty.v1 import projection_service_pb2_grpc as pgrpc
 
 from projections.events import EventType
 from service.backends.sqlite.store import open_sqlite
-from testkit.killtest import Planned, plan_events, run
+from testkit.killtest import run
 from testkit.launch import ServiceProcess
 from testkit.signing import headers
+from testkit.traffic import Webhook, plan_events
 from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
 pytestmark = pytest.mark.slow
@@ -63,7 +64,7 @@ def storm_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceP
         yield svc
 
 
-def storm_events() -> list[Planned]:
+def storm_events() -> list[Webhook]:
     """A few hundred events of every kind, plus known poison and unknown-type
     events for customers that exist."""
     rnd = random.Random(2026)
@@ -72,7 +73,7 @@ def storm_events() -> list[Planned]:
     for i in range(3):
         body = webhook_body(f"storm-poison-{i}", someone, amount="lots")
         events.append(
-            Planned(
+            Webhook(
                 f"storm-poison-{i}",
                 "Balance changed",
                 EventType.BALANCE_CHANGED,
@@ -83,7 +84,7 @@ def storm_events() -> list[Planned]:
         )
         body = webhook_body(f"storm-unknown-{i}", someone, amount=-5)
         events.append(
-            Planned(f"storm-unknown-{i}", "Points expired", None, someone, body)
+            Webhook(f"storm-unknown-{i}", "Points expired", None, someone, body)
         )
     return events
 
@@ -100,7 +101,7 @@ def test_duplicate_storm_stores_and_applies_each_event_once(
     rnd.shuffle(deliveries)
     answers: dict[str, list[tuple[str, int]]] = defaultdict(list)
 
-    async def connection(queue: asyncio.Queue[Planned]) -> None:
+    async def connection(queue: asyncio.Queue[Webhook]) -> None:
         # One client per connection: a pool of 64 in one client costs the
         # client more CPU than the service spends.
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -116,7 +117,7 @@ def test_duplicate_storm_stores_and_applies_each_event_once(
                 answers[e.id].append((r.json()["status"], r.json()["position"]))
 
     async def storm() -> None:
-        queue: asyncio.Queue[Planned] = asyncio.Queue()
+        queue: asyncio.Queue[Webhook] = asyncio.Queue()
         for e in deliveries:
             queue.put_nowait(e)
         await asyncio.gather(*(connection(queue) for _ in range(CONNECTIONS)))

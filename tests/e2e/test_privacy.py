@@ -255,7 +255,7 @@ def test_cli_export_and_erase(tmp_path: Path) -> None:
             assert len(document["quarantined_requests"]) == 1
             assert out.stat().st_mode & 0o777 == 0o600
 
-            result = json.loads(svc.cli("erase", "cli1"))
+            result = json.loads(svc.cli("erase", "cli1", "--yes"))
             assert result["erased"] is True and result["events"] == 2
             assert code(lambda: get(ch, "cli1")) == grpc.StatusCode.NOT_FOUND
             missing = subprocess.run(
@@ -281,11 +281,11 @@ def test_sigkill_mid_erasure_leaves_each_customer_whole_or_erased(
         # the kills below land before, during and after the transaction.
         send(svc, "timing")
         started = time.monotonic()
-        svc.cli("erase", "timing")
+        svc.cli("erase", "timing", "--yes")
         whole = time.monotonic() - started
         for i, cid in enumerate(customers):
             eraser = subprocess.Popen(
-                [sys.executable, "-m", "service", "erase", cid],
+                [sys.executable, "-m", "service", "erase", cid, "--yes"],
                 env=svc.env,
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
@@ -335,7 +335,7 @@ def test_erasure_on_postgres(pg_url: str, tmp_path: Path) -> None:
             pga = [i.event for i in items if i.event.customer_id == "pga"]
             assert pga and all(e.redacted and not e.raw_json for e in pga)
         # The CLI, as an operator runs it beside the service.
-        assert json.loads(svc.cli("erase", "pgb"))["events"] == 2
+        assert json.loads(svc.cli("erase", "pgb", "--yes"))["events"] == 2
         svc.cli("rebuild")
         with grpc.insecure_channel(svc.grpc_target) as ch:
             assert code(lambda: get(ch, "pga")) == grpc.StatusCode.NOT_FOUND
@@ -353,6 +353,7 @@ def test_master_key_rotation_from_the_cli(tmp_path: Path) -> None:
         with grpc.insecure_channel(svc.grpc_target) as ch:
             get(ch, "rot", head)
     new_key = tmp_path / "keys" / "master-2.key"
+    new_key.parent.mkdir()  # rotate-master makes the file, never directories
     out = svc.cli("keys", "rotate-master", "--new-key-file", str(new_key))
     assert "re-wrapped 1 data key(s)" in out
     assert new_key.stat().st_mode & 0o777 == 0o600

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -25,79 +23,13 @@ from jericommerce.loyalty.v1 import projection_service_pb2_grpc as rgrpc
 
 from testkit.launch import ServiceProcess
 from testkit.signing import headers
+from testkit.tls import Pki, tls_channel
 from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl"),
 ]
-
-
-def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-@dataclass(frozen=True)
-class Pki:
-    dir: Path
-
-    def path(self, name: str) -> Path:
-        return self.dir / name
-
-    def read(self, name: str) -> bytes:
-        return (self.dir / name).read_bytes()
-
-
-def make_ca(d: Path, name: str) -> None:
-    openssl(
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-        "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2",
-        "-subj", f"/CN={name}",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=d,
-    )  # fmt: skip
-
-
-def make_leaf(d: Path, name: str, ca: str, extensions: str) -> None:
-    (d / f"{name}.ext").write_text(extensions)
-    openssl(
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-        "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-        "-subj", f"/CN={name}",
-        cwd=d,
-    )  # fmt: skip
-    openssl(
-        "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem",
-        "-CAkey", f"{ca}.key", "-CAcreateserial", "-out", f"{name}.pem",
-        "-days", "2", "-extfile", f"{name}.ext",
-        cwd=d,
-    )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    d = tmp_path_factory.mktemp("pki")
-    make_ca(d, "ca")
-    make_leaf(
-        d,
-        "server",
-        "ca",
-        "basicConstraints=CA:FALSE\n"
-        "keyUsage=critical,digitalSignature,keyEncipherment\n"
-        "extendedKeyUsage=serverAuth\n"
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    client_ext = (
-        "basicConstraints=CA:FALSE\n"
-        "keyUsage=critical,digitalSignature,keyEncipherment\n"
-        "extendedKeyUsage=clientAuth\n"
-    )
-    make_leaf(d, "client", "ca", client_ext)
-    make_leaf(d, "ops-admin", "ca", client_ext)  # named in ADMIN_CLIENTS below
-    make_ca(d, "rogue")  # a CA the service does not trust, and its client
-    make_leaf(d, "intruder", "rogue", client_ext)
-    return Pki(d)
 
 
 def head_position(channel: grpc.Channel) -> int:
@@ -112,20 +44,6 @@ def refused(channel: grpc.Channel) -> grpc.StatusCode:
     code = info.value.code()  # type: ignore[attr-defined]
     assert code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     return code  # type: ignore[no-any-return]
-
-
-def tls_channel(
-    svc: ServiceProcess,
-    root: bytes | None,
-    key: bytes | None = None,
-    chain: bytes | None = None,
-    *,
-    host: str = "127.0.0.1",
-) -> grpc.Channel:
-    creds = grpc.ssl_channel_credentials(
-        root_certificates=root, private_key=key, certificate_chain=chain
-    )
-    return grpc.secure_channel(f"{host}:{svc.grpc_port}", creds)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,12 +19,6 @@ from testkit.signing import SECRET, headers, sign
 from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    with ServiceProcess(tmp_path_factory.mktemp("svc")) as svc:
-        yield svc
 
 
 def post(svc: ServiceProcess, body: bytes, hdrs: dict[str, str]) -> httpx.Response:

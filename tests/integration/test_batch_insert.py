@@ -8,7 +8,7 @@ from pathlib import Path
 
 from service.backends.sqlite.store import open_sqlite
 from testkit.keys import master_key
-from tests.integration.test_eventstore import envelope
+from testkit.webhooks import envelope
 
 
 def test_one_insert_statement_per_batch_with_each_event_at_its_position(

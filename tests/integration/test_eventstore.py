@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -10,22 +9,9 @@ import pytest
 
 from service.backends.sqlite.store import open_sqlite
 from service.eventstore import EventStore
-from service.ingest import Envelope, parse_envelope
 from service.quarantine import Quarantine
 from testkit.keys import master_key
-
-
-def envelope(
-    event_id: str, customer: str = "c1", kind: str = "Balance changed"
-) -> Envelope:
-    body = {
-        "id": event_id,
-        "customerId": customer,
-        "createdAt": "2026-03-08T12:00:00Z",
-        "properties": {"amount": 5, "odd": [1, {"x": None}]},
-    }
-    raw = json.dumps(body).encode()
-    return parse_envelope(raw, kind)
+from testkit.webhooks import envelope
 
 
 class EventStoreContract:

@@ -14,8 +14,8 @@ from projections.customer.model import fold, view
 from projections.events import RecordedEvent
 from projections.stores.sqlite import open_sqlite_read_models
 from projections.worker import ProjectionWorker
-from tests.integration.test_projections import ListSource
-from tests.unit.test_fold_properties import event_sets
+from testkit.sources import ListSource
+from testkit.strategies import event_sets
 
 
 @settings(

@@ -3,8 +3,6 @@ models must equal the pure fold of the same events."""
 
 from __future__ import annotations
 
-import itertools
-import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,64 +17,9 @@ from projections.rebuild import rebuild
 from projections.stores.rows import Batch, DeadLetter
 from projections.stores.sql import SqlReadModels
 from projections.worker import ProjectionWorker
-from testkit.recorded import make_event
+from testkit.sources import ListSource, history
 
 T0 = datetime(2026, 3, 8, 12, tzinfo=UTC)
-
-
-class ListSource:
-    """An in-memory event store: the projections' view of one."""
-
-    def __init__(self) -> None:
-        self.events: list[RecordedEvent] = []
-        self._next = itertools.count(1)
-
-    def add(self, kind: T | str, **kw: object) -> RecordedEvent:
-        event = make_event(kind, position=next(self._next), **kw)  # type: ignore[arg-type]
-        self.events.append(event)
-        return event
-
-    def read(self, after: int, limit: int) -> list[RecordedEvent]:
-        return [e for e in self.events if e.position > after][:limit]
-
-    def head(self) -> int:
-        return self.events[-1].position if self.events else 0
-
-
-def history(source: ListSource, n: int = 300, seed: int = 7) -> None:
-    """A shuffled, realistic history for a handful of customers."""
-    rnd = random.Random(seed)
-    kinds = list(T)
-    for i in range(n):
-        cid = f"c{rnd.randrange(12)}"
-        kind = rnd.choice(kinds)
-        props: dict[str, object] = {}
-        if kind is T.BALANCE_CHANGED:
-            props = {"amount": rnd.randrange(-50, 200), "reference": f"r{i}"}
-            if rnd.random() < 0.5:
-                props["previousBalance"] = rnd.randrange(1000)
-        elif kind is T.TIER_CHANGED:
-            props = {"previous": "Silver", "current": rnd.choice(["Gold", "Silver"])}
-        elif kind in (T.COUPON_ASSIGNED, T.GIFT_CARD_SENT):
-            props = {"code": rnd.choice("ABC"), "header": "h"}
-        elif kind in (T.COUPON_PASS_INSTALLED, T.COUPON_PASS_UNINSTALLED):
-            props = {"code": rnd.choice("ABC")} if rnd.random() < 0.7 else {}
-        elif kind in (T.REWARD_REDEEMABLE, T.REWARD_REDEEMED):
-            props = {"rewardId": rnd.choice(["r1", "r2"]), "claimId": f"k{i % 5}"}
-        elif kind is T.REWARD_REFUNDED:
-            props = {"claimId": f"k{rnd.randrange(5)}"}
-        elif kind is T.CUSTOMER_BIRTHDAY:
-            props = {"age": rnd.randrange(18, 80)}
-        source.add(
-            kind,
-            id=f"e{i:04d}",
-            customer_id=cid,
-            created_at=T0 + timedelta(minutes=rnd.randrange(500)),
-            email=rnd.choice([None, f"{cid}@x.com", f"{cid.upper()}@X.COM"]),
-            props=props,
-        )
-    source.add("Points expired", id="unknown-1", customer_id="c1")
-    source.add(T.BALANCE_CHANGED, id="poison-1", customer_id="c2", amount="lots")
 
 
 def stored_views(models: SqlReadModels) -> dict[str, object]:

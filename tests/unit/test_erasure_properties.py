@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from projections.customer.codec import decode_state
 from projections.events import ERASURE, REDACTED_EVENT, RecordedEvent
 from projections.projector import fold_batch
-from tests.unit.test_fold_properties import event_sets, fast
+from testkit.strategies import event_sets, fast
 
 
 def marker(customer_id: str, position: int) -> RecordedEvent:

@@ -15,7 +15,7 @@ from projections.projector import customer_rows, fold_batch
 from projections.rebuild import cyclic_gc_paused
 from service.keyring import seal
 from service.storedevents import decode_rows, topic_for
-from tests.unit.test_fold_properties import event_sets, fast
+from testkit.strategies import event_sets, fast
 
 KEY = AESGCM(bytes(32))
 

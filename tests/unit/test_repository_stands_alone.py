@@ -1,9 +1,12 @@
-"""The repository stands alone: no tracked file refers to anything outside it.
+"""A reader has only the clone: everything a file refers them to is in it.
 
-Someone who clones the repository has only what is in it. So no file may send
-them to a brief kept beside the checkout, to issue numbers of a tracker they
-cannot see, to the work sessions the code was written in, or to one machine's
-paths. What the service promises is written in docs/ and the protos' comments.
+What the service promises is written in docs/ and the protos' comments, and
+a reader should find every reference there or in the code. So no tracked
+file may send them to a document they cannot open (a brief kept beside a
+checkout, a tracker's issue numbers), to a record of how the code came to
+be written rather than of what it does, or to one machine's paths. The
+other half, that every link and path the docs name exists, is
+tests/unit/test_docs_links.py.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ FORBIDDEN: list[tuple[str, re.Pattern[str]]] = [
     ("an issue number", re.compile(r"\bissues? #?\d+", re.I)),
     ("an issue or pull request number", re.compile(r"(?<![\w&/])#\d+\b")),
     (
-        "a work session",
+        "how the code came to be written (a work session)",
         re.compile(
             r"\b(?:work|working|earlier|later|first|second|third|fourth|previous"
             r"|optimi[sz]ation)\s+sessions?\b"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import grpc
 import pytest
+import structlog
 
 from service.eventstore import StoreUnavailable
 from service.rpc.errors import unary
@@ -47,22 +47,18 @@ def call(error: Exception, remaining: float | None) -> FakeContext:
 
 
 @pytest.mark.parametrize("error", [RuntimeError("bug?"), StoreUnavailable("x")])
-def test_after_the_deadline_an_info_line(
-    caplog: pytest.LogCaptureFixture, error: Exception
-) -> None:
-    with caplog.at_level(logging.INFO, logger="service.rpc.errors"):
+def test_after_the_deadline_an_info_line(error: Exception) -> None:
+    with structlog.testing.capture_logs() as logged:
         context = call(error, remaining=-0.5)
     assert context.status.code == grpc.StatusCode.DEADLINE_EXCEEDED
-    (record,) = caplog.records
-    assert record.levelno == logging.INFO and record.exc_info is None
-    assert "deadline passed" in record.getMessage()
+    (line,) = logged
+    assert line["log_level"] == "info" and "exc_info" not in line
+    assert "deadline passed" in line["event"]
 
 
-def test_before_the_deadline_a_bug_is_still_an_error(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    with caplog.at_level(logging.INFO, logger="service.rpc.errors"):
+def test_before_the_deadline_a_bug_is_still_an_error() -> None:
+    with structlog.testing.capture_logs() as logged:
         context = call(RuntimeError("bug"), remaining=5)
     assert context.status.code == grpc.StatusCode.INTERNAL
-    (record,) = caplog.records
-    assert record.levelno == logging.ERROR and record.exc_info is not None
+    (line,) = logged
+    assert line["log_level"] == "error" and line["exc_info"] is not None

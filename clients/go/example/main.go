@@ -153,13 +153,18 @@ func fail(during string, err error) {
 }
 
 func eventJSON(e *loyaltyv1.StoredEvent) map[string]interface{} {
-	return map[string]interface{}{
+	out := map[string]interface{}{
 		"position":    i64(e.GetPosition()),
 		"id":          e.GetId(),
 		"type":        e.GetType().String(),
 		"type_name":   e.GetTypeName(),
 		"customer_id": e.GetCustomerId(),
 	}
+	// A typed payload's exact decimal, as sent (a string, never a float64).
+	if changed := e.GetBalanceChanged(); changed != nil {
+		out["amount"] = changed.GetAmount().GetValue()
+	}
+	return out
 }
 
 func main() {

@@ -9,7 +9,6 @@ delays, never loses.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -17,7 +16,9 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import psycopg
 from psycopg import Notify, sql
 
-log = logging.getLogger(__name__)
+from service import logs
+
+log = logs.get(__name__)
 
 
 class Listener:
@@ -65,7 +66,7 @@ class Listener:
                             self._channels[channel](payload)
             except psycopg.Error as e:
                 self.connected.clear()
-                log.warning("LISTEN connection lost, retrying: %s", e)
+                log.warning("LISTEN connection lost, retrying", error=type(e).__name__)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 

@@ -64,6 +64,8 @@ def key_tables(schema: str) -> KeyTables:
         key_meta=f'"{schema}".key_meta',
         erasures=f'"{schema}".erasures',
         for_share=" FOR SHARE",
+        # Waits for writers holding key rows; blocks new ones (readers go on).
+        write_lock=f'LOCK TABLE "{schema}".data_keys IN EXCLUSIVE MODE',
     )
 
 

@@ -37,6 +37,7 @@ KEY_TABLES = KeyTables(
     key_meta="key_meta",
     erasures="erasures",
     for_share="",
+    write_lock="UPDATE key_meta SET value = value WHERE name = 'master_id'",
 )
 EVENTS_FILE = "events.sqlite"
 _CHUNK = 500  # well under SQLite's bound-parameter limit

@@ -1,7 +1,7 @@
 """Domain read models and stored events -> protobuf messages (pure, no I/O),
 one module per what is converted: customers.py (read models, ledger
-entries), events.py (stored events, event types) and scalars.py (times,
-exact numbers) beneath both.
+entries), events.py (stored events, event types), payloads.py (each event's
+typed payload) and scalars.py (times, exact numbers) beneath them.
 
 A message constructor leaves a field unset when given None, which is how
 every "absent" (None string, optional number, missing timestamp or part) is

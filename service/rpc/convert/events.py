@@ -12,6 +12,7 @@ from jericommerce.loyalty.v1 import event_pb2, event_service_pb2
 
 from projections.events import EventType, RecordedEvent
 
+from .payloads import set_payload
 from .scalars import seconds_nanos
 
 _MAX_DOUBLE = sys.float_info.max
@@ -82,7 +83,8 @@ def _fill_list(values: ListValue, items: list[Any], level: int) -> None:
 
 
 def _fill_value(target: Any, value: Any, level: int) -> None:
-    # Hand-rolled Struct.update (profiled ~1.5x faster): exact `type() is`
+    # Hand-rolled Struct.update (~1.5x faster in a profile, docs/performance.md
+    # "Profiles"): exact `type() is`
     # tests, Decimal support, and one pass for any parsed JSON value.
     kind = type(value)
     if kind is str:
@@ -135,6 +137,10 @@ def event_to_proto(e: RecordedEvent) -> event_pb2.StoredEvent:
         _fill_struct(message.properties, props, 1)
     if e.redacted:
         message.redacted = True
+    elif e.type is not None and not e.is_erasure:
+        set_payload(message, e)
+    if e.traceparent:
+        message.traceparent = e.traceparent
     return message
 
 

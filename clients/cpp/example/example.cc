@@ -194,13 +194,15 @@ Obj Describe(const grpc::Status& status) {
 
 std::string EventJson(const v1::StoredEvent& e) {
   const std::string& name = v1::EventType_Name(e.type());  // empty if unknown here
-  return Obj()
-      .Str("position", std::to_string(e.position()))
+  Obj out;
+  out.Str("position", std::to_string(e.position()))
       .Str("id", e.id())
       .Str("type", name.empty() ? std::to_string(e.type()) : name)
       .Str("type_name", e.type_name())
-      .Str("customer_id", e.customer_id())
-      .Json();
+      .Str("customer_id", e.customer_id());
+  // A typed payload's exact decimal, as sent: text, never a double.
+  if (e.has_balance_changed()) out.Str("amount", e.balance_changed().amount().value());
+  return out.Json();
 }
 
 std::shared_ptr<grpc::Channel> Connect(const Options& o) {

@@ -7,7 +7,10 @@ Policy, the same for every part:
   (bool, object, array) makes the event poison;
 - a number field takes what `exact_numbers.exact` accepts, else poison;
 - an id a part is keyed by (code, rewardId, claimId) must be non-blank text,
-  and Balance changed's amount a number, else the event is poison.
+  and Balance changed's amount a number, else the event is poison;
+- a property no read model uses, only carried to consumers (`loose_text`),
+  never poisons: a value of another kind is left out of its typed field (it
+  stays in the payload's unread properties).
 Poison is decided from the event alone, never from the state, so whether an
 event is dead does not depend on the order events are applied in.
 """
@@ -36,6 +39,17 @@ def text(props: Props, name: str) -> str | None:
     if kind is int or kind is Decimal:
         return str(value)
     raise PoisonEvent(f"{name} is not a string")
+
+
+def loose_text(props: Props, name: str) -> str | None:
+    """A carried-only text: as `text`, but None for a value of another kind."""
+    value = props.get(name)
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is int or kind is Decimal:
+        return str(value)
+    return None
 
 
 def key_text(props: Props, name: str) -> str:
@@ -76,11 +90,12 @@ def integer(props: Props, name: str) -> int | None:
 _FLAG_WORDS = {"true": True, "false": False}
 
 
-def flag(props: Props, name: str) -> bool:
-    """A yes/no: JSON booleans, 0/1 and "true"/"false" in any case."""
+def flag(props: Props, name: str) -> bool | None:
+    """A yes/no: JSON booleans, 0/1 and "true"/"false" in any case; None when
+    missing (the read models take that as False)."""
     value = props.get(name)
     if value is None:
-        return False
+        return None
     if type(value) is bool:
         return value
     if type(value) is int and value in (0, 1):

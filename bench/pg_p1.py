@@ -1,0 +1,269 @@
+"""P1 on PostgreSQL: `python -m service ingress --workers 2` (two processes
+sharing the port with SO_REUSEPORT), one `worker` and one `api`, under wrk
+replaying unique signed webhooks; afterwards the ingress is killed (SIGKILL)
+and every position a 2xx named must be in the schema's stored_events.
+
+Only wrk (and this process) stay pinned to the generator core: with two
+cores, PostgreSQL, the ingress processes and the worker have to share both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench import client, data, p1_ingest, procs, profiling
+from bench.context import Context
+from bench.p1_ingest import WrkResult
+from bench.report import Row
+from testkit import procs as proc_info
+from testkit import traffic
+
+if TYPE_CHECKING:
+    pass
+from bench.pgdb import fresh_schema, postgres_cpu, stored_positions
+
+INGRESS = 2
+WIDE = 256  # connections of the extra, informational round
+P1_TARGET = 10_000
+CPU_TARGET_US = 400  # CPU per stored and projected event, all processes
+
+
+@dataclass
+class Round:
+    wrk: WrkResult
+    cores: dict[str, float]  # CPU used over the run, in cores, by process
+    # CPU of every process (PostgreSQL too) from the round's start until the
+    # worker has projected all it stored, per event accepted: what one
+    # stored and projected event costs the deployment.
+    us_per_event: float = 0.0
+
+
+def _measure(
+    ctx: Context,
+    url: str,
+    servers: dict[str, procs.Server],
+    requests: Path,
+    settle: Callable[[], None] | None = None,
+    **kw: Any,
+) -> Round:
+    before = {n: x.tree_cpu_seconds() for n, x in servers.items()}
+    pg0 = postgres_cpu()
+    r = p1_ingest.run_wrk(ctx, url, requests, seconds=ctx.sizes.load_seconds, **kw)
+    after = {n: x.tree_cpu_seconds() for n, x in servers.items()}
+    pg1 = postgres_cpu()
+    cores = {n: (after[n] - before[n]) / r.seconds for n in servers}
+    cores["PostgreSQL"] = (pg1 - pg0) / r.seconds
+    cores["wrk"] = r.gen_share
+    us = 0.0
+    if settle is not None and r.accepted:
+        settle()  # the worker projects the rest of the round's events
+        spent = sum(x.tree_cpu_seconds() - before[n] for n, x in servers.items())
+        us = (spent + postgres_cpu() - pg0) / r.accepted * 1e6
+    return Round(r, cores, us)
+
+
+def _best(rounds: list[Round]) -> Round:
+    return max(rounds, key=lambda x: x.wrk.rps)
+
+
+def run_p1(ctx: Context) -> list[Row]:
+    s, logs = ctx.sizes, ctx.out / "logs"
+    # One file per round, and one for a round with WIDE connections.
+    warm, mains = p1_ingest.request_files(ctx, "pg1", s.rounds + 1)
+    positions = [ctx.dir("pg1") / f"accepted-{r}.txt" for r in range(s.rounds + 1)]
+    svc: list[Round] = []
+    bare: list[Round] = []
+    with fresh_schema(ctx.pg_url, "p1") as url:
+        with (
+            procs.start_bare_sanic(None, logs, "uvloop") as sanic,
+            procs.start_pg_role("ingress", url, logs, "pg-ingress", INGRESS) as ing,
+            procs.start_pg_role("worker", url, logs, "pg-worker") as worker,
+            procs.start_pg_role("api", url, logs, "pg-api") as api,
+        ):
+            deployment = {"ingress": ing, "worker": worker, "api": api}
+            p1_ingest.run_wrk(
+                ctx, sanic.http_url, mains[0], seconds=s.warmup_seconds, mode="wrap"
+            )
+            p1_ingest.send_all(ctx, ing.http_url, warm)
+            client.wait_caught_up(api.grpc_target)
+            for r, main in enumerate(mains[:-1]):  # interleaved; the best counts
+                bare.append(
+                    _measure(ctx, sanic.http_url, {"bare": sanic}, main, mode="wrap")
+                )
+                at = positions[r]
+                svc.append(
+                    _measure(
+                        ctx,
+                        ing.http_url,
+                        deployment,
+                        main,
+                        settle=lambda: client.wait_caught_up(api.grpc_target),
+                        positions=at,
+                    )
+                )
+                client.wait_caught_up(api.grpc_target)  # off the clock
+            # With 64 connections the rate is at most 64 / latency; more in
+            # flight shows what the processes do when commits are not waited on.
+            wide = _measure(
+                ctx,
+                ing.http_url,
+                deployment,
+                mains[-1],
+                positions=positions[-1],
+                connections=WIDE,
+            )
+            metrics = ing.metrics()
+            if ctx.profile:
+                _profile_p1(ctx, ing, api)
+            metrics_dir = _metrics_dir(ing)
+            ing.kill()  # the supervisor and both children: no clean shutdown
+            if metrics_dir is not None:  # the supervisor leaves it behind
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+        answered = [int(x) for p in positions for x in p.read_text().split()]
+        stored = stored_positions(url)
+    return _p1_rows(ctx, svc, bare, wide, answered, stored, metrics)
+
+
+def _p1_rows(
+    ctx: Context,
+    svc: list[Round],
+    bare: list[Round],
+    wide: Round,
+    answered: list[int],
+    stored: set[int],
+    metrics: dict[str, float],
+) -> list[Row]:
+    s = ctx.sizes
+    got, base = _best(svc), _best(bare)
+    w = got.wrk
+    unique = set(answered)
+    found = len(unique & stored) if len(unique) == len(answered) else -1
+    accepted = sum(r.wrk.accepted for r in svc) + wide.wrk.accepted
+    bad = sum(r.wrk.non2xx + r.wrk.errors for r in [*svc, wide])
+    count = metrics.get("loyalty_append_batch_size_count")
+    batch = (
+        f"Group commit: {metrics['loyalty_append_batch_size_sum'] / count:.1f} "
+        "webhooks per transaction (mean over the run, both ingress processes)"
+        if count
+        else "(no group-commit metrics found)"
+    )
+
+    def cpu(r: Round) -> str:
+        per = r.cores["ingress"] / r.wrk.rps * 1e6
+        return (
+            ", ".join(f"{n} {c:.2f}" for n, c in r.cores.items())
+            + f"; ingress {per:.0f} us of CPU a request"
+        )
+
+    name = f"P1 ingest on PostgreSQL, {INGRESS} ingress processes"
+    return [
+        Row(
+            name,
+            w.rps,
+            "req/s",
+            base.wrk.rps,
+            w.rps / base.wrk.rps,
+            f">= {P1_TARGET:,} events/s",
+            w.rps >= P1_TARGET,
+            note=f"best of {s.rounds} rounds of {s.load_seconds} s (service "
+            + ", ".join(f"{r.wrk.rps:,.0f}" for r in svc)
+            + "; bare "
+            + ", ".join(f"{r.wrk.rps:,.0f}" for r in bare)
+            + " req/s)"
+            + (" (ran out of unique events early)" if w.exhausted else "")
+            + f"; each request a new event. `ingress --workers {INGRESS}`, one "
+            "`worker`, one `api`, PostgreSQL 15, all unpinned on both cores; wrk "
+            "(1 thread, 64 connections) pinned to core "
+            f"{ctx.gen_core}. Baseline: one bare Sanic process (uvloop), also "
+            f"unpinned, for context only. CPU in cores over the best round: {cpu(got)} "
+            f"(bare Sanic: {base.cores['bare']:.2f}). {batch}",
+        ),
+        Row(
+            "PostgreSQL CPU per stored and projected event",
+            got.us_per_event,
+            "us",
+            target=f"<= {CPU_TARGET_US} us",
+            passed=got.us_per_event <= CPU_TARGET_US,
+            note="CPU of the ingress processes, the worker, the API and all of "
+            "PostgreSQL's processes (psutil; other users' queries count too) "
+            "from the start of the best round until the worker had projected "
+            "every event the round stored, divided by the events accepted; "
+            "rounds: " + ", ".join(f"{r.us_per_event:.0f}" for r in svc) + " us",
+        ),
+        Row("P1 on PostgreSQL latency p50", w.p50_ms, "ms", base.wrk.p50_ms),
+        Row(
+            "P1 on PostgreSQL latency p99",
+            w.p99_ms,
+            "ms",
+            base.wrk.p99_ms,
+            note=f"closed loop, 64 connections kept busy; max {w.max_ms:.1f} ms",
+        ),
+        Row(
+            "P1 on PostgreSQL, every 2xx stored",
+            float(found),
+            "events",
+            float(len(answered)),
+            target="all, after SIGKILL",
+            passed=found == len(answered) == accepted and bad == 0,
+            note=f"{len(answered):,} answered accepted in the measured rounds "
+            f"(with the {WIDE}-connection one), {found:,} of them in stored_events "
+            "after kill -9 of the ingress; "
+            f"{len(stored):,} rows with the warm-up"
+            + (" and the profile pass" if ctx.profile else "")
+            + f"; {bad} non-2xx or socket errors",
+        ),
+        Row(
+            f"P1 on PostgreSQL, {WIDE} connections",
+            wide.wrk.rps,
+            "req/s",
+            note=f"one round, after the others: with 64 connections the rate is "
+            f"at most 64 / latency. p50 {wide.wrk.p50_ms:.1f} ms, p99 "
+            f"{wide.wrk.p99_ms:.1f} ms; CPU in cores: {cpu(wide)}",
+        ),
+    ]
+
+
+def _metrics_dir(server: procs.Server) -> Path | None:
+    """The PROMETHEUS_MULTIPROC_DIR `ingress --workers` made for its children."""
+    for pid in proc_info.spawned_children(server.pid):
+        with contextlib.suppress(OSError):
+            value = proc_info.environ_value(pid, "PROMETHEUS_MULTIPROC_DIR")
+            if value is not None:
+                return Path(value)
+    return None
+
+
+def _profile_p1(ctx: Context, ing: procs.Server, api: procs.Server) -> None:
+    """Unmeasured: py-spy on one ingress process under wrk, fresh webhooks."""
+    s = ctx.sizes
+    client.wait_caught_up(api.grpc_target)
+    path = ctx.dir("pg1") / "profile.txt"
+    offset = s.p1_customers + (s.rounds + 1) * s.p1_requests  # unseen ids
+    data.write_requests(
+        path, traffic.webhooks(s.p1_requests, s.p1_customers, tag="pg1", offset=offset)
+    )
+    load = threading.Thread(
+        target=p1_ingest.run_wrk,
+        args=(ctx, ing.http_url, path),
+        kwargs={"seconds": s.profile_seconds + 2},
+    )
+    load.start()
+    rec = profiling.record(
+        ctx.tools["py-spy"],
+        proc_info.spawned_children(ing.pid)[0],
+        s.profile_seconds,
+        ctx.out / "profile-pg-p1.txt",
+        ctx.gen_core,
+    )
+    load.join()
+    title = f"P1 on PostgreSQL (one of {INGRESS} ingress processes, under wrk)"
+    ctx.shared.setdefault("profiles", []).append(profiling.summarize(rec, title))
+
+
+# P3 --------------------------------------------------------------------------

@@ -1,0 +1,63 @@
+"""A following consumer outlives a service restart: the broken stream ends
+UNAVAILABLE, the consumer saves, retries with back-off after its saved
+position, and goes on with the events stored after the restart, none missed
+or applied twice."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from testkit.clients import LANGUAGES, build_clients, program
+from testkit.consumers import Consumer
+from testkit.launch import ServiceProcess
+from testkit.signing import headers
+from testkit.webhooks import WEBHOOK_PATH, webhook_body
+
+pytestmark = pytest.mark.slow
+
+
+def post(svc: ServiceProcess, event_id: str, amount: int) -> int:
+    body = webhook_body(event_id, "reconnect-1", amount=amount)
+    r = httpx.post(
+        svc.url + WEBHOOK_PATH,
+        content=body,
+        headers=headers(body, "Balance changed"),
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    return int(r.json()["position"])
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_following_consumer_resumes_after_the_service_restarts(
+    lang: str, tmp_path: Path
+) -> None:
+    build_clients()
+    svc = ServiceProcess(tmp_path / "data")
+    state = tmp_path / "state.json"
+    argv = [*program(lang, "consumer"), "--target", svc.grpc_target]
+    try:
+        svc.start()
+        post(svc, "before", 5)
+        with Consumer([*argv, "--state", str(state), "--follow"]) as run:
+            run.until("caught_up")
+            svc.kill()  # SIGKILL: the stream breaks mid-call
+            run.until("retrying", timeout=30)
+            svc.start()
+            last = post(svc, "after", 7)
+            while int(run.until("saved", timeout=60)["position"]) < last:
+                pass
+            run.proc.send_signal(signal.SIGTERM)
+            done = run.until("done")
+            assert run.close() == 0, run.stderr()
+    finally:
+        svc.stop()
+    # Each event once, in this one run: 5 before the restart, 7 after.
+    assert done["received"]["events"] == 2, done
+    assert [r["issued"] for r in done["figures"]["(none)"].values()] == ["12"]
+    assert json.loads(state.read_text())["position"] == str(last)
