@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 from eventsourcing.persistence import OperationalError
 
+from projections.stores.db import Dialect
 from service import logs
 from service.config import ConfigError
 from service.masterkey import MasterKey
@@ -36,11 +37,10 @@ class WrongMasterKey(ConfigError):
 
 @dataclass(frozen=True)
 class KeyTables:
-    """A backend's spelling of the key tables."""
+    """The key tables' names and locks, in a backend's spelling (`of`).
+    Their schema is the backend's (service/backends/*/schema.py)."""
 
     p: str  # parameter marker
-    blob: str
-    serial_pk: str  # an auto-increment primary key column
     data_keys: str
     key_meta: str
     erasures: str
@@ -48,6 +48,17 @@ class KeyTables:
     # First statement of a rotation: takes the lock every writer of keys
     # needs, so what the rotation reads cannot change before it commits.
     write_lock: str
+
+    @classmethod
+    def of(cls, dialect: Dialect, write_lock: str) -> KeyTables:
+        return cls(
+            p=dialect.p,
+            data_keys=dialect.name("data_keys"),
+            key_meta=dialect.name("key_meta"),
+            erasures=dialect.name("erasures"),
+            for_share=dialect.for_share,
+            write_lock=write_lock,
+        )
 
 
 def wrap_aad(customer_id: str, key_id: str) -> bytes:
@@ -65,24 +76,6 @@ class KeyRecords:
         self.t = tables
 
     # -- schema and the master key ---------------------------------------------
-
-    def create_tables(self) -> None:
-        t = self.t
-        with self._transaction(commit=True) as c:
-            c.execute(
-                f"CREATE TABLE IF NOT EXISTS {t.data_keys} ("
-                "customer_id TEXT PRIMARY KEY, key_id TEXT, "
-                f"wrapped {t.blob}, master_id TEXT, erased_at TEXT)"
-            )
-            c.execute(
-                f"CREATE TABLE IF NOT EXISTS {t.key_meta} "
-                "(name TEXT PRIMARY KEY, value TEXT NOT NULL)"
-            )
-            c.execute(
-                f"CREATE TABLE IF NOT EXISTS {t.erasures} ({t.serial_pk}, "
-                "customer_id TEXT NOT NULL, erased_at TEXT NOT NULL, "
-                "events BIGINT NOT NULL)"
-            )
 
     def meta(self, name: str) -> str | None:
         with self._transaction(commit=False) as c:

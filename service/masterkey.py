@@ -1,5 +1,6 @@
-"""The master key: read from MASTER_KEY_FILE (or created on the embedded
-default), it wraps every customer's data key and nothing else.
+"""The master key: read from MASTER_KEY_FILE (or created by the embedded
+default, service/backends/sqlite/keyfile.py), it wraps every customer's
+data key and nothing else.
 
 The file holds 32 random bytes in base64, as `openssl rand -base64 32`
 prints them. A missing, unreadable or malformed file is a start-up error,
@@ -13,18 +14,15 @@ import binascii
 import hashlib
 import hmac
 import os
-import sqlite3
 import stat
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from service import logs
-from service.config import ConfigError, Settings
+from service.config import ConfigError
 
 NONCE = 12
-DEFAULT_NAME = "master.key"
-STORE_NAME = "events.sqlite"  # the embedded store, beside the default key
 log = logs.get(__name__)
 
 
@@ -138,72 +136,3 @@ def check_mode(path: Path) -> None:
             path=str(path),
             mode=f"{mode & 0o777:o}",
         )
-
-
-def embedded_master_key(data_dir: Path) -> tuple[MasterKey, Path, bool]:
-    """The embedded default's key, DATA_DIR/master.key. Created only for a
-    store that records no master key yet: a store whose data keys are
-    wrapped under a key whose file is missing (lost, or a backup restored
-    without it) is a start-up error, and no file is written."""
-    path = data_dir / DEFAULT_NAME
-    name = "the default key file"
-    if path.exists():
-        return _default(read_master_key(path, name), path, False)
-    recorded = recorded_master_id(data_dir / STORE_NAME)
-    if recorded is not None:
-        raise ConfigError(
-            f"{path} is missing, but the store in {data_dir} holds data keys "
-            f"wrapped under master key {recorded}: restore that key's file "
-            "from where you keep it apart from the backups (docs/runbook.md, "
-            "Back up and restore), or set MASTER_KEY_FILE to it. A new key "
-            "could not read any customer's data."
-        )
-    try:
-        return _default(write_new_master_key(path, create_parents=True), path, True)
-    except FileExistsError:  # another process of a fresh store made it first
-        return _default(read_master_key(path, name), path, False)
-
-
-def _default(key: MasterKey, path: Path, created: bool) -> tuple[MasterKey, Path, bool]:
-    # Errors name the file actually used, not the unset setting.
-    key.source = f"the default key file {path} (MASTER_KEY_FILE is unset)"
-    return key, path, created
-
-
-def recorded_master_id(db: Path) -> str | None:
-    """The master key id an embedded store records, read without writing
-    anything; None for no store or a store not yet started. (Plain sqlite3:
-    the key must be known before the store is opened with it.)"""
-    if not db.exists():
-        return None
-    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-    try:
-        row = conn.execute(
-            "SELECT value FROM key_meta WHERE name = 'master_id'"
-        ).fetchone()
-    except sqlite3.OperationalError as e:
-        if "no such table" in str(e):
-            return None
-        raise ConfigError(f"cannot read the store {db}: {e}") from None
-    finally:
-        conn.close()
-    return None if row is None else str(row[0])
-
-
-def resolve_master_key(settings: Settings) -> tuple[MasterKey, Path, bool]:
-    """(key, its file, whether it was just created). Only the embedded
-    default may create one, and only under DATA_DIR."""
-    if settings.master_key_file is not None:
-        return (
-            read_master_key(settings.master_key_file),
-            settings.master_key_file,
-            False,
-        )
-    if settings.database_url:
-        raise ConfigError(
-            "MASTER_KEY_FILE is missing, and has no default with DATABASE_URL: "
-            "create one with `openssl rand -base64 32 > master.key; chmod 600 "
-            "master.key` and set MASTER_KEY_FILE to its path (every process of "
-            "the deployment needs the same file)"
-        )
-    return embedded_master_key(settings.data_dir)

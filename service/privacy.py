@@ -14,20 +14,17 @@ deleted data (docs/privacy.md).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from projections.customer.model import Customer
 from projections.events import RecordedEvent
 from projections.stores.sql import SqlReadModels
 from service import logs
-from service.config import Settings
 from service.eventstore import EventStore
 from service.quarantine import Quarantine, QuarantinedRequest
 from service.reads import CustomerReads
@@ -206,71 +203,3 @@ def wait_applied(
             return False
         time.sleep(every)
     return True
-
-
-def sqlite_scrubber(paths: Sequence[Path | str]) -> Callable[[], None]:
-    """Checkpoint each database's write-ahead log into the file and truncate
-    it, so the log keeps no image of a page from before the erasure (deleted
-    content in the file itself is zeroed by secure_delete)."""
-
-    def scrub() -> None:
-        for path in paths:
-            conn = sqlite3.connect(str(path), timeout=10)
-            try:
-                for _ in range(100):  # a reader mid-query holds the log
-                    busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-                    if not busy:
-                        break
-                    time.sleep(0.02)
-                else:
-                    log.warning(
-                        "could not truncate the write-ahead log", path=str(path)
-                    )
-            finally:
-                conn.close()
-
-    return scrub
-
-
-def postgres_scrubber(
-    database_url: str, tables: Callable[[], Sequence[str]]
-) -> Callable[[], None]:
-    """VACUUM the tables an erasure deleted from, so the dead row versions'
-    space is marked free for reuse (PostgreSQL cannot overwrite them in
-    place; docs/privacy.md says what remains until then)."""
-
-    def scrub() -> None:
-        import psycopg
-
-        from service.backends.postgres.store import conninfo, library_env
-
-        with psycopg.connect(conninfo(library_env(database_url)), autocommit=True) as c:
-            for table in tables():
-                c.execute(f"VACUUM {table}")
-
-    return scrub
-
-
-def scrubber(
-    settings: Settings,
-    events: EventStore,
-    quarantine: Quarantine,
-    models: SqlReadModels,
-) -> Callable[[], None]:
-    """What clears the remains of deleted rows on the configured backend."""
-    if settings.database_url:
-
-        def tables() -> list[str]:
-            g = models.current_generation(refresh=True)
-            # The tables whose deleted rows held personal data or keys
-            # (ledger, history and dead letters hold ids and numbers).
-            return [
-                events.keyring.t.data_keys,
-                quarantine.table,
-                models.db.name(f"customers_{g}"),
-            ]
-
-        return postgres_scrubber(settings.database_url, tables)
-    return sqlite_scrubber(
-        [settings.data_dir / "events.sqlite", models.db.path]  # type: ignore[attr-defined]
-    )

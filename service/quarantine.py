@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidTag
 
+from projections.stores.db import Dialect
 from service.eventstore import STORE_ERRORS, StoreUnavailable
 from service.ingest import InvalidWebhook, parse_created_at
 from service.keyring import Keyring, KeysChanged, WrongMasterKey, seal, unseal
@@ -47,42 +48,23 @@ class QuarantinedRequest:
 
 
 class Quarantine:
-    """A table beside the events, in the same database.
+    """A table beside the events, in the same database, spelt in the
+    backend's `dialect` (its schema is the backend's, schema.py).
 
-    `transaction` is the library datastore's `transaction(commit=...)`;
-    `placeholder` is the driver's parameter marker ('?' or '%s').
+    `transaction` is the library datastore's `transaction(commit=...)`.
     """
 
     def __init__(
-        self,
-        transaction: Transaction,
-        placeholder: str,
-        ddl: str,
-        table: str,
-        keyring: Keyring,
+        self, transaction: Transaction, dialect: Dialect, keyring: Keyring
     ) -> None:
         self._transaction = transaction
-        self._p = placeholder
-        self._ddl = ddl
-        self._table = table
+        self._p = dialect.p
+        self._table = dialect.name("quarantine")
         self.keyring = keyring
 
     @property
     def table(self) -> str:
         return self._table
-
-    def create_table(self) -> None:
-        with self._transaction(commit=True) as c:
-            c.execute(self._ddl)
-            # Tables from before encryption lack the key columns.
-            c.execute(f"SELECT * FROM {self._table} WHERE 1 = 0")
-            # The library's SQLite cursor wraps sqlite3's, which has them.
-            cursor: Any = getattr(c, "sqlite_cursor", c)
-            description = cursor.description or ()
-            columns = {d[0] for d in description}
-            for column in ("customer_id", "key_id"):
-                if column not in columns:
-                    c.execute(f"ALTER TABLE {self._table} ADD COLUMN {column} TEXT")
 
     def _seal(self, body: bytes, received_at: str) -> tuple[bytes, str | None, str]:
         """(sealed body, customer id, key id).

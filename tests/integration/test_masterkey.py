@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from service.backends import backend_for
 from service.config import ConfigError, Settings
-from service.masterkey import resolve_master_key
+from service.masterkey import MasterKey
+
+
+def resolve_master_key(settings: Settings) -> tuple[MasterKey, Path, bool]:
+    """The key the configured backend opens its store with."""
+    return backend_for(settings).master_key()
 
 
 def settings(tmp_path: Path, **env: str) -> Settings:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
+
 from projections.lease import Lease
 from projections.stores.answers import Answers
 from projections.stores.postgres import APPLIED_CHANNEL, open_postgres_read_models
@@ -18,7 +20,12 @@ from service.adapters.eventsourcing import notify_channel
 from service.backends.base import Applied, Notifications, OpenedEvents
 from service.backends.postgres.lease import PostgresLease
 from service.backends.postgres.notify import Listener
-from service.backends.postgres.store import library_env, open_postgres, schema_lock
+from service.backends.postgres.store import (
+    conninfo,
+    library_env,
+    open_postgres,
+    schema_lock,
+)
 from service.config import ConfigError
 from service.eventstore import EventStore
 from service.masterkey import MasterKey, read_master_key
@@ -86,16 +93,23 @@ class PostgresBackend:
     def scrubber(
         self, events: EventStore, quarantine: Quarantine, models: SqlReadModels
     ) -> Callable[[], None]:
-        from service.privacy import postgres_scrubber
+        """VACUUM the tables an erasure deleted from, so the dead row
+        versions' space is marked free for reuse (PostgreSQL cannot
+        overwrite them in place; docs/privacy.md says what remains until
+        then)."""
 
-        def tables() -> list[str]:
+        def scrub() -> None:
             g = models.current_generation(refresh=True)
             # The tables whose deleted rows held personal data or keys
             # (ledger, history and dead letters hold ids and numbers).
-            return [
+            tables = [
                 events.keyring.t.data_keys,
                 quarantine.table,
                 models.db.name(f"customers_{g}"),
             ]
+            env = library_env(self.database_url)
+            with psycopg.connect(conninfo(env), autocommit=True) as c:
+                for table in tables:
+                    c.execute(f"VACUUM {table}")
 
-        return postgres_scrubber(self.database_url, tables)
+        return scrub

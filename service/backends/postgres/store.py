@@ -13,6 +13,7 @@ import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import sql
 
+from projections.stores.postgres import PostgresDialect
 from service.adapters.eventsourcing import HookedPostgresRecorder, without_retries
 from service.backends.postgres.schema import migrate_events
 from service.eventstore import EventStore
@@ -46,27 +47,11 @@ class FailFastRecorder(HookedPostgresRecorder):
                 work(curs)
 
 
-def quarantine_ddl(schema: str) -> str:
-    return (
-        f'CREATE TABLE IF NOT EXISTS "{schema}".quarantine ('
-        "id BIGSERIAL PRIMARY KEY, received_at TEXT NOT NULL, "
-        "reason TEXT NOT NULL, headers TEXT NOT NULL, body BYTEA NOT NULL, "
-        "resolution TEXT, customer_id TEXT, key_id TEXT)"
-    )
-
-
-def key_tables(schema: str) -> KeyTables:
-    return KeyTables(
-        p="%s",
-        blob="BYTEA",
-        serial_pk="id BIGSERIAL PRIMARY KEY",
-        data_keys=f'"{schema}".data_keys',
-        key_meta=f'"{schema}".key_meta',
-        erasures=f'"{schema}".erasures',
-        for_share=" FOR SHARE",
-        # Waits for writers holding key rows; blocks new ones (readers go on).
-        write_lock=f'LOCK TABLE "{schema}".data_keys IN EXCLUSIVE MODE',
-    )
+def key_tables(dialect: PostgresDialect) -> KeyTables:
+    # A rotation waits for writers holding key rows and blocks new ones
+    # (readers go on).
+    lock = f"LOCK TABLE {dialect.name('data_keys')} IN EXCLUSIVE MODE"
+    return KeyTables.of(dialect, write_lock=lock)
 
 
 def library_env(database_url: str, pool_size: int = 5) -> dict[str, str]:
@@ -220,15 +205,10 @@ def open_postgres(
     assert isinstance(recorder, PostgresApplicationRecorder)
     schema = factory.datastore.schema
     migrate_events(partial(factory.datastore.transaction, commit=True), schema)
-    keyring = Keyring(master, factory.datastore.transaction, key_tables(schema))
+    dialect = PostgresDialect(schema)
+    keyring = Keyring(master, factory.datastore.transaction, key_tables(dialect))
     keyring.check_master()
     keyring.record_legacy_head(recorder.max_notification_id() or 0)
-    quarantine = Quarantine(
-        factory.datastore.transaction,
-        "%s",
-        quarantine_ddl(schema),
-        f'"{schema}".quarantine',
-        keyring,
-    )
+    quarantine = Quarantine(factory.datastore.transaction, dialect, keyring)
     index = PostgresPositionIndex(recorder, conninfo(env))
     return EventStore(recorder, index, keyring), quarantine, factory

@@ -7,20 +7,25 @@ for each other's write lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from projections.lease import Lease, SoleWorker
 from projections.stores.answers import Answers
 from projections.stores.sql import SqlReadModels
 from projections.stores.sqlite import open_sqlite_read_models
+from service import logs
 from service.backends.base import Applied, Notifications, OpenedEvents
-from service.backends.sqlite.store import EVENTS_FILE, open_sqlite
+from service.backends.sqlite.files import EVENTS_FILE, MODELS_FILE
+from service.backends.sqlite.keyfile import embedded_master_key
+from service.backends.sqlite.store import open_sqlite
 from service.eventstore import EventStore
-from service.masterkey import MasterKey, embedded_master_key, read_master_key
+from service.masterkey import MasterKey, read_master_key
 from service.quarantine import Quarantine
 
-MODELS_FILE = "readmodels.sqlite"
+log = logs.get(__name__)
 
 
 class SqliteBackend:
@@ -63,8 +68,30 @@ class SqliteBackend:
     def scrubber(
         self, events: EventStore, quarantine: Quarantine, models: SqlReadModels
     ) -> Callable[[], None]:
-        from service.privacy import sqlite_scrubber
-
-        return sqlite_scrubber(
+        return truncate_logs(
             [self.data_dir / EVENTS_FILE, models.db.path]  # type: ignore[attr-defined]
         )
+
+
+def truncate_logs(paths: Sequence[Path | str]) -> Callable[[], None]:
+    """Checkpoint each database's write-ahead log into the file and truncate
+    it, so the log keeps no image of a page from before the erasure (deleted
+    content in the file itself is zeroed by secure_delete)."""
+
+    def scrub() -> None:
+        for path in paths:
+            conn = sqlite3.connect(str(path), timeout=10)
+            try:
+                for _ in range(100):  # a reader mid-query holds the log
+                    busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                    if not busy:
+                        break
+                    time.sleep(0.02)
+                else:
+                    log.warning(
+                        "could not truncate the write-ahead log", path=str(path)
+                    )
+            finally:
+                conn.close()
+
+    return scrub

@@ -12,34 +12,26 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
 
+from projections.stores.sqlite import SqliteDialect
 from service.adapters.eventsourcing import (
     HookedSqliteRecorder,
     run_on_new_connections,
 )
+from service.backends.sqlite.files import EVENTS_FILE
+from service.backends.sqlite.keyfile import embedded_master_key
 from service.backends.sqlite.schema import migrate_events
 from service.eventstore import EventStore
 from service.keyring import Keyring, KeyTables
-from service.masterkey import MasterKey, embedded_master_key
+from service.masterkey import MasterKey
 from service.quarantine import Quarantine
 from service.storedevents import Row
 
-QUARANTINE_DDL = (
-    "CREATE TABLE IF NOT EXISTS quarantine ("
-    "id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, "
-    "reason TEXT NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL, "
-    "resolution TEXT, customer_id TEXT, key_id TEXT)"
-)
-KEY_TABLES = KeyTables(
-    p="?",
-    blob="BLOB",
-    serial_pk="id INTEGER PRIMARY KEY AUTOINCREMENT",
-    data_keys="data_keys",
-    key_meta="key_meta",
-    erasures="erasures",
-    for_share="",
-    write_lock="UPDATE key_meta SET value = value WHERE name = 'master_id'",
-)
-EVENTS_FILE = "events.sqlite"
+DIALECT = SqliteDialect()
+# A write first: the transaction takes SQLite's one write lock now, so what
+# it reads next cannot change before it commits (a read first would pin a
+# snapshot a writer's commit makes stale).
+TAKE_WRITE_LOCK = "UPDATE key_meta SET value = value WHERE name = 'master_id'"
+KEY_TABLES = KeyTables.of(DIALECT, write_lock=TAKE_WRITE_LOCK)
 _CHUNK = 500  # well under SQLite's bound-parameter limit
 _INSERT_CHUNK = 4000  # events a statement: 16,000 parameters
 
@@ -120,7 +112,7 @@ class SqlitePositionIndex:
         with self._recorder.datastore.transaction(commit=commit) as c:
             # A write first: SQLite's lock is taken now, not at the first
             # UPDATE, when a snapshot read before it could be stale.
-            c.execute("UPDATE key_meta SET value = value WHERE name = 'master_id'")
+            c.execute(TAKE_WRITE_LOCK)
             yield c
 
 
@@ -136,7 +128,7 @@ class KeyedRecorder(HookedSqliteRecorder):
     ) -> Sequence[int] | None:
         if (erase := options.get("erase")) is not None:
             # Take the write lock before the erasure reads anything.
-            c.execute("UPDATE key_meta SET value = value WHERE name = 'master_id'")
+            c.execute(TAKE_WRITE_LOCK)
             erase(c)
         ids = self._insert_rows(c, stored_events)
         if (verify := options.get("verify")) is not None:
@@ -207,8 +199,6 @@ def open_sqlite(
     keyring = Keyring(master, factory.datastore.transaction, KEY_TABLES)
     keyring.check_master()
     keyring.record_legacy_head(recorder.max_notification_id() or 0)
-    quarantine = Quarantine(
-        factory.datastore.transaction, "?", QUARANTINE_DDL, "quarantine", keyring
-    )
+    quarantine = Quarantine(factory.datastore.transaction, DIALECT, keyring)
     index = SqlitePositionIndex(recorder)
     return EventStore(recorder, index, keyring), quarantine, factory
