@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from service.diskspace import WriteSpace
 from service.eventstore import StoreUnavailable
 from service.health import HealthWatch
 from service.metrics import Metrics
@@ -16,6 +17,7 @@ from service.probes import probe_app
 class Store:
     def __init__(self) -> None:
         self.up = True
+        self.space = WriteSpace(self.ping)
 
     def ping(self) -> None:
         if not self.up:
@@ -66,11 +68,12 @@ def test_readyz_follows_the_store_and_the_gauge_with_it() -> None:
     store, metrics = Store(), Metrics()
     w = watch(store, None, metrics)
     app = probe_app(w.ready, metrics.exposition, w.describe)
-    assert get(app, "/readyz") == (200, {"status": "ready", "checks": {"store": True}})
+    ready = {"store": True, "store_space": True}
+    assert get(app, "/readyz") == (200, {"status": "ready", "checks": ready})
     store.up = False
     assert get(app, "/readyz") == (
         503,
-        {"status": "not ready", "checks": {"store": False}},
+        {"status": "not ready", "checks": {"store": False, "store_space": True}},
     )
     assert metrics.registry.get_sample_value("loyalty_ready", {"check": "store"}) == 0
     assert get(app, "/healthz") == (200, {"status": "alive"})  # alive all the same

@@ -94,6 +94,7 @@ def test_a_new_key_file_and_its_directory_are_synced(
         real(fd)
 
     monkeypatch.setattr(masterkey.os, "fsync", fsync)
+    (tmp_path / "keys").mkdir()  # an operator's directory is never made for them
     path = tmp_path / "keys" / "new.key"
     write_new_master_key(path)
     assert synced == ["file", "dir"]
