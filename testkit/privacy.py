@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from eventsourcing.persistence import StoredEvent
+
 from service.ingest import Envelope, parse_envelope
-from service.storedevents import topic_for
+from service.storedevents import originator_id, topic_for
 
 # Personal data that must never be found in clear once erased.
 ANA = {
@@ -44,12 +46,8 @@ def points(event_id: str, customer: str, amount: int, when: str = "") -> Envelop
     )
 
 
-def legacy_state(env: Envelope, received: datetime) -> object:
-    """A row as the version before encryption wrote it."""
-    from eventsourcing.persistence import StoredEvent
-
-    from service.storedevents import originator_id
-
+def legacy_state(env: Envelope, received: datetime) -> StoredEvent:
+    """A row as the version before encryption wrote it (a v0 header)."""
     header = json.dumps(
         [
             env.id,

@@ -16,9 +16,9 @@ from service.config import Settings
 from service.ingest import parse_envelope
 from service.keyring import KeysChanged
 from service.legacyrows import MigrationIncomplete
-from service.storedevents import originator_id, topic_for
 from service.storedheader import decode_header
 from testkit.keys import master_key_file
+from testkit.privacy import legacy_state
 
 pytestmark = pytest.mark.postgres
 RECEIVED = datetime(2026, 3, 9, 9, 0, 0, 123456, tzinfo=UTC)
@@ -44,22 +44,7 @@ def _v0(event_id: str, customer_id: str) -> StoredEvent:
         "properties": {"amount": 3, "reference": "r"},
     }
     env = parse_envelope(json.dumps(body).encode(), "Balance changed")
-    header = json.dumps(
-        [
-            env.id,
-            env.customer_id,
-            env.type_name,
-            env.created_at.isoformat(),
-            RECEIVED.isoformat(),
-        ],
-        separators=(",", ":"),
-    ).encode()
-    return StoredEvent(
-        originator_id=originator_id(env.id),
-        originator_version=1,
-        topic=topic_for(env.type),
-        state=header + b"\n" + env.raw,
-    )
+    return legacy_state(env, RECEIVED)
 
 
 def test_v0_rows_are_encrypted_as_v2(container: Container) -> None:
