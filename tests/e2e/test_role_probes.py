@@ -75,7 +75,10 @@ def test_api_role_on_sqlite(tmp_path: Path, started: list[Probed]) -> None:
     assert_probes(api)
     ready = api.wait_ready()
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"store": True}}
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"store": True, "store_space": True},
+    }
     assert api.gauge("loyalty_ready", check="store") == 1
     # No worker here: it never holds the lease (alerts take the max).
     assert api.gauge("loyalty_worker_lease_held") == 0
@@ -90,7 +93,7 @@ def test_worker_role_on_sqlite_holds_the_only_lease(
     assert ready.status_code == 200, ready.text
     assert ready.json() == {
         "status": "ready",
-        "checks": {"store": True, "projections": True},
+        "checks": {"store": True, "store_space": True, "projections": True},
         "lease": "held",
     }
     assert worker.gauge("loyalty_worker_lease_held") == 1
@@ -127,7 +130,7 @@ def test_postgres_api_role(tmp_path: Path, pg_url: str, started: list[Probed]) -
     assert_probes(api)
     ready = api.wait_ready()
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"store": True}
+    assert ready.json()["checks"] == {"store": True, "store_space": True}
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -144,7 +147,10 @@ def test_ingress_role(
         assert get("/healthz").json() == {"status": "alive"}
         ready = get("/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"status": "ready", "checks": {"store": True}}
+        assert ready.json() == {
+            "status": "ready",
+            "checks": {"store": True, "store_space": True},
+        }
         missing = get("/someone@example.com")
         assert missing.status_code == 404 and "someone" not in missing.text
         assert "loyalty_ready{" in get("/metrics").text

@@ -176,7 +176,7 @@ def test_a_rotation_that_gives_up_changes_nothing_and_leaves_no_key_file(
     assert out.returncode != 0
     assert not new_key.exists()
     status = subprocess.run(
-        [sys.executable, "-m", "service", "keys", "status"],
+        [sys.executable, "-m", "service", "keys", "status", "--json"],
         env={**ServiceProcess(data).env}, cwd=ROOT, capture_output=True, timeout=60,
         check=True,
     )  # fmt: skip

@@ -12,7 +12,9 @@ SOURCES = sorted(
     p
     for folder in ("service", "projections")
     for p in (ROOT / folder).rglob("*.py")
-    if p != ROOT / "service" / "logs.py"
+    # logs.py configures stdlib logging under structlog; the Sanic adapter
+    # filters the stdlib loggers Sanic itself writes to.
+    if p not in (ROOT / "service" / "logs.py", ROOT / "service/adapters/sanic.py")
 )
 LEVELS = {"debug", "info", "warning", "error", "exception", "critical"}
 

@@ -46,7 +46,9 @@ def test_the_oneof_has_one_field_per_type_and_numbers_from_20() -> None:
     oneof = event_pb2.StoredEvent.DESCRIPTOR.oneofs_by_name["payload"]
     assert len(oneof.fields) == len(EventType)
     assert min(f.number for f in oneof.fields) >= 20
-    assert 15 not in {f.number for f in event_pb2.StoredEvent.DESCRIPTOR.fields}
+    assert 15 not in {f.number for f in oneof.fields}
+    # 15 is the stored trace context, beside the payload, not in it.
+    assert event_pb2.StoredEvent.DESCRIPTOR.fields_by_number[15].name == "traceparent"
 
 
 def test_no_payload_field_is_a_double_and_numbers_are_decimal_or_int64() -> None:
