@@ -22,6 +22,15 @@ class Pki:
     def path(self, name: str) -> Path:
         return self.dir / name
 
+    def mtls_settings(self) -> dict[str, str]:
+        """The service's settings for gRPC over TLS requiring a client
+        certificate signed by this CA."""
+        return {
+            "GRPC_TLS_CERT": str(self.path("server.pem")),
+            "GRPC_TLS_KEY": str(self.path("server.key")),
+            "GRPC_TLS_CLIENT_CA": str(self.path("ca.pem")),
+        }
+
     def read(self, name: str) -> bytes:
         return (self.dir / name).read_bytes()
 

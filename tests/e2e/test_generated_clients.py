@@ -82,9 +82,7 @@ def service(
 ) -> Iterator[ServiceProcess]:
     with ServiceProcess(
         tmp_path_factory.mktemp("mtls-clients"),
-        GRPC_TLS_CERT=str(pki.path("server.pem")),
-        GRPC_TLS_KEY=str(pki.path("server.key")),
-        GRPC_TLS_CLIENT_CA=str(pki.path("ca.pem")),
+        **pki.mtls_settings(),
     ) as svc:
         yield svc
 

@@ -64,9 +64,7 @@ def mtls_service(
 ) -> Iterator[ServiceProcess]:
     with ServiceProcess(
         tmp_path_factory.mktemp("mtls"),
-        GRPC_TLS_CERT=str(pki.path("server.pem")),
-        GRPC_TLS_KEY=str(pki.path("server.key")),
-        GRPC_TLS_CLIENT_CA=str(pki.path("ca.pem")),
+        **pki.mtls_settings(),
     ) as svc:
         yield svc
 
@@ -225,9 +223,7 @@ def admin_service(
 ) -> Iterator[ServiceProcess]:
     with ServiceProcess(
         tmp_path_factory.mktemp("admin"),
-        GRPC_TLS_CERT=str(pki.path("server.pem")),
-        GRPC_TLS_KEY=str(pki.path("server.key")),
-        GRPC_TLS_CLIENT_CA=str(pki.path("ca.pem")),
+        **pki.mtls_settings(),
         ADMIN_CLIENTS="ops-admin, someone-else",
     ) as svc:
         body = webhook_body("adm-1", "adm-cus", amount=5)
