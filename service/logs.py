@@ -44,7 +44,9 @@ def configure(level: str = "INFO") -> None:
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),
         ],
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # One write() a line (print() makes two): a process killed between
+        # them would leave a line without its newline for the next to join.
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level]
         ),

@@ -11,7 +11,9 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from testkit.killtest.checks import check
 from testkit.killtest.load import KillStats, SenderStats, kill_repeatedly, send_all
@@ -101,17 +103,31 @@ def run(
                 report.check_error = f"{type(e).__name__}: {e}"[:500]
     finally:
         svc.stop()
-        levels = Counter(
-            json.loads(line).get("level", "")
-            for line in svc.log().splitlines()
-            if line.startswith("{")
-        )
+        levels = Counter(entry.get("level", "") for entry in log_entries(svc.log()))
         report.error_log_lines = levels["error"] + levels["critical"]
         report.warning_log_lines = levels["warning"]
     report.total_seconds = time.monotonic() - run_started
     if data_dir is None and report.ok:
         shutil.rmtree(directory, ignore_errors=True)
     return report
+
+
+def log_entries(text: str) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a log that SIGKILLs wrote into: a process killed
+    mid-line leaves that line's end missing, and its successor's first line
+    then follows on the same line."""
+    decoder = json.JSONDecoder()
+    for line in text.splitlines():
+        at = line.find("{")
+        while at != -1:
+            try:
+                entry, end = decoder.raw_decode(line, at)
+            except json.JSONDecodeError:
+                at = line.find("{", at + 1)  # a torn object: skip to the next
+                continue
+            if isinstance(entry, dict):
+                yield entry
+            at = line.find("{", end)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,32 @@ from testkit.privacy import created, points
 CALLERS = 4
 
 
+def overlapping(callers: list[Container]) -> None:
+    """Make the callers' erasures overlap for certain: each waits, once it
+    has read the audit trail, until all have. A barrier before the call
+    alone lets a late thread begin after another's erasure committed, and
+    that is a later erasure (audited again), not a concurrent one."""
+    read_all = threading.Barrier(len(callers))
+    for c in callers:
+        keyring = c.events.keyring
+        read = keyring.last_erasure
+
+        waited: list[int] = []
+
+        def last_erasure(
+            customer_id: str,
+            read: Callable[[str], int] = read,
+            waited: list[int] = waited,
+        ) -> int:
+            seen = read(customer_id)
+            if not waited:  # a retry of the same call does not wait again
+                waited.append(seen)
+                read_all.wait(30)
+            return seen
+
+        keyring.last_erasure = last_erasure  # type: ignore[method-assign]
+
+
 def erase_at_once(open_container: Callable[[], Container]) -> None:
     seed = open_container()
     callers = [open_container() for _ in range(CALLERS)]
@@ -29,6 +55,7 @@ def erase_at_once(open_container: Callable[[], Container]) -> None:
         seed.events.append([created("a1", "ana"), points("a2", "ana", 5)])
         seed.events.append([created("b1", "bob")])
         ProjectionWorker(seed.events, seed.models).run_once()
+        overlapping(callers)
         barrier = threading.Barrier(CALLERS)
         answers: list[Erasure] = []
         errors: list[BaseException] = []
@@ -99,6 +126,7 @@ def test_concurrent_erasures_of_an_unknown_id_are_audited_once(
 ) -> None:
     containers = [build(unknown_id_env) for _ in range(CALLERS)]
     try:
+        overlapping(containers)
         barrier = threading.Barrier(CALLERS)
         answers: list[Erasure] = []
 
