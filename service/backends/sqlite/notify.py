@@ -59,6 +59,8 @@ class Link:
         self._out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._out.setblocking(False)  # a send on the event loop never waits
         self._stop = threading.Event()
+        # Wakes the thread out of its wait at `stop`.
+        self._waker, self._woken = socket.socketpair()
         self._thread = threading.Thread(target=self._run, name="sqlite-link", daemon=True)
         self.bound = threading.Event()  # every channel heard is bound
         self.sent = self.dropped = 0
@@ -79,11 +81,15 @@ class Link:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
-        self._out.close()
+        if self._thread.ident is not None:  # a sender alone never starts it
+            self._waker.send(b"x")
+            self._thread.join(5)
+        for sock in (self._out, self._waker, self._woken):
+            sock.close()
 
     def _run(self) -> None:
         with selectors.DefaultSelector() as sel:
+            sel.register(self._woken, selectors.EVENT_READ, None)
             for channel in self._on:
                 sock = self._bind(channel)
                 if sock is not None:
@@ -94,7 +100,8 @@ class Link:
             finally:
                 for key in list(sel.get_map().values()):
                     sel.unregister(key.fileobj)
-                    key.fileobj.close()  # type: ignore[union-attr]
+                    if key.data is not None:
+                        key.fileobj.close()  # type: ignore[union-attr]
 
     def _bind(self, channel: str) -> socket.socket | None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -116,12 +123,10 @@ class Link:
 
     def _loop(self, sel: selectors.BaseSelector) -> None:
         while not self._stop.is_set():
-            if not sel.get_map():  # nothing bound: poll alone
-                ready = []
-                self._stop.wait(self._poll)
-            else:
-                ready = sel.select(timeout=self._poll)
+            ready = sel.select(timeout=self._poll)
             for key, _ in ready:
+                if key.data is None:  # the waker: stopping
+                    return
                 position = drain(key.fileobj)  # type: ignore[arg-type]
                 if position is not None:
                     self._call(key.data, position)
