@@ -53,7 +53,8 @@ class Link:
         on: Mapping[str, Callable[[int | None], None]],
         poll_interval: float = POLL_INTERVAL,
     ) -> None:
-        self._data_dir = data_dir
+        # Resolved once: a send is a hot path (one per commit).
+        self._to = {c: address(data_dir, c) for c in (EVENTS, APPLIED)}
         self._on = dict(on)
         self._poll = poll_interval
         self._out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -69,7 +70,7 @@ class Link:
         """Tell `channel`'s listener that `position` is reached. Never blocks
         or raises: a datagram nobody hears is harmless (see the module)."""
         try:
-            self._out.sendto(b"%d" % position, address(self._data_dir, channel))
+            self._out.sendto(b"%d" % position, self._to[channel])
             self.sent += 1
         except OSError as e:
             if e.errno not in _NOBODY:
@@ -106,7 +107,7 @@ class Link:
     def _bind(self, channel: str) -> socket.socket | None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            sock.bind(address(self._data_dir, channel))
+            sock.bind(self._to[channel])
         except OSError as e:
             # Another process hears this channel (two API processes on one
             # DATA_DIR): this one reads the database every poll instead.
