@@ -24,6 +24,9 @@ log = logs.get(__name__)
 # last time before the next start, up to MAX; one that ran STEADY seconds
 # starts again at once (after FIRST).
 FIRST, MAX, STEADY = 0.25, 10.0, 30.0
+# A child's exit code that restarting cannot mend: it cannot listen (the
+# port is another program's). The supervisor stops and exits with it.
+CANNOT_LISTEN = 4
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ def supervise(children: Sequence[Child], *, shared_metrics: bool = False) -> int
     running = [_Running(child) for child in children]
     for r in running:
         start(r)
+    code = 0
     try:
         while not stopping:
             time.sleep(0.1)
@@ -87,6 +91,10 @@ def supervise(children: Sequence[Child], *, shared_metrics: bool = False) -> int
                     continue
                 if r.process.is_alive():
                     continue
+                if r.process.exitcode == CANNOT_LISTEN:
+                    log.error("child cannot listen; stopping", child=r.child.name)
+                    stopping, code = True, CANNOT_LISTEN
+                    break
                 r.delay = FIRST if now - r.started >= STEADY else min(2 * r.delay, MAX)
                 r.due = now + r.delay
                 log.warning(
@@ -109,7 +117,7 @@ def supervise(children: Sequence[Child], *, shared_metrics: bool = False) -> int
             process.join(10)
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
-    return 0
+    return code
 
 
 def stop_when_orphaned(parent: int, every: float = 0.5) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +22,7 @@ from jericommerce.loyalty.v1 import customer_service_pb2 as cpb
 from jericommerce.loyalty.v1 import customer_service_pb2_grpc as cgrpc
 
 from service.backends.sqlite.store import open_sqlite
-from testkit.launch import ServiceProcess, free_port, http_ok
+from testkit.launch import ServiceProcess, free_port, http_ok, spawn
 from testkit.signing import headers
 from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
@@ -170,3 +172,22 @@ def test_kill_either_child_loses_nothing_and_applies_once(split: Split) -> None:
     finally:
         factory.close()
     assert sorted(stored) == sorted(split.acked)
+
+
+def test_a_front_that_cannot_listen_stops_the_split(tmp_path: Path) -> None:
+    """Restarting cannot free a port another program holds: the supervisor
+    says so and exits 4, as `run` does, instead of restarting forever."""
+    svc = ServiceProcess(tmp_path, command=("run", "--split"))
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.1", svc.http_port))
+        taken.listen()
+        proc = spawn([sys.executable, "-m", "service", "run", "--split"], svc.log_path, svc.env)
+        try:
+            assert proc.wait(60) == 4, svc.log()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert any(
+        e.get("event") == "child cannot listen; stopping" for e in log_entries(svc.log())
+    )
