@@ -120,7 +120,9 @@ def idle_cpu(mode: str, seconds: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.notify_micro", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.notify_micro", description=__doc__
+    )
     p.add_argument("--rate", type=float, default=200.0, help="commits a second")
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--rounds", type=int, default=3, help="interleaved; best kept")

@@ -17,7 +17,14 @@ from service.backends.base import (
 )
 from service.config import Settings
 
-__all__ = ["Applied", "Backend", "Local", "Notifications", "OpenedEvents", "backend_for"]
+__all__ = [
+    "Applied",
+    "Backend",
+    "Local",
+    "Notifications",
+    "OpenedEvents",
+    "backend_for",
+]
 
 
 def backend_for(settings: Settings) -> Backend:

@@ -182,12 +182,15 @@ def test_a_front_that_cannot_listen_stops_the_split(tmp_path: Path) -> None:
         taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         taken.bind(("127.0.0.1", svc.http_port))
         taken.listen()
-        proc = spawn([sys.executable, "-m", "service", "run", "--split"], svc.log_path, svc.env)
+        proc = spawn(
+            [sys.executable, "-m", "service", "run", "--split"], svc.log_path, svc.env
+        )
         try:
             assert proc.wait(60) == 4, svc.log()
         finally:
             if proc.poll() is None:
                 proc.kill()
     assert any(
-        e.get("event") == "child cannot listen; stopping" for e in log_entries(svc.log())
+        e.get("event") == "child cannot listen; stopping"
+        for e in log_entries(svc.log())
     )

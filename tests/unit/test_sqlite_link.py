@@ -181,7 +181,9 @@ def test_front_commits_wake_the_projector_and_applied_reaches_the_front(
         front = Local(
             frozenset({"ingress", "api"}), PositionWatch(loop), PositionWatch(loop)
         )
-        projector = Local(frozenset({"worker"}), PositionWatch(loop), PositionWatch(loop))
+        projector = Local(
+            frozenset({"worker"}), PositionWatch(loop), PositionWatch(loop)
+        )
         links = [
             backend.notifications(
                 None,  # type: ignore[arg-type]

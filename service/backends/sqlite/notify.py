@@ -62,7 +62,9 @@ class Link:
         self._stop = threading.Event()
         # Wakes the thread out of its wait at `stop`.
         self._waker, self._woken = socket.socketpair()
-        self._thread = threading.Thread(target=self._run, name="sqlite-link", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="sqlite-link", daemon=True
+        )
         self.bound = threading.Event()  # every channel heard is bound
         self.sent = self.dropped = 0
 
