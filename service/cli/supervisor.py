@@ -44,7 +44,7 @@ class _Running:
     process: multiprocessing.process.BaseProcess | None = None
     started: float = 0.0
     due: float = 0.0  # when a dead one starts again
-    delay: float = FIRST
+    delay: float = FIRST  # the wait before its next restart
 
 
 def supervise(children: Sequence[Child], *, shared_metrics: bool = False) -> int:
@@ -95,14 +95,16 @@ def supervise(children: Sequence[Child], *, shared_metrics: bool = False) -> int
                     log.error("child cannot listen; stopping", child=r.child.name)
                     stopping, code = True, CANNOT_LISTEN
                     break
-                r.delay = FIRST if now - r.started >= STEADY else min(2 * r.delay, MAX)
-                r.due = now + r.delay
+                if now - r.started >= STEADY:
+                    r.delay = FIRST
+                wait, r.delay = r.delay, min(2 * r.delay, MAX)
+                r.due = now + wait
                 log.warning(
                     "child exited; restarting",
                     child=r.child.name,
                     pid=r.process.pid,
                     exitcode=r.process.exitcode,
-                    restart_in_s=r.delay,
+                    restart_in_s=wait,
                 )
                 if metrics_dir and r.process.pid is not None:
                     # Its live gauges stop counting.
