@@ -22,6 +22,7 @@ from jericommerce.loyalty.v1 import customer_service_pb2 as cpb
 from jericommerce.loyalty.v1 import customer_service_pb2_grpc as cgrpc
 
 from service.backends.sqlite.store import open_sqlite
+from testkit import procs
 from testkit.launch import ServiceProcess, free_port, http_ok, spawn
 from testkit.signing import headers
 from testkit.webhooks import WEBHOOK_PATH, webhook_body
@@ -194,3 +195,11 @@ def test_a_front_that_cannot_listen_stops_the_split(tmp_path: Path) -> None:
         e.get("event") == "child cannot listen; stopping"
         for e in log_entries(svc.log())
     )
+
+
+def test_children_stop_when_the_supervisor_is_killed(split: Split) -> None:
+    """Nothing goes on serving unsupervised after a SIGKILL of the supervisor."""
+    children = [split.child_pid("front"), split.child_pid("projector")]
+    assert all(procs.running(pid) for pid in children)
+    split.svc.kill()
+    wait_for(lambda: not any(procs.running(pid) for pid in children), timeout=15)
