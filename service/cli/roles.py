@@ -51,7 +51,8 @@ async def _run(
 def _ingress_child(supervisor: int, settings: Settings) -> None:
     logs.configure(settings.log_level)
     stop_when_orphaned(supervisor)
-    serve(settings, frozenset({"ingress"}), reuse_port=True)
+    # Its exit code tells the supervisor when a restart cannot help.
+    sys.exit(serve(settings, frozenset({"ingress"}), reuse_port=True))
 
 
 def _cmd_ingress(args: argparse.Namespace, settings: Settings) -> int:
