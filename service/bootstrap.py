@@ -25,6 +25,7 @@ from service import adapters, logs
 from service.backends import (
     Applied,
     Backend,
+    Local,
     Notifications,
     OpenedEvents,
     backend_for,
@@ -224,7 +225,8 @@ def build_service(
             retention_days=settings.quarantine_retention_days,
         ),
     )
-    service.listener = _notifications(container, head, applied, worker, follow_events)
+    local = Local(roles, head, applied)
+    service.listener = _notifications(container, local, worker, follow_events)
     if "ingress" in roles:
 
         def committed(answers: list[Appended]) -> None:
@@ -351,13 +353,13 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
 
 def _notifications(
     container: Container,
-    head: PositionWatch,
-    applied: PositionWatch,
+    local: Local,
     worker: ProjectionWorker | None,
     follow_events: bool,
 ) -> Notifications | None:
     """Hear other processes' commits, where the backend has several."""
     events, models = container.events, container.models
+    head, applied = local.head, local.applied
 
     def on_events() -> None:
         try:
@@ -380,5 +382,8 @@ def _notifications(
             applied.advance(commit.position)
 
     return container.backend.notifications(
-        events, on_events=on_events if follow_events else None, on_applied=on_applied
+        events,
+        on_events=on_events if follow_events else None,
+        on_applied=on_applied,
+        local=local,
     )
