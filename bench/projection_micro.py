@@ -22,7 +22,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from projections.projector import EventSource, Projector
+from projections.events import RecordedEvent
+from projections.projector import EventSource
+from projections.worker import ProjectionWorker
 from service.bootstrap import Container, build
 from service.config import Settings
 from service.handoff import HandOff
@@ -38,6 +40,24 @@ def envelopes(customers: int) -> Iterator[Envelope]:
         yield parse_envelope(w.body, w.type_name)
 
 
+class Timed:
+    """An EventSource that counts the CPU its reads take."""
+
+    def __init__(self, source: EventSource) -> None:
+        self.source = source
+        self.cpu = 0.0
+
+    def read(self, after: int, limit: int) -> list[RecordedEvent]:
+        t = time.process_time()
+        try:
+            return self.source.read(after, limit)
+        finally:
+            self.cpu += time.process_time() - t
+
+    def head(self) -> int:
+        return self.source.head()
+
+
 class Run:
     def __init__(self, container: Container, customers: int) -> None:
         self.c = container
@@ -45,8 +65,7 @@ class Run:
         self.handoff.follow(True)
         self.append = self.handoff.recording(container.events.append)
         self.stream = envelopes(customers)
-        models = container.models
-        self.projector = Projector(models, models.current_generation(refresh=True))
+        self.worker = ProjectionWorker(container.events, container.models)
 
     def store(self, n: int, *, hand_off: bool) -> None:
         batch = [next(self.stream) for _ in range(n)]
@@ -55,23 +74,18 @@ class Run:
         if not hand_off:
             self.handoff.clear()
 
-    def project(self, size: int, *, hand_off: bool) -> tuple[float, float, int]:
-        """(CPU seconds in all, of which reading, events) to apply what is
-        stored, `size` events a batch."""
-        source: EventSource = self.handoff if hand_off else self.c.events
-        projector = self.projector
-        reading = 0.0
-        n = 0
-        start = time.process_time()
-        while True:
-            t = time.process_time()
-            events = source.read(projector.position, size)
-            reading += time.process_time() - t
-            if not events:
-                break
-            projector.apply(events)
-            n += len(events)
-        return time.process_time() - start, reading, n
+    def project(self, size: int, n: int, *, hand_off: bool) -> tuple[float, float]:
+        """(CPU seconds in all, of which reading) of the worker's wake-ups
+        (`run_once`) over `n` events, `size` stored (one commit) before each."""
+        source = Timed(self.handoff if hand_off else self.c.events)
+        self.worker.source = source
+        cpu = 0.0
+        for _ in range(n // size):
+            self.store(size, hand_off=hand_off)
+            start = time.process_time()
+            self.worker.run_once()
+            cpu += time.process_time() - start
+        return cpu, source.cpu
 
 
 def events_for(size: int, per_size: int) -> int:
@@ -96,8 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             run = Run(container, args.customers)
             # Every customer exists first, as in a store that has been running.
-            run.store(args.customers, hand_off=False)
-            run.project(500, hand_off=False)
+            run.project(500, args.customers, hand_off=False)
             if args.profile:
                 profile(run, args.profile, args.events)
                 return
@@ -112,8 +125,8 @@ def measure(run: Run, sizes: list[int], per_size: int, rounds: int) -> None:
         for size in sizes:
             for way in WAYS:
                 hand_off = way == "hand-off"
-                run.store(events_for(size, per_size), hand_off=hand_off)
-                cpu, reading, n = run.project(size, hand_off=hand_off)
+                n = events_for(size, per_size) // size * size
+                cpu, reading = run.project(size, n, hand_off=hand_off)
                 figure = (cpu / n * 1e6, reading / n * 1e6)
                 if (size, way) not in best or figure[0] < best[size, way][0]:
                     best[size, way] = figure
@@ -131,9 +144,8 @@ def measure(run: Run, sizes: list[int], per_size: int, rounds: int) -> None:
 
 
 def profile(run: Run, size: int, n: int) -> None:
-    run.store(n, hand_off=True)
     with cProfile.Profile(time.process_time) as p:
-        run.project(size, hand_off=True)
+        run.project(size, n, hand_off=True)
     pstats.Stats(p).sort_stats("tottime").print_stats(25)
 
 
