@@ -74,7 +74,14 @@ class Run:
         if not hand_off:
             self.handoff.clear()
 
-    def project(self, size: int, n: int, *, hand_off: bool) -> tuple[float, float]:
+    def project(
+        self,
+        size: int,
+        n: int,
+        *,
+        hand_off: bool,
+        profiler: cProfile.Profile | None = None,
+    ) -> tuple[float, float]:
         """(CPU seconds in all, of which reading) of the worker's wake-ups
         (`run_once`) over `n` events, `size` stored (one commit) before each."""
         source = Timed(self.handoff if hand_off else self.c.events)
@@ -83,7 +90,11 @@ class Run:
         for _ in range(n // size):
             self.store(size, hand_off=hand_off)
             start = time.process_time()
+            if profiler is not None:
+                profiler.enable()
             self.worker.run_once()
+            if profiler is not None:
+                profiler.disable()
             cpu += time.process_time() - start
         return cpu, source.cpu
 
@@ -144,8 +155,8 @@ def measure(run: Run, sizes: list[int], per_size: int, rounds: int) -> None:
 
 
 def profile(run: Run, size: int, n: int) -> None:
-    with cProfile.Profile(time.process_time) as p:
-        run.project(size, n, hand_off=True)
+    p = cProfile.Profile(time.process_time)
+    run.project(size, n, hand_off=True, profiler=p)
     pstats.Stats(p).sort_stats("tottime").print_stats(25)
 
 
