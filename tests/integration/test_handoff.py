@@ -23,9 +23,9 @@ from service.bootstrap import Container
 from service.eventstore import Appended
 from service.handoff import HandOff
 from service.ingest import Envelope, parse_envelope
+from testkit.containers import pg_container, sqlite_container
 from testkit.erasure_model import balance_changed, check
 from testkit.traffic import webhooks
-from tests.integration.test_erasure_interleavings import pg_container, sqlite_container
 
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 Containers = Callable[[], AbstractContextManager[Container]]
