@@ -33,6 +33,7 @@ from service.backends import (
 from service.config import Settings
 from service.eventstore import Appended, EventStore
 from service.groupcommit import AppendBatch, GroupCommitter
+from service.handoff import HandOff
 from service.health import HealthWatch
 from service.ingest import Envelope
 from service.metrics import Metrics
@@ -185,6 +186,8 @@ def build_service(
     loop = asyncio.get_running_loop()
     head, applied = PositionWatch(loop), PositionWatch(loop)
     worker = None
+    # One process that both commits and projects hands its events over.
+    handoff = HandOff(container.events) if {"ingress", "worker"} <= roles else None
     if "worker" in roles:
 
         def on_applied(position: int) -> None:
@@ -193,10 +196,12 @@ def build_service(
 
         def on_lease(held: bool) -> None:
             metrics.lease_held.set(1 if held else 0)
+            if handoff is not None:
+                handoff.follow(held)
 
         metrics.lease_held.set(0)
         worker = ProjectionWorker(
-            container.events,
+            container.events if handoff is None else handoff,
             container.models,
             on_applied=on_applied,
             lease=lease or container.worker_lease(),
@@ -235,8 +240,9 @@ def build_service(
             if worker is not None:
                 worker.wake()
 
+        append = append or container.events.append
         service.committer = GroupCommitter(
-            append or container.events.append,
+            append if handoff is None else handoff.recording(append),
             on_commit=committed,
             tracer=tracing.tracer,
         )
