@@ -16,6 +16,8 @@ from testkit.webhooks import webhook_body
 def test_a_worker_without_the_ingress_reads_the_store(container: Container) -> None:
     async def built() -> object:
         service = build_service(container, frozenset({"worker"}))
+        if service.listener is not None:  # built, never started: its sockets
+            service.listener.stop()
         assert service.worker is not None
         return service.worker.source
 
@@ -56,6 +58,8 @@ def test_the_worker_beside_the_ingress_takes_what_it_committed(
         finally:
             worker.stop()
             await committer.stop()
+            if service.listener is not None:
+                service.listener.stop()
 
     head, taken, held = asyncio.run(scenario())
     assert head == 5

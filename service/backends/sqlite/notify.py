@@ -57,11 +57,12 @@ class Link:
         self._to = {c: address(data_dir, c) for c in (EVENTS, APPLIED)}
         self._on = dict(on)
         self._poll = poll_interval
-        self._out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._out.setblocking(False)  # a send on the event loop never waits
+        # Sockets are opened on first use, not here: a service built and
+        # never started (a test, a failed start) holds none to leak.
+        self._out: socket.socket | None = None
         self._stop = threading.Event()
-        # Wakes the thread out of its wait at `stop`.
-        self._waker, self._woken = socket.socketpair()
+        # Wakes the thread out of its wait at `stop` (made by `start`).
+        self._wakers: tuple[socket.socket, socket.socket] | None = None
         self._thread = threading.Thread(
             target=self._run, name="sqlite-link", daemon=True
         )
@@ -72,6 +73,9 @@ class Link:
         """Tell `channel`'s listener that `position` is reached. Never blocks
         or raises: a datagram nobody hears is harmless (see the module)."""
         try:
+            if self._out is None:
+                self._out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._out.setblocking(False)  # a send never waits
             self._out.sendto(b"%d" % position, self._to[channel])
             self.sent += 1
         except OSError as e:
@@ -80,19 +84,22 @@ class Link:
             self.dropped += 1
 
     def start(self) -> None:
+        self._wakers = socket.socketpair()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.ident is not None:  # a sender alone never starts it
-            self._waker.send(b"x")
+        if self._wakers is not None:  # a sender alone never starts it
+            self._wakers[0].send(b"x")
             self._thread.join(5)
-        for sock in (self._out, self._waker, self._woken):
-            sock.close()
+        for sock in (self._out, *(self._wakers or ())):
+            if sock is not None:
+                sock.close()
 
     def _run(self) -> None:
         with selectors.DefaultSelector() as sel:
-            sel.register(self._woken, selectors.EVENT_READ, None)
+            assert self._wakers is not None
+            sel.register(self._wakers[1], selectors.EVENT_READ, None)
             for channel in self._on:
                 sock = self._bind(channel)
                 if sock is not None:
