@@ -66,6 +66,11 @@ class NewKey:
     key_id: str
     wrapped: bytes
     replaces: bool  # the customer's row exists (erased, keyless)
+    erased_at: datetime | None = None  # of that row
+
+
+# A data_keys row: key id, wrapped key, master key id, erased at.
+_KeyRow = tuple[str | None, bytes | None, str | None, datetime | None]
 
 
 def seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
@@ -101,6 +106,13 @@ class Keyring(KeyRecords):
         # of every customer (most of a replay's cost of decryption).
         self._live: dict[str, tuple[str, bytes]] = {}
         self._epoch: str | None = None
+        # Writers' view of the key rows, as last read or written here. It may
+        # be stale (another process erased someone): every batch's `verify`
+        # checks the keys it used inside its transaction, and a batch that
+        # fails drops its customers' rows (`forget_writers`), so a stale row
+        # costs one retry, never a wrong key. A key row is then read once per
+        # customer, not once per batch.
+        self._writing: dict[str, _KeyRow] = {}
 
     # -- keys for writing --------------------------------------------------------
 
@@ -109,20 +121,22 @@ class Keyring(KeyRecords):
         theirs was created at `newest[customer]`: their live key, a new one
         (stored now, in its own transaction) where they have none or were
         erased before that, or none (it all predates their erasure)."""
-        keys, new = self.for_batch(newest)
+        keys, new = self.for_batch(newest, fresh=True)
         if new:
             with self._transaction(commit=True) as c:
                 self.store_new(c, new)
-            keys, new = self.for_batch(newest)  # whoever's key won a race
+            keys, new = self.for_batch(newest, fresh=True)  # whoever's key won
         return keys
 
     def for_batch(
-        self, newest: Mapping[str, datetime]
+        self, newest: Mapping[str, datetime], *, fresh: bool = False
     ) -> tuple[dict[str, CustomerKey], list[NewKey]]:
         """As `for_append`, but new keys are only made, not stored: the
         caller stores them with `store_new` in the transaction that uses them
-        and then calls `verify` (one commit per batch, not two)."""
-        rows = self._rows(newest)
+        and then calls `verify` (one commit per batch, not two), then
+        `written` if it committed or `forget_writers` if it failed. Unless
+        `fresh`, rows come from the writers' cache where it has them."""
+        rows = self._rows(newest) if fresh else self._writer_rows(newest)
         keys: dict[str, CustomerKey] = {}
         new: list[NewKey] = []
         for cid, when in newest.items():
@@ -133,8 +147,9 @@ class Keyring(KeyRecords):
                 wrapped = self.master.seal(material, wrap_aad(cid, made))
                 aead = AESGCM(material)
                 self._remember(made, material)
-                new.append(NewKey(cid, made, wrapped, replaces=row is not None))
-                keys[cid] = CustomerKey(made, aead, None if row is None else row[3])
+                erased = None if row is None else row[3]
+                new.append(NewKey(cid, made, wrapped, row is not None, erased))
+                keys[cid] = CustomerKey(made, aead, erased)
                 continue
             key_id, wrapped_key, master_id, erased_at = row
             aead_or_none = (
@@ -144,6 +159,31 @@ class Keyring(KeyRecords):
             )
             keys[cid] = CustomerKey(key_id, aead_or_none, erased_at)
         return keys, new
+
+    def _writer_rows(self, customer_ids: Iterable[str]) -> dict[str, _KeyRow]:
+        cache = self._writing
+        wanted = list(customer_ids)
+        missing = [cid for cid in wanted if cid not in cache]
+        if missing:
+            if len(cache) + len(missing) > _CACHE_LIMIT:
+                cache.clear()
+            cache.update(self._rows(missing))
+        return {cid: row for cid in wanted if (row := cache.get(cid)) is not None}
+
+    def written(self, new: Sequence[NewKey]) -> None:
+        """The batch that stored these keys committed: they are live."""
+        for k in new:
+            self._writing[k.customer_id] = (
+                k.key_id,
+                k.wrapped,
+                self.master.id,
+                k.erased_at,
+            )
+
+    def forget_writers(self, customer_ids: Iterable[str]) -> None:
+        """A batch with these customers failed: read their keys afresh."""
+        for cid in customer_ids:
+            self._writing.pop(cid, None)
 
     def store_new(self, c: Any, new: Sequence[NewKey]) -> None:
         """Store keys made by `for_batch`, in transaction `c`. Where another
@@ -185,7 +225,7 @@ class Keyring(KeyRecords):
 
     def _rows(
         self, customer_ids: Iterable[str], cursor: Any = None
-    ) -> dict[str, tuple[str | None, bytes | None, str | None, datetime | None]]:
+    ) -> dict[str, _KeyRow]:
         found = {}
         ids = list(customer_ids)
         for i in range(0, len(ids), _CHUNK):
@@ -327,6 +367,7 @@ class Keyring(KeyRecords):
         if old_key is not None:
             self._materials.pop(old_key, None)
         self._live.pop(customer_id, None)
+        self._writing.pop(customer_id, None)
         return had_key
 
     def forget_cached(self, key_ids: Iterable[str]) -> None:

@@ -39,8 +39,10 @@ def encode(
     received_at: datetime,
     key: CustomerKey,
     traceparent: str = "",
+    oid: uuid.UUID | None = None,
 ) -> StoredEvent:
-    """The header in clear (ids, names, times and the trace context: no
+    """`oid` is `originator_id(envelope.id)` where the caller has it already
+    (uuid5 is a SHA-1: once per event is enough). The header in clear (ids, names, times and the trace context: no
     personal data), then the request body encrypted with the customer's data
     key, the header as associated data. An event created at or before its
     customer's erasure keeps only the header: nothing personal is stored."""
@@ -62,7 +64,7 @@ def encode(
         b"" if aead is None or key_id == REDACTED else seal(aead, envelope.raw, header)
     )
     return StoredEvent(
-        originator_id=originator_id(envelope.id),
+        originator_id=originator_id(envelope.id) if oid is None else oid,
         originator_version=1,
         topic=topic_for(envelope.type),
         state=header + payload,
