@@ -41,11 +41,12 @@ def encode(
     traceparent: str = "",
     oid: uuid.UUID | None = None,
 ) -> StoredEvent:
-    """`oid` is `originator_id(envelope.id)` where the caller has it already
-    (uuid5 is a SHA-1: once per event is enough). The header in clear (ids, names, times and the trace context: no
+    """The header in clear (ids, names, times and the trace context: no
     personal data), then the request body encrypted with the customer's data
     key, the header as associated data. An event created at or before its
-    customer's erasure keeps only the header: nothing personal is stored."""
+    customer's erasure keeps only the header: nothing personal is stored.
+    `oid` is `originator_id(envelope.id)` where the caller has it already
+    (uuid5 is a SHA-1: once per event is enough)."""
     erased = key.erased_at is not None and envelope.created_at <= key.erased_at
     aead = None if erased else key.aead
     key_id = key.key_id if aead is not None and key.key_id is not None else REDACTED
