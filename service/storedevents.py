@@ -4,6 +4,7 @@ as events, decrypted where the key is live."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -26,8 +27,18 @@ ERASURE_NAME = "Customer erased"
 REDACTED = ""  # the key id of an event stored without its body
 
 
+_NAMESPACE_BYTES = ID_NAMESPACE.bytes
+# uuid5's version and variant bits, set as uuid.UUID(version=5) sets them.
+_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_SET = (5 << 76) | (0x8000 << 48)
+
+
 def originator_id(event_id: str) -> uuid.UUID:
-    return uuid.uuid5(ID_NAMESPACE, event_id)
+    """uuid.uuid5(ID_NAMESPACE, event_id), in half the time: the
+    namespace's bytes are kept, and the UUID is made from an int, not by
+    re-checking the bytes (tests/unit/test_stored_ids.py compares them)."""
+    digest = hashlib.sha1(_NAMESPACE_BYTES + event_id.encode()).digest()
+    return uuid.UUID(int=(int.from_bytes(digest[:16]) & _CLEAR) | _SET)
 
 
 def topic_for(event_type: EventType | None) -> str:
