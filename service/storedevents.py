@@ -78,7 +78,7 @@ def encode(
     return StoredEvent(
         originator_id=originator_id(envelope.id) if oid is None else oid,
         originator_version=1,
-        topic=topic_for(envelope.type),
+        topic=_TOPICS[envelope.type],
         state=header + payload,
     )
 
@@ -100,6 +100,9 @@ def erasure_marker(customer_id: str, erased_at: datetime) -> StoredEvent:
 
 
 _TYPES: dict[str, EventType | None] = {topic_for(t): t for t in EventType}
+# An enum member's .name goes through a descriptor: once per type, not event.
+_TOPICS: dict[EventType | None, str] = {t: topic for topic, t in _TYPES.items()}
+_TOPICS[None] = UNKNOWN_TOPIC
 Row = tuple[int, str, bytes]
 
 
