@@ -67,10 +67,12 @@ class NewKey:
     wrapped: bytes
     replaces: bool  # the customer's row exists (erased, keyless)
     erased_at: datetime | None = None  # of that row
+    erased_text: str | None = None  # as stored: the row must still say it
 
 
-# A data_keys row: key id, wrapped key, master key id, erased at.
-_KeyRow = tuple[str | None, bytes | None, str | None, datetime | None]
+# A data_keys row: key id, wrapped key, master key id, erased at (parsed,
+# and as stored).
+_KeyRow = tuple[str | None, bytes | None, str | None, datetime | None, str | None]
 
 
 def seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
@@ -106,12 +108,10 @@ class Keyring(KeyRecords):
         # of every customer (most of a replay's cost of decryption).
         self._live: dict[str, tuple[str, bytes]] = {}
         self._epoch: str | None = None
-        # Writers' view of the key rows, as last read or written here. It may
-        # be stale (another process erased someone): every batch's `verify`
-        # checks the keys it used inside its transaction, and a batch that
-        # fails drops its customers' rows (`forget_writers`), so a stale row
-        # costs one retry, never a wrong key. A key row is then read once per
-        # customer, not once per batch.
+        # Writers' key rows, as last read or written here: read once per
+        # customer, not per batch. A stale one (another process erased) costs
+        # a retry, never a wrong key: `verify` and `store_new` check the rows
+        # in the batch's transaction, and a failed batch drops its customers'.
         self._writing: dict[str, _KeyRow] = {}
 
     # -- keys for writing --------------------------------------------------------
@@ -147,11 +147,11 @@ class Keyring(KeyRecords):
                 wrapped = self.master.seal(material, wrap_aad(cid, made))
                 aead = AESGCM(material)
                 self._remember(made, material)
-                erased = None if row is None else row[3]
-                new.append(NewKey(cid, made, wrapped, row is not None, erased))
+                erased, text = (None, None) if row is None else row[3:]
+                new.append(NewKey(cid, made, wrapped, row is not None, erased, text))
                 keys[cid] = CustomerKey(made, aead, erased)
                 continue
-            key_id, wrapped_key, master_id, erased_at = row
+            key_id, wrapped_key, master_id, erased_at, _text = row
             aead_or_none = (
                 None
                 if key_id is None
@@ -161,8 +161,7 @@ class Keyring(KeyRecords):
         return keys, new
 
     def _writer_rows(self, customer_ids: Iterable[str]) -> dict[str, _KeyRow]:
-        cache = self._writing
-        wanted = list(customer_ids)
+        cache, wanted = self._writing, list(customer_ids)
         missing = [cid for cid in wanted if cid not in cache]
         if missing:
             if len(cache) + len(missing) > _CACHE_LIMIT:
@@ -173,12 +172,8 @@ class Keyring(KeyRecords):
     def written(self, new: Sequence[NewKey]) -> None:
         """The batch that stored these keys committed: they are live."""
         for k in new:
-            self._writing[k.customer_id] = (
-                k.key_id,
-                k.wrapped,
-                self.master.id,
-                k.erased_at,
-            )
+            row = (k.key_id, k.wrapped, self.master.id, k.erased_at, k.erased_text)
+            self._writing[k.customer_id] = row
 
     def forget_writers(self, customer_ids: Iterable[str]) -> None:
         """A batch with these customers failed: read their keys afresh."""
@@ -209,11 +204,16 @@ class Keyring(KeyRecords):
                 fresh,
             )
         for k in new:
-            if k.replaces:  # erased before: a new key, if still keyless
+            if k.replaces:
+                # Erased before: a new key, if still keyless and not erased
+                # again since the row was read (the event may predate that).
+                same = "IS NULL" if k.erased_text is None else f"= {p}"
                 c.execute(
                     f"UPDATE {self.t.data_keys} SET key_id = {p}, wrapped = {p}, "
-                    f"master_id = {p} WHERE customer_id = {p} AND key_id IS NULL",
-                    (k.key_id, k.wrapped, self.master.id, k.customer_id),
+                    f"master_id = {p} WHERE customer_id = {p} AND key_id IS NULL "
+                    f"AND erased_at {same}",
+                    (k.key_id, k.wrapped, self.master.id, k.customer_id)
+                    + (() if k.erased_text is None else (k.erased_text,)),
                 )
         # After the writes (they hold the lock): a rotation that committed
         # meanwhile would leave these keys wrapped under a retired key.
@@ -249,6 +249,7 @@ class Keyring(KeyRecords):
                     wrapped,
                     r["master_id"],
                     _when(r["erased_at"]),
+                    r["erased_at"],
                 )
         return found
 

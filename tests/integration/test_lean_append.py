@@ -197,6 +197,32 @@ def test_a_key_destroyed_by_another_process_is_not_used(opener: Opener) -> None:
     assert other.read_positions([got[1][1]])[0].raw == after.raw
 
 
+def test_an_erasure_elsewhere_after_a_cached_one_still_redacts(
+    opener: Opener,
+) -> None:
+    store, _ = opener()
+    other, _ = opener()
+
+    def hook(event_id: str, created: str) -> Envelope:
+        body = webhook_body(event_id, "bo", created, amount=1)
+        return parse_envelope(body, "Balance changed")
+
+    answers(store, [hook("b1", "2029-01-01T00:00:00Z")])
+    with store.index.transaction(commit=True) as c:
+        store.keyring.shred(c, "bo", datetime(2030, 1, 1, tzinfo=UTC), 1)
+    # Read and cached here: bo erased in 2030, no key.
+    answers(store, [hook("b2", "2029-06-01T00:00:00Z")])
+    with other.index.transaction(commit=True) as c:
+        other.keyring.shred(c, "bo", datetime(2031, 1, 1, tzinfo=UTC), 2)
+    # Created between the two erasures: its body must not be kept.
+    got = answers(store, [hook("b3", "2030-06-01T00:00:00Z")])
+    (b3,) = store.read_positions([got[0][1]])
+    assert b3.raw == b"" and b3.body == {}
+    # After both: a new key, readable.
+    got = answers(store, [hook("b4", "2031-06-01T00:00:00Z")])
+    assert other.read_positions([got[0][1]])[0].body != {}
+
+
 def test_sqlite_steady_state_statements(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
