@@ -122,7 +122,8 @@ class HookedSqliteRecorder(SQLiteApplicationRecorder):
 class HookedPostgresRecorder(PostgresApplicationRecorder):
     """The library's PostgreSQL recorder with one public hook:
     `before_insert` runs inside `insert_events`' transaction, before the
-    table lock, with its keyword arguments."""
+    table lock, with its keyword arguments. Its insert sends typed arrays
+    (`_insert_stored_events`), also callable on its own (`insert_rows`)."""
 
     def _insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -139,7 +140,8 @@ class HookedPostgresRecorder(PostgresApplicationRecorder):
         # notification ids commit in the order they are drawn; the NOTIFY;
         # the insert, RETURNING notification_id in the batch's order), but
         # the rows travel as four typed arrays in binary, not as one array of
-        # a composite type in text: about half the CPU a batch, both sides.
+        # a composite type in text, which costs more CPU on both sides
+        # (docs/performance.md, "The append's steps").
         self._lock_table(curs)
         self._notify_channel(curs)
         self._send_rows(curs, stored_events)
