@@ -140,7 +140,9 @@ class EventStore:
             first.setdefault(env.id, env)
         fresh = [(env, originator_id(event_id)) for event_id, env in first.items()]
         known: dict[str, int] = {}
-        for _attempt in range(5):
+        # One attempt more than look-up-first needed: the first may only find
+        # out that some ids are stored; races with other writers get the rest.
+        for _attempt in range(6):
             try:
                 positions = self._insert(fresh, self._clock.now(UTC))
             except KeysChanged:
