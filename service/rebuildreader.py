@@ -1,0 +1,215 @@
+"""A rebuild's reading in a process of its own, so a rebuild uses two cores.
+
+Reading, decrypting and decoding the log is more than half of a rebuild's
+CPU (docs/performance.md), and it does not depend on the folding: a reader
+process does it one batch ahead while the rebuild folds and writes the
+previous one. The reader sends each batch as one pickled message through a
+pipe; it blocks while the pipe is full, so at most about one batch waits in
+the pipe and one in its hands (back-pressure, bounded memory). The body's
+JSON is parsed on the folding side, which balances the two processes.
+
+`ProcessReader` is an EventSource: `projections.rebuild.rebuild` reads from
+it as from the event store, so the result is the same, batch by batch. A
+reader that fails or dies fails the rebuild before the switch.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from multiprocessing.connection import Connection
+from typing import Any
+
+from projections.events import EventType, RecordedEvent
+from projections.projector import EventSource
+from service.backends.base import Backend
+from service.ingest import loads
+from service.storedevents import UNPARSED, decode_rows
+
+# One event on the wire: its fields, the type by name, the body as its raw
+# JSON (None when the event has none: erased, or the record of an erasure).
+Packed = tuple[int, str, str | None, str, str, Any, Any, bytes | None, str, str]
+_TYPES: dict[str | None, EventType] = {t.name: t for t in EventType}
+# How long a stopped reader gets to exit before it is killed, seconds.
+JOIN_TIMEOUT = 5.0
+
+
+class ReaderFailed(RuntimeError):
+    """The reader process reported an error or exited before the end."""
+
+
+def pack(events: list[RecordedEvent]) -> list[Packed]:
+    return [
+        (
+            e.position,
+            e.id,
+            None if e.type is None else e.type.name,
+            e.type_name,
+            e.customer_id,
+            e.created_at,
+            e.received_at,
+            e.raw if e.body is UNPARSED else None,
+            e.kind,
+            e.traceparent,
+        )
+        for e in events
+    ]
+
+
+def unpack(items: list[Packed]) -> list[RecordedEvent]:
+    """The events as the event store's own read would have returned them."""
+    types = _TYPES
+    return [
+        RecordedEvent(
+            position,
+            event_id,
+            types.get(type_),
+            type_name,
+            customer_id,
+            created_at,
+            received_at,
+            {} if raw is None else loads(raw),
+            b"" if raw is None else raw,
+            kind,
+            traceparent,
+        )
+        for (
+            position,
+            event_id,
+            type_,
+            type_name,
+            customer_id,
+            created_at,
+            received_at,
+            raw,
+            kind,
+            traceparent,
+        ) in items
+    ]
+
+
+def serve(backend: Backend, after: int, limit: int, out: Connection) -> None:
+    """The reader process: every event after `after`, `limit` a batch, then
+    an empty batch at the end (as the store's read ends a rebuild); or one
+    error text."""
+    try:
+        master = backend.master_key()[0]
+        opened = backend.open_events(master)
+    except Exception as e:
+        _send_error(out, e)
+        return
+    try:
+        store = opened.events
+        position = after
+        while True:
+            rows = store.index.scan(position, limit, (), None)
+            events = decode_rows(rows, store.keyring, parse=False)
+            out.send_bytes(pickle.dumps(pack(events), pickle.HIGHEST_PROTOCOL))
+            if not events:
+                return
+            position = events[-1].position
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the rebuild is gone (stopped, failed): nobody to tell
+    except Exception as e:
+        _send_error(out, e)
+    finally:
+        opened.close()
+        out.close()
+
+
+def _send_error(out: Connection, e: Exception) -> None:
+    # Bounded like the one-process rebuild's last error; no event content.
+    with suppress(OSError):
+        out.send_bytes(pickle.dumps(f"{type(e).__name__}: {e}"[:500]))
+
+
+class ProcessReader:
+    """An EventSource reading through a reader process, started at the first
+    read; `head` is the parent's store's. Reads must follow on from each
+    other, as a rebuild's do. Close it to stop the process."""
+
+    def __init__(self, backend: Backend, store: EventSource) -> None:
+        self.backend = backend
+        self.store = store
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._position = 0
+        self._limit = 0
+        self._ended = False
+
+    def head(self) -> int:
+        return self.store.head()
+
+    def read(self, after: int, limit: int) -> list[RecordedEvent]:
+        if self._conn is None:
+            self._start(after, limit)
+        elif after != self._position or limit != self._limit:
+            raise ValueError(
+                f"reads must follow on: after {self._position}, {self._limit} "
+                f"a batch; asked after {after}, {limit}"
+            )
+        if self._ended:
+            return []
+        items = self._receive()
+        events = unpack(items)
+        if events:
+            self._position = events[-1].position
+        else:
+            self._ended = True
+        return events
+
+    def _start(self, after: int, limit: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        receiving, sending = ctx.Pipe(duplex=False)
+        process = ctx.Process(
+            target=serve,
+            args=(self.backend, after, limit, sending),
+            name="rebuild-reader",
+            daemon=True,
+        )
+        try:
+            process.start()
+        finally:
+            sending.close()
+        # Our copy of the sending end is closed: only the child writes, so
+        # its exit reads as EOF here.
+        self._process = process
+        self._conn = receiving
+        self._position, self._limit = after, limit
+
+    def _receive(self) -> list[Packed]:
+        assert self._conn is not None
+        try:
+            message = pickle.loads(self._conn.recv_bytes())
+        except (EOFError, OSError):
+            self._process.join(JOIN_TIMEOUT)
+            raise ReaderFailed(
+                "the rebuild's reader process exited unexpectedly "
+                f"(exit code {self._process.exitcode})"
+            ) from None
+        if isinstance(message, str):
+            raise ReaderFailed(f"the rebuild's reader process failed: {message}")
+        items: list[Packed] = message
+        return items
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._process is not None:
+            # Closing our end makes a reader blocked in a send exit; one
+            # still reading is killed.
+            self._process.join(0.5 if self._ended else 0)
+            if self._process.is_alive():
+                self._process.kill()
+            self._process.join(JOIN_TIMEOUT)
+
+
+@contextmanager
+def process_reader(backend: Backend, store: EventSource) -> Iterator[ProcessReader]:
+    reader = ProcessReader(backend, store)
+    try:
+        yield reader
+    finally:
+        reader.close()
