@@ -8,6 +8,10 @@ pipe; it blocks while the pipe is full, so at most about one batch waits in
 the pipe and one in its hands (back-pressure, bounded memory). The body's
 JSON is parsed on the folding side, which balances the two processes.
 
+Once it has read everything the reader process would sit idle while the
+rebuild makes every customer's answer for its final flush, serially: so it
+makes a share of them (`ProcessReader.answer_many`), from the encoded states.
+
 `ProcessReader` is an EventSource: `projections.rebuild.rebuild` reads from
 it as from the event store, so the result is the same, batch by batch. A
 reader that fails or dies fails the rebuild before the switch.
@@ -17,11 +21,13 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NoReturn
 
+from projections.customer.codec import decode_state
+from projections.customer.state import CustomerState
 from projections.events import EventType, RecordedEvent
 from projections.projector import EventSource
 from service.backends.base import Backend
@@ -34,6 +40,12 @@ Packed = tuple[int, str, str | None, str, str, Any, Any, bytes | None, str, str]
 _TYPES: dict[str | None, EventType] = {t.name: t for t in EventType}
 # How long a stopped reader gets to exit before it is killed, seconds.
 JOIN_TIMEOUT = 5.0
+# The share of answer_many's answers the reader process makes: it decodes
+# each state first (about a third of the cost of an answer), so a little
+# under half keeps both processes busy equally long.
+HELPER_SHARE = 0.4
+# Fewer answers than this are all made here: not worth a round trip.
+HELPER_MIN = 1000
 
 
 class ReaderFailed(RuntimeError):
@@ -92,14 +104,22 @@ def unpack(items: list[Packed]) -> list[RecordedEvent]:
 
 def serve(backend: Backend, after: int, limit: int, out: Connection) -> None:
     """The reader process: every event after `after`, `limit` a batch, then
-    an empty batch at the end (as the store's read ends a rebuild); or one
-    error text."""
+    an empty batch at the end (as the store's read ends a rebuild); then
+    answers, as asked, until the rebuild closes the pipe. On an error, its
+    text."""
     try:
-        master = backend.master_key()[0]
-        opened = backend.open_events(master)
+        _read(backend, after, limit, out)
+        _answer(out)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        return  # the rebuild is gone (done, stopped, failed): nobody to tell
     except Exception as e:
         _send_error(out, e)
-        return
+    finally:
+        out.close()
+
+
+def _read(backend: Backend, after: int, limit: int, out: Connection) -> None:
+    opened = backend.open_events(backend.master_key()[0])
     try:
         store = opened.events
         position = after
@@ -110,13 +130,15 @@ def serve(backend: Backend, after: int, limit: int, out: Connection) -> None:
             if not events:
                 return
             position = events[-1].position
-    except (BrokenPipeError, ConnectionResetError):
-        return  # the rebuild is gone (stopped, failed): nobody to tell
-    except Exception as e:
-        _send_error(out, e)
     finally:
         opened.close()
-        out.close()
+
+
+def _answer(out: Connection) -> None:
+    while True:
+        encode, blobs = pickle.loads(out.recv_bytes())
+        made = [encode(decode_state(blob)) for blob in blobs]
+        out.send_bytes(pickle.dumps(made, pickle.HIGHEST_PROTOCOL))
 
 
 def _send_error(out: Connection, e: Exception) -> None:
@@ -152,8 +174,7 @@ class ProcessReader:
             )
         if self._ended:
             return []
-        items = self._receive()
-        events = unpack(items)
+        events = unpack(self._receive())
         if events:
             self._position = events[-1].position
         else:
@@ -162,7 +183,7 @@ class ProcessReader:
 
     def _start(self, after: int, limit: int) -> None:
         ctx = multiprocessing.get_context("spawn")
-        receiving, sending = ctx.Pipe(duplex=False)
+        receiving, sending = ctx.Pipe(duplex=True)
         process = ctx.Process(
             target=serve,
             args=(self.backend, after, limit, sending),
@@ -173,26 +194,52 @@ class ProcessReader:
             process.start()
         finally:
             sending.close()
-        # Our copy of the sending end is closed: only the child writes, so
-        # its exit reads as EOF here.
+        # Our copy of the child's end is closed, so its exit reads as EOF.
         self._process = process
         self._conn = receiving
         self._position, self._limit = after, limit
 
-    def _receive(self) -> list[Packed]:
+    def answer_many(
+        self,
+        states: list[CustomerState],
+        blobs: list[bytes],
+        encode: Callable[[CustomerState], bytes],
+    ) -> list[bytes]:
+        """The answers of `states` (encoded as `blobs`): once the log is
+        read, the reader process makes a share of them meanwhile."""
+        if not self._ended or len(states) < HELPER_MIN:
+            return [encode(state) for state in states]
+        assert self._conn is not None
+        split = len(states) - int(len(states) * HELPER_SHARE)
+        # One message each way: neither side can block the other's send.
+        try:
+            self._conn.send_bytes(
+                pickle.dumps((encode, blobs[split:]), pickle.HIGHEST_PROTOCOL)
+            )
+        except OSError:
+            self._failed()
+        mine = [encode(state) for state in states[:split]]
+        theirs: list[bytes] = self._receive()
+        if len(theirs) != len(states) - split:
+            raise ReaderFailed("the rebuild's reader process lost answers")
+        return mine + theirs
+
+    def _receive(self) -> Any:
         assert self._conn is not None
         try:
             message = pickle.loads(self._conn.recv_bytes())
         except (EOFError, OSError):
-            self._process.join(JOIN_TIMEOUT)
-            raise ReaderFailed(
-                "the rebuild's reader process exited unexpectedly "
-                f"(exit code {self._process.exitcode})"
-            ) from None
+            self._failed()
         if isinstance(message, str):
             raise ReaderFailed(f"the rebuild's reader process failed: {message}")
-        items: list[Packed] = message
-        return items
+        return message
+
+    def _failed(self) -> NoReturn:
+        self._process.join(JOIN_TIMEOUT)
+        raise ReaderFailed(
+            "the rebuild's reader process exited unexpectedly "
+            f"(exit code {self._process.exitcode})"
+        ) from None
 
     def close(self) -> None:
         if self._conn is not None:
