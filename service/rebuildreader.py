@@ -4,8 +4,8 @@ Reading, decrypting and decoding the log is more than half of a rebuild's
 CPU (docs/performance.md), and it does not depend on the folding: a reader
 process does it one batch ahead while the rebuild folds and writes the
 previous one. The reader sends each batch as one pickled message through a
-pipe; it blocks while the pipe is full, so at most about one batch waits in
-the pipe and one in its hands (back-pressure, bounded memory). The body's
+pipe from a thread that blocks while the pipe is full, so at most a few
+batches wait (back-pressure, bounded memory). The body's
 JSON is parsed on the folding side, which balances the two processes.
 
 Once it has read everything the reader process would sit idle while the
@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection
@@ -38,6 +40,8 @@ from service.storedevents import UNPARSED, decode_rows
 # JSON (None when the event has none: erased, or the record of an erasure).
 Packed = tuple[int, str, str | None, str, str, Any, Any, bytes | None, str, str]
 _TYPES: dict[str | None, EventType] = {t.name: t for t in EventType}
+# Batches the reader process may have read and not yet sent.
+AHEAD = 2
 # How long a stopped reader gets to exit before it is killed, seconds.
 JOIN_TIMEOUT = 5.0
 # The share of answer_many's answers the reader process makes: it decodes
@@ -120,18 +124,54 @@ def serve(backend: Backend, after: int, limit: int, out: Connection) -> None:
 
 def _read(backend: Backend, after: int, limit: int, out: Connection) -> None:
     opened = backend.open_events(backend.master_key()[0])
+    sender = _Sender(out)
     try:
         store = opened.events
         position = after
         while True:
             rows = store.index.scan(position, limit, (), None)
             events = decode_rows(rows, store.keyring, parse=False)
-            out.send_bytes(pickle.dumps(pack(events), pickle.HIGHEST_PROTOCOL))
+            sender.put(pickle.dumps(pack(events), pickle.HIGHEST_PROTOCOL))
             if not events:
-                return
+                break
             position = events[-1].position
     finally:
+        sender.close()
         opened.close()
+    sender.check()
+
+
+class _Sender:
+    """Sends from a thread of its own, so reading goes on while a send waits
+    for the rebuild to take the previous batch: up to AHEAD batches ahead,
+    which absorbs either side's hiccups on a busy machine."""
+
+    def __init__(self, out: Connection) -> None:
+        self.out = out
+        self.queue: queue.Queue[bytes | None] = queue.Queue(AHEAD)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (message := self.queue.get()) is not None:
+            if self.error is None:  # after an error, only drained
+                try:
+                    self.out.send_bytes(message)
+                except BaseException as e:
+                    self.error = e
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def put(self, message: bytes) -> None:
+        self.check()
+        self.queue.put(message)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
 
 
 def _answer(out: Connection) -> None:
