@@ -33,6 +33,7 @@ from projections.customer.state import CustomerState
 from projections.events import EventType, RecordedEvent
 from projections.projector import EventSource
 from service.backends.base import Backend
+from service.eventstore import EventStore
 from service.ingest import loads
 from service.storedevents import UNPARSED, decode_rows
 
@@ -106,13 +107,19 @@ def unpack(items: list[Packed]) -> list[RecordedEvent]:
     ]
 
 
-def serve(backend: Backend, after: int, limit: int, out: Connection) -> None:
-    """The reader process: every event after `after`, `limit` a batch, then
-    an empty batch at the end (as the store's read ends a rebuild); then
+def serve(backend: Backend, out: Connection) -> None:
+    """The reader process: it opens the store, then is told where to start
+    and how many events a batch; sends every event from there, then an empty
+    batch at the end (as the store's read ends a rebuild); then makes
     answers, as asked, until the rebuild closes the pipe. On an error, its
     text."""
     try:
-        _read(backend, after, limit, out)
+        opened = backend.open_events(backend.master_key()[0])
+        try:
+            after, limit = pickle.loads(out.recv_bytes())
+            _read(opened.events, after, limit, out)
+        finally:
+            opened.close()
         _answer(out)
     except (BrokenPipeError, ConnectionResetError, EOFError):
         return  # the rebuild is gone (done, stopped, failed): nobody to tell
@@ -122,11 +129,9 @@ def serve(backend: Backend, after: int, limit: int, out: Connection) -> None:
         out.close()
 
 
-def _read(backend: Backend, after: int, limit: int, out: Connection) -> None:
-    opened = backend.open_events(backend.master_key()[0])
+def _read(store: EventStore, after: int, limit: int, out: Connection) -> None:
     sender = _Sender(out)
     try:
-        store = opened.events
         position = after
         while True:
             rows = store.index.scan(position, limit, (), None)
@@ -137,7 +142,6 @@ def _read(backend: Backend, after: int, limit: int, out: Connection) -> None:
             position = events[-1].position
     finally:
         sender.close()
-        opened.close()
     sender.check()
 
 
@@ -188,24 +192,29 @@ def _send_error(out: Connection, e: Exception) -> None:
 
 
 class ProcessReader:
-    """An EventSource reading through a reader process, started at the first
-    read; `head` is the parent's store's. Reads must follow on from each
-    other, as a rebuild's do. Close it to stop the process."""
+    """An EventSource reading through a reader process, started at once and
+    told where to begin at the first read; `head` is the parent's store's.
+    Reads must follow on from each other, as a rebuild's do. Close it to
+    stop the process."""
 
     def __init__(self, backend: Backend, store: EventSource) -> None:
         self.backend = backend
         self.store = store
         self._process: Any = None
         self._conn: Connection | None = None
+        self._started = False
         self._position = 0
         self._limit = 0
         self._ended = False
+        # Started now: it starts Python and opens the store while the
+        # rebuild prepares its generation.
+        self._spawn()
 
     def head(self) -> int:
         return self.store.head()
 
     def read(self, after: int, limit: int) -> list[RecordedEvent]:
-        if self._conn is None:
+        if not self._started:
             self._start(after, limit)
         elif after != self._position or limit != self._limit:
             raise ValueError(
@@ -221,23 +230,30 @@ class ProcessReader:
             self._ended = True
         return events
 
-    def _start(self, after: int, limit: int) -> None:
+    def _spawn(self) -> None:
         ctx = multiprocessing.get_context("spawn")
-        receiving, sending = ctx.Pipe(duplex=True)
+        ours, theirs = ctx.Pipe(duplex=True)
         process = ctx.Process(
             target=serve,
-            args=(self.backend, after, limit, sending),
+            args=(self.backend, theirs),
             name="rebuild-reader",
             daemon=True,
         )
         try:
             process.start()
         finally:
-            sending.close()
+            theirs.close()
         # Our copy of the child's end is closed, so its exit reads as EOF.
         self._process = process
-        self._conn = receiving
+        self._conn = ours
+
+    def _start(self, after: int, limit: int) -> None:
+        assert self._conn is not None
+        self._started = True
         self._position, self._limit = after, limit
+        # If it is gone already, what it said (if anything) is read next.
+        with suppress(OSError):
+            self._conn.send_bytes(pickle.dumps((after, limit)))
 
     def answer_many(
         self,

@@ -144,6 +144,12 @@ class ReaderContract:
         assert c.models.current_generation(refresh=True) == g + 1
         assert read_models(c) == before
 
+    def test_a_reader_never_read_from_is_gone_when_closed(self) -> None:
+        # As when a rebuild fails before its first read.
+        with process_reader(self.container.backend, self.container.events) as r:
+            assert r._process.is_alive()
+        assert not r._process.is_alive()
+
     def test_a_stopped_rebuild_stops_its_reader(self) -> None:
         self.fill()
         c = self.container
