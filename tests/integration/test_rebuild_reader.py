@@ -102,6 +102,20 @@ class ReaderContract:
         assert len(reports) > 3 and reports[-1] == done
         assert read_models(c) == expected
 
+    def test_two_processes_keeping_few_states_in_memory(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # States evicted and loaded back mid-rebuild; the final flush, with
+        # the reader's share of the answers, updates rows instead of
+        # inserting them.
+        monkeypatch.setattr(rebuildreader, "HELPER_MIN", 1)
+        self.fill()
+        expected = self.rebuilt_in_one_process()
+        c = self.container
+        with process_reader(c.backend, c.events) as source:
+            rebuild(source, c.models, batch_size=64, keep_states=7)
+        assert read_models(c) == expected
+
     def test_a_reader_that_dies_fails_the_rebuild_before_the_switch(self) -> None:
         self.fill()
         c = self.container
