@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 
-.PHONY: venv gen lint fmt test test-fast test-node coverage run bench bench-smoke demo clean promtool
+.PHONY: venv gen lint fmt test test-fast test-node coverage run run-split bench bench-smoke demo clean promtool
 
 venv: $(STAMP)
 
@@ -71,6 +71,11 @@ test-node: gen
 
 run: gen
 	$(PY) -m service run
+
+# Opt-in: a supervisor, a front (ingress + API) and a projector process,
+# the shape that uses more cores (docs/performance.md, "Process shapes").
+run-split: gen
+	$(PY) -m service run --split
 
 # Benchmarks (docs/performance.md): a table of figures, each with
 # the bare framework measured in the same run. Installs wrk and h2load with

@@ -88,6 +88,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="P1 and P2 also run the service with OpenTelemetry tracing on "
         "(OTLP/HTTP, default sampler) beside it off (default: on)",
     )
+    p.add_argument(
+        "--split",
+        action="store_true",
+        help="P1 and P4 also measure `run --split` beside `run`, same run: "
+        "throughput, CPU per event of all processes, freshness (bench/split.py)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the generated data")
     p.add_argument(
         "--strict", action="store_true", help="exit 1 when a target is missed"
@@ -152,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         tools=tools,
         pg_url=args.pg_url if args.pg else "",
         tracing=args.tracing,
+        split=args.split,
     )
     mode = ("smoke" if args.smoke else "full") + (" pg" if args.pg else "")
     servers = (

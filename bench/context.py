@@ -72,6 +72,7 @@ class Context:
     tools: dict[str, str] = field(default_factory=dict)
     pg_url: str = ""  # --pg: the database; each benchmark makes its own schema
     tracing: bool = False  # P1 and P2 also measure the service with tracing on
+    split: bool = False  # P1 and P4 also measure `run --split` (bench/split.py)
     shared: dict[str, Any] = field(default_factory=dict)  # between benchmarks
 
     def dir(self, name: str) -> Path:

@@ -299,6 +299,10 @@ def run(ctx: Context) -> list[Row]:
                 f"p99 {on_best.p99_ms:.1f} ms vs {got.p99_ms:.1f} ms off); {spans}",
             )
         )
+    if ctx.split:
+        from bench import split
+
+        rows_out += split.p1(ctx)
     if ctx.profile:
         profile(ctx)
     return rows_out

@@ -173,6 +173,11 @@ def run(ctx: Context) -> list[Row]:
             check=True,
         ).stdout
     r = json.loads(out.strip().splitlines()[-1])
+    extra: list[Row] = []
+    if ctx.split:
+        from bench import split
+
+        extra = split.p4(ctx, rate, split.p4_requests(ctx, needed))
     return [
         Row(
             "P4 freshness p99",
@@ -185,7 +190,8 @@ def run(ctx: Context) -> list[Row]:
             f"{r['probes']} probes; load {r['rate']:,.0f} webhooks/s (asked "
             f"{rate:,.0f}, half of P1), webhook answered in {r['ack_p50_ms']:.1f} "
             f"ms (p50); {r['errors']} errors",
-        )
+        ),
+        *extra,
     ]
 
 

@@ -43,6 +43,7 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)  # when spawned
     group: bool = False  # leads its own process group (it forks workers)
+    tree: bool = False  # a supervisor: its CPU is its children's too
 
     @property
     def pid(self) -> int:
@@ -61,6 +62,8 @@ class Server:
         return proc_info.memory_kb(self.pid)
 
     def cpu_seconds(self) -> float:
+        if self.tree:
+            return proc_info.tree_cpu_seconds(self.pid)
         return proc_info.cpu_seconds(self.pid)
 
     def descendants(self) -> list[int]:
@@ -137,13 +140,17 @@ def _wait(server: Server, ready: Callable[[], bool], timeout: float = 60.0) -> S
 
 def start_service(
     data_dir: Path,
-    core: int,
+    core: int | None,
     log_dir: Path,
     name: str,
     extra_env: Mapping[str, str] | None = None,
+    *,
+    split: bool = False,
 ) -> Server:
     """`python -m service run` (what `make run` runs) on SQLite in data_dir;
-    `extra_env`: e.g. the OTEL_* variables that turn tracing on."""
+    `extra_env`: e.g. the OTEL_* variables that turn tracing on; `split`:
+    `run --split`, a supervisor and its two children (its own process group,
+    so a SIGKILL reaches them all)."""
     http, rpc = free_port(), free_port()
     env = {
         "WEBHOOK_SECRET": SECRET,
@@ -152,8 +159,9 @@ def start_service(
         "GRPC_PORT": str(rpc),
         **(extra_env or {}),
     }
-    proc, log = _spawn(name, ["-m", "service", "run"], core, log_dir, env)
-    server = Server(name, proc, log, http, rpc, data_dir, env)
+    argv = ["-m", "service", "run", *(["--split"] if split else [])]
+    proc, log = _spawn(name, argv, core, log_dir, env, group=split)
+    server = Server(name, proc, log, http, rpc, data_dir, env, group=split, tree=split)
 
     def ready() -> bool:
         return http_ok(server.http_url + "/readyz") and grpc_ok(server.grpc_target)

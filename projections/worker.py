@@ -121,6 +121,10 @@ class ProjectionWorker:
                     self._projector.apply(events)
             applied += len(events)
             self._notify(self._projector.position)
+            if len(events) < self.batch_size:
+                # The store held no more a moment ago: asking again costs
+                # a read per wake-up, and whatever commits since wakes us.
+                break
         return applied
 
     def _notify(self, position: int) -> None:

@@ -25,6 +25,7 @@ from service import adapters, logs
 from service.backends import (
     Applied,
     Backend,
+    Local,
     Notifications,
     OpenedEvents,
     backend_for,
@@ -32,6 +33,7 @@ from service.backends import (
 from service.config import Settings
 from service.eventstore import Appended, EventStore
 from service.groupcommit import AppendBatch, GroupCommitter
+from service.handoff import HandOff
 from service.health import HealthWatch
 from service.ingest import Envelope
 from service.metrics import Metrics
@@ -184,6 +186,8 @@ def build_service(
     loop = asyncio.get_running_loop()
     head, applied = PositionWatch(loop), PositionWatch(loop)
     worker = None
+    # One process that both commits and projects hands its events over.
+    handoff = HandOff(container.events) if {"ingress", "worker"} <= roles else None
     if "worker" in roles:
 
         def on_applied(position: int) -> None:
@@ -192,10 +196,12 @@ def build_service(
 
         def on_lease(held: bool) -> None:
             metrics.lease_held.set(1 if held else 0)
+            if handoff is not None:
+                handoff.follow(held)
 
         metrics.lease_held.set(0)
         worker = ProjectionWorker(
-            container.events,
+            container.events if handoff is None else handoff,
             container.models,
             on_applied=on_applied,
             lease=lease or container.worker_lease(),
@@ -224,7 +230,8 @@ def build_service(
             retention_days=settings.quarantine_retention_days,
         ),
     )
-    service.listener = _notifications(container, head, applied, worker, follow_events)
+    local = Local(roles, head, applied)
+    service.listener = _notifications(container, local, worker, follow_events)
     if "ingress" in roles:
 
         def committed(answers: list[Appended]) -> None:
@@ -233,8 +240,9 @@ def build_service(
             if worker is not None:
                 worker.wake()
 
+        append = append or container.events.append
         service.committer = GroupCommitter(
-            append or container.events.append,
+            append if handoff is None else handoff.recording(append),
             on_commit=committed,
             tracer=tracing.tracer,
         )
@@ -351,13 +359,13 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
 
 def _notifications(
     container: Container,
-    head: PositionWatch,
-    applied: PositionWatch,
+    local: Local,
     worker: ProjectionWorker | None,
     follow_events: bool,
 ) -> Notifications | None:
     """Hear other processes' commits, where the backend has several."""
     events, models = container.events, container.models
+    head, applied = local.head, local.applied
 
     def on_events() -> None:
         try:
@@ -380,5 +388,8 @@ def _notifications(
             applied.advance(commit.position)
 
     return container.backend.notifications(
-        events, on_events=on_events if follow_events else None, on_applied=on_applied
+        events,
+        on_events=on_events if follow_events else None,
+        on_applied=on_applied,
+        local=local,
     )

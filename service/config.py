@@ -272,7 +272,8 @@ class Settings:
         _port,
         None,
         "`/healthz`, `/readyz` and `/metrics` on this port (at `HTTP_HOST`) for "
-        "processes without the ingress (`loyalty worker`, `loyalty api`); the "
+        "processes without the ingress (`loyalty worker`, `loyalty api`, the "
+        "projector of `loyalty run --split`); the "
         "ingress serves them on `HTTP_PORT`",
     )
     access_log_limit: int = setting(

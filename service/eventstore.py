@@ -117,10 +117,12 @@ class EventStore:
     def append(self, envelopes: Sequence[Envelope]) -> list[Appended]:
         """Store every new id once; answer each envelope in order.
 
-        Duplicates inside the batch and of already-stored ids are answered
-        with the first copy's position. If another writer stores one of our
-        ids between the look-up and the insert, the insert fails as a whole
-        and we look again, so no id is ever stored twice.
+        Duplicates inside the batch are settled here: the first copy is
+        stored, later ones are answered with its position. Ids stored before
+        (a sender's retry, another writer) collide on the primary key: the
+        whole insert rolls back, and only then are the stored ids looked up
+        and the rest inserted again, so no id is ever stored twice and the
+        common case costs no look-up.
         """
         try:
             answers = self._append(envelopes)
@@ -136,36 +138,45 @@ class EventStore:
         first: dict[str, Envelope] = {}
         for env in envelopes:
             first.setdefault(env.id, env)
-        ids_by_oid = {originator_id(event_id): event_id for event_id in first}
-        for _attempt in range(5):
-            known = {
-                ids_by_oid[oid]: position
-                for oid, position in self.index.positions(list(ids_by_oid)).items()
-            }
-            fresh = [event_id for event_id in first if event_id not in known]
-            received_at = self._clock.now(UTC)
+        fresh = [(env, originator_id(event_id)) for event_id, env in first.items()]
+        known: dict[str, int] = {}
+        # One attempt more than look-up-first needed: the first may only find
+        # out that some ids are stored; races with other writers get the rest.
+        for _attempt in range(6):
             try:
-                positions = self._insert(
-                    [first[event_id] for event_id in fresh], received_at
-                )
-            except (IntegrityError, KeysChanged):
+                positions = self._insert(fresh, self._clock.now(UTC))
+            except KeysChanged:
                 continue
-            accepted = dict(zip(fresh, positions, strict=True))
+            except IntegrityError:
+                stored = self._stored(fresh)
+                if not stored:
+                    raise  # not a duplicate id: nothing to settle by retrying
+                known.update(stored)
+                fresh = [(env, oid) for env, oid in fresh if env.id not in stored]
+                continue
+            accepted = {env.id: p for (env, _), p in zip(fresh, positions, strict=True)}
             return self._answers(envelopes, known, accepted)
         raise StoreUnavailable("could not settle concurrent appends of the same ids")
 
-    def _insert(self, envelopes: list[Envelope], received_at: datetime) -> list[int]:
-        if not envelopes:
+    def _stored(self, batch: list[tuple[Envelope, uuid.UUID]]) -> dict[str, int]:
+        """Positions of the batch's ids that are stored already, by event id."""
+        found = self.index.positions([oid for _, oid in batch])
+        return {env.id: found[oid] for env, oid in batch if oid in found}
+
+    def _insert(
+        self, batch: list[tuple[Envelope, uuid.UUID]], received_at: datetime
+    ) -> list[int]:
+        if not batch:
             return []
         newest: dict[str, datetime] = {}
-        for env in envelopes:
+        for env, _ in batch:
             when = newest.get(env.customer_id)
             if when is None or env.created_at > when:
                 newest[env.customer_id] = env.created_at
         keys, new = self.keyring.for_batch(newest)
         stored = [
-            encode(env, received_at, keys[env.customer_id], env.traceparent)
-            for env in envelopes
+            encode(env, received_at, keys[env.customer_id], env.traceparent, oid)
+            for env, oid in batch
         ]
         used = {cid: k.key_id for cid, k in keys.items() if k.key_id is not None}
 
@@ -174,8 +185,14 @@ class EventStore:
             self.keyring.store_new(c, new)
             self.keyring.verify(c, used)
 
-        positions = self.recorder.insert_events(stored, verify=in_transaction)
-        assert positions is not None and len(positions) == len(envelopes)
+        try:
+            positions = self.recorder.insert_events(stored, verify=in_transaction)
+        except BaseException:
+            # Whatever failed, read these customers' keys afresh next time.
+            self.keyring.forget_writers(newest)
+            raise
+        self.keyring.written(new)
+        assert positions is not None and len(positions) == len(batch)
         return list(positions)
 
     @staticmethod

@@ -66,6 +66,13 @@ class NewKey:
     key_id: str
     wrapped: bytes
     replaces: bool  # the customer's row exists (erased, keyless)
+    erased_at: datetime | None = None  # of that row
+    erased_text: str | None = None  # as stored: the row must still say it
+
+
+# A data_keys row: key id, wrapped key, master key id, erased at (parsed,
+# and as stored).
+_KeyRow = tuple[str | None, bytes | None, str | None, datetime | None, str | None]
 
 
 def seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
@@ -101,6 +108,11 @@ class Keyring(KeyRecords):
         # of every customer (most of a replay's cost of decryption).
         self._live: dict[str, tuple[str, bytes]] = {}
         self._epoch: str | None = None
+        # Writers' key rows, as last read or written here: read once per
+        # customer, not per batch. A stale one (another process erased) costs
+        # a retry, never a wrong key: `verify` and `store_new` check the rows
+        # in the batch's transaction, and a failed batch drops its customers'.
+        self._writing: dict[str, _KeyRow] = {}
 
     # -- keys for writing --------------------------------------------------------
 
@@ -109,20 +121,22 @@ class Keyring(KeyRecords):
         theirs was created at `newest[customer]`: their live key, a new one
         (stored now, in its own transaction) where they have none or were
         erased before that, or none (it all predates their erasure)."""
-        keys, new = self.for_batch(newest)
+        keys, new = self.for_batch(newest, fresh=True)
         if new:
             with self._transaction(commit=True) as c:
                 self.store_new(c, new)
-            keys, new = self.for_batch(newest)  # whoever's key won a race
+            keys, new = self.for_batch(newest, fresh=True)  # whoever's key won
         return keys
 
     def for_batch(
-        self, newest: Mapping[str, datetime]
+        self, newest: Mapping[str, datetime], *, fresh: bool = False
     ) -> tuple[dict[str, CustomerKey], list[NewKey]]:
         """As `for_append`, but new keys are only made, not stored: the
         caller stores them with `store_new` in the transaction that uses them
-        and then calls `verify` (one commit per batch, not two)."""
-        rows = self._rows(newest)
+        and then calls `verify` (one commit per batch, not two), then
+        `written` if it committed or `forget_writers` if it failed. Unless
+        `fresh`, rows come from the writers' cache where it has them."""
+        rows = self._rows(newest) if fresh else self._writer_rows(newest)
         keys: dict[str, CustomerKey] = {}
         new: list[NewKey] = []
         for cid, when in newest.items():
@@ -133,10 +147,11 @@ class Keyring(KeyRecords):
                 wrapped = self.master.seal(material, wrap_aad(cid, made))
                 aead = AESGCM(material)
                 self._remember(made, material)
-                new.append(NewKey(cid, made, wrapped, replaces=row is not None))
-                keys[cid] = CustomerKey(made, aead, None if row is None else row[3])
+                erased, text = (None, None) if row is None else row[3:]
+                new.append(NewKey(cid, made, wrapped, row is not None, erased, text))
+                keys[cid] = CustomerKey(made, aead, erased)
                 continue
-            key_id, wrapped_key, master_id, erased_at = row
+            key_id, wrapped_key, master_id, erased_at, _text = row
             aead_or_none = (
                 None
                 if key_id is None
@@ -144,6 +159,26 @@ class Keyring(KeyRecords):
             )
             keys[cid] = CustomerKey(key_id, aead_or_none, erased_at)
         return keys, new
+
+    def _writer_rows(self, customer_ids: Iterable[str]) -> dict[str, _KeyRow]:
+        cache, wanted = self._writing, list(customer_ids)
+        missing = [cid for cid in wanted if cid not in cache]
+        if missing:
+            if len(cache) + len(missing) > _CACHE_LIMIT:
+                cache.clear()
+            cache.update(self._rows(missing))
+        return {cid: row for cid in wanted if (row := cache.get(cid)) is not None}
+
+    def written(self, new: Sequence[NewKey]) -> None:
+        """The batch that stored these keys committed: they are live."""
+        for k in new:
+            row = (k.key_id, k.wrapped, self.master.id, k.erased_at, k.erased_text)
+            self._writing[k.customer_id] = row
+
+    def forget_writers(self, customer_ids: Iterable[str]) -> None:
+        """A batch with these customers failed: read their keys afresh."""
+        for cid in customer_ids:
+            self._writing.pop(cid, None)
 
     def store_new(self, c: Any, new: Sequence[NewKey]) -> None:
         """Store keys made by `for_batch`, in transaction `c`. Where another
@@ -169,11 +204,16 @@ class Keyring(KeyRecords):
                 fresh,
             )
         for k in new:
-            if k.replaces:  # erased before: a new key, if still keyless
+            if k.replaces:
+                # Erased before: a new key, if still keyless and not erased
+                # again since the row was read (the event may predate that).
+                same = "IS NULL" if k.erased_text is None else f"= {p}"
                 c.execute(
                     f"UPDATE {self.t.data_keys} SET key_id = {p}, wrapped = {p}, "
-                    f"master_id = {p} WHERE customer_id = {p} AND key_id IS NULL",
-                    (k.key_id, k.wrapped, self.master.id, k.customer_id),
+                    f"master_id = {p} WHERE customer_id = {p} AND key_id IS NULL "
+                    f"AND erased_at {same}",
+                    (k.key_id, k.wrapped, self.master.id, k.customer_id)
+                    + (() if k.erased_text is None else (k.erased_text,)),
                 )
         # After the writes (they hold the lock): a rotation that committed
         # meanwhile would leave these keys wrapped under a retired key.
@@ -185,7 +225,7 @@ class Keyring(KeyRecords):
 
     def _rows(
         self, customer_ids: Iterable[str], cursor: Any = None
-    ) -> dict[str, tuple[str | None, bytes | None, str | None, datetime | None]]:
+    ) -> dict[str, _KeyRow]:
         found = {}
         ids = list(customer_ids)
         for i in range(0, len(ids), _CHUNK):
@@ -209,6 +249,7 @@ class Keyring(KeyRecords):
                     wrapped,
                     r["master_id"],
                     _when(r["erased_at"]),
+                    r["erased_at"],
                 )
         return found
 
@@ -327,6 +368,7 @@ class Keyring(KeyRecords):
         if old_key is not None:
             self._materials.pop(old_key, None)
         self._live.pop(customer_id, None)
+        self._writing.pop(customer_id, None)
         return had_key
 
     def forget_cached(self, key_ids: Iterable[str]) -> None:

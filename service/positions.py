@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from collections.abc import Callable
 
 
 class PositionWatch:
@@ -28,12 +29,18 @@ class PositionWatch:
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._stale = 0
         self._seq = itertools.count()
+        self._followers: list[Callable[[int], None]] = []
 
     @property
     def waiting(self) -> int:
         """Entries in the waiting structure (live waits and not yet dropped
         stale ones): zero when nothing waits."""
         return len(self._waiters)
+
+    def follow(self, callback: Callable[[int], None]) -> None:
+        """Call `callback(position)` on the loop each time the position grows
+        (to tell other processes; it must not block)."""
+        self._followers.append(callback)
 
     def advance(self, position: int) -> None:
         """Thread-safe: record that `position` has been reached."""
@@ -42,6 +49,8 @@ class PositionWatch:
     def _advance(self, position: int) -> None:
         if position > self.position:
             self.position = position
+            for callback in self._followers:
+                callback(position)
         while self._waiters and self._waiters[0][0] <= self.position:
             _, _, future = heapq.heappop(self._waiters)
             if future.done():  # ended unreached, already counted stale

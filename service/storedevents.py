@@ -4,6 +4,7 @@ as events, decrypted where the key is live."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -27,8 +28,18 @@ ERASURE_NAME = "Customer erased"
 REDACTED = ""  # the key id of an event stored without its body
 
 
+_NAMESPACE_BYTES = ID_NAMESPACE.bytes
+# uuid5's version and variant bits, set as uuid.UUID(version=5) sets them.
+_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_SET = (5 << 76) | (0x8000 << 48)
+
+
 def originator_id(event_id: str) -> uuid.UUID:
-    return uuid.uuid5(ID_NAMESPACE, event_id)
+    """uuid.uuid5(ID_NAMESPACE, event_id), in half the time: the
+    namespace's bytes are kept, and the UUID is made from an int, not by
+    re-checking the bytes (tests/unit/test_stored_ids.py compares them)."""
+    digest = hashlib.sha1(_NAMESPACE_BYTES + event_id.encode()).digest()
+    return uuid.UUID(int=(int.from_bytes(digest[:16]) & _CLEAR) | _SET)
 
 
 def topic_for(event_type: EventType | None) -> str:
@@ -40,11 +51,14 @@ def encode(
     received_at: datetime,
     key: CustomerKey,
     traceparent: str = "",
+    oid: uuid.UUID | None = None,
 ) -> StoredEvent:
     """The header in clear (ids, names, times and the trace context: no
     personal data), then the request body encrypted with the customer's data
     key, the header as associated data. An event created at or before its
-    customer's erasure keeps only the header: nothing personal is stored."""
+    customer's erasure keeps only the header: nothing personal is stored.
+    `oid` is `originator_id(envelope.id)` where the caller has it already
+    (uuid5 is a SHA-1: once per event is enough)."""
     erased = key.erased_at is not None and envelope.created_at <= key.erased_at
     aead = None if erased else key.aead
     key_id = key.key_id if aead is not None and key.key_id is not None else REDACTED
@@ -63,9 +77,9 @@ def encode(
         b"" if aead is None or key_id == REDACTED else seal(aead, envelope.raw, header)
     )
     return StoredEvent(
-        originator_id=originator_id(envelope.id),
+        originator_id=originator_id(envelope.id) if oid is None else oid,
         originator_version=1,
-        topic=topic_for(envelope.type),
+        topic=_TOPICS[envelope.type],
         state=header + payload,
     )
 
@@ -90,6 +104,9 @@ def erasure_marker(customer_id: str, erased_at: datetime) -> StoredEvent:
 # apart by identity from the empty body of an event that has none.
 UNPARSED: dict[str, Any] = {}
 _TYPES: dict[str, EventType | None] = {topic_for(t): t for t in EventType}
+# An enum member's .name goes through a descriptor: once per type, not event.
+_TOPICS: dict[EventType | None, str] = {t: topic for topic, t in _TYPES.items()}
+_TOPICS[None] = UNKNOWN_TOPIC
 Row = tuple[int, str, bytes]
 
 

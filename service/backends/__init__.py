@@ -8,10 +8,23 @@ one more package here beside sqlite/ and postgres/, one more line in
 
 from __future__ import annotations
 
-from service.backends.base import Applied, Backend, Notifications, OpenedEvents
+from service.backends.base import (
+    Applied,
+    Backend,
+    Local,
+    Notifications,
+    OpenedEvents,
+)
 from service.config import Settings
 
-__all__ = ["Applied", "Backend", "Notifications", "OpenedEvents", "backend_for"]
+__all__ = [
+    "Applied",
+    "Backend",
+    "Local",
+    "Notifications",
+    "OpenedEvents",
+    "backend_for",
+]
 
 
 def backend_for(settings: Settings) -> Backend:

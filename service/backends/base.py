@@ -20,6 +20,7 @@ from projections.stores.answers import Answers
 from projections.stores.sql import SqlReadModels
 from service.eventstore import EventStore
 from service.masterkey import MasterKey
+from service.positions import PositionWatch
 from service.quarantine import Quarantine
 
 
@@ -38,6 +39,17 @@ class Applied:
 
     generation: int
     position: int
+
+
+@dataclass(frozen=True)
+class Local:
+    """This process: the roles it runs and the positions it reaches itself
+    (its own commits' head, its worker's applied position), for a backend
+    whose database does not tell other processes of commits."""
+
+    roles: frozenset[str]
+    head: PositionWatch
+    applied: PositionWatch
 
 
 class Notifications(Protocol):
@@ -85,11 +97,13 @@ class Backend(Protocol):
         *,
         on_events: Callable[[], None] | None,
         on_applied: Callable[[Applied | None], None],
+        local: Local | None = None,
     ) -> Notifications | None:
         """Calls back when another process appends events (`on_events`, if
         given) or commits read models (`on_applied`; None: anything may have
-        happened, read the position again). None where one process does
-        everything and tells its parts directly."""
+        happened, read the position again), and tells the others of
+        `local`'s progress where the database does not. None where one
+        process does everything and tells its parts directly."""
         ...
 
     def scrubber(

@@ -1,9 +1,14 @@
-"""`loyalty run|ingress|worker|api`: run the service's roles."""
+"""`loyalty run|ingress|worker|api`: run the service's roles.
+
+`run` is one process; `run --split` is a supervisor of two: the front
+(ingress and API) and the projector (the worker), which tell each other of
+their commits (service/backends/sqlite/notify.py on SQLite)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 from typing import Any
@@ -11,7 +16,7 @@ from typing import Any
 from service import logs, tracing
 from service.backends import backend_for
 from service.bootstrap import ALL_ROLES, Container, build, build_service
-from service.cli.supervisor import stop_when_orphaned, supervise
+from service.cli.supervisor import Child, stop_when_orphaned, supervise
 from service.config import ConfigError, Settings
 
 
@@ -46,7 +51,8 @@ async def _run(
 def _ingress_child(supervisor: int, settings: Settings) -> None:
     logs.configure(settings.log_level)
     stop_when_orphaned(supervisor)
-    serve(settings, frozenset({"ingress"}), reuse_port=True)
+    # Its exit code tells the supervisor when a restart cannot help.
+    sys.exit(serve(settings, frozenset({"ingress"}), reuse_port=True))
 
 
 def _cmd_ingress(args: argparse.Namespace, settings: Settings) -> int:
@@ -57,7 +63,38 @@ def _cmd_ingress(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(
             f"--workers above 1 needs DATABASE_URL ({backend.name} has one writer)"
         )
-    return supervise(_ingress_child, settings, args.workers)
+    children = [
+        Child(f"ingress-{i}", _ingress_child, settings) for i in range(args.workers)
+    ]
+    return supervise(children, shared_metrics=True)
+
+
+FRONT, PROJECTOR = frozenset({"ingress", "api"}), frozenset({"worker"})
+
+
+def _split_child(supervisor: int, job: tuple[Settings, frozenset[str]]) -> None:
+    settings, roles = job
+    logs.configure(settings.log_level)
+    stop_when_orphaned(supervisor)
+    logs.get(__name__).info("child starting", roles=sorted(roles), pid=os.getpid())
+    sys.exit(serve(settings, roles))
+
+
+def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.split:
+        return serve(settings, ALL_ROLES)
+    # The stores are opened (created, migrated) once here, before the
+    # children open them at the same moment.
+    build(settings).close()
+    # The front serves its probes on HTTP_PORT; the projector on
+    # METRICS_PORT, or on any free port (its "listening" line says which).
+    projector = dataclasses.replace(settings, metrics_port=settings.metrics_port or 0)
+    return supervise(
+        [
+            Child("front", _split_child, (settings, FRONT)),
+            Child("projector", _split_child, (projector, PROJECTOR)),
+        ]
+    )
 
 
 def _roles(*names: str) -> Any:
@@ -69,7 +106,13 @@ def _roles(*names: str) -> Any:
 
 def add_parsers(sub: Any) -> None:
     run = sub.add_parser("run", help="run ingress, projections and API in one process")
-    run.set_defaults(func=_roles(*ALL_ROLES), needs_secret=True)
+    run.add_argument(
+        "--split",
+        action="store_true",
+        help="two processes under a supervisor: the front (ingress and API) and "
+        "the projector (projections); uses more cores",
+    )
+    run.set_defaults(func=_cmd_run, needs_secret=True)
     ing = sub.add_parser(
         "ingress",
         help="run only the webhook ingress (PostgreSQL: scale with --workers)",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eventsourcing.persistence import OperationalError, StoredEvent
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from grpc_health.v1 import health, health_pb2_grpc
 
@@ -128,6 +128,46 @@ def test_postgres_hook_runs_in_the_insert_transaction(pg_url: str) -> None:
         assert recorder.max_notification_id() == max(ids)
     finally:
         factory.close()
+
+
+def test_postgres_insert_notifies_and_keeps_batch_order(pg_url: str) -> None:
+    import psycopg
+
+    events, _quarantine, factory = open_postgres(pg_url, master_key())
+    recorder = events.recorder
+    channel = es_adapter.notify_channel(recorder)
+    try:
+        with psycopg.connect(pg_url.split("?")[0], autocommit=True) as listener:
+            listener.execute(f'LISTEN "{channel}"')
+            batch = [
+                StoredEvent(e.originator_id, 1, f"t{i}", bytes([i]) * (i + 1))
+                for i, e in enumerate(stored(5))
+            ]
+            ids = recorder.insert_events(batch)
+            assert list(listener.notifies(timeout=5, stop_after=1))
+        assert ids is not None and list(ids) == sorted(ids)
+        rows = events.index.read_positions(list(ids))
+        assert [(t, s) for _p, t, s in rows] == [(e.topic, e.state) for e in batch]
+        assert events.index.positions([e.originator_id for e in batch]) == {
+            e.originator_id: i for e, i in zip(batch, ids, strict=True)
+        }
+        with pytest.raises(IntegrityError):
+            recorder.insert_events([*stored(1), batch[2]])
+        assert recorder.max_notification_id() == max(ids)
+    finally:
+        factory.close()
+
+
+def test_a_changed_library_insert_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    def reordered(self: Any, curs: Any, stored_events: Any, **kwargs: Any) -> None:
+        self._notify_channel(curs)
+        self._lock_table(curs)
+        super(PostgresApplicationRecorder, self)._insert_stored_events(
+            curs, stored_events, **kwargs
+        )
+
+    monkeypatch.setattr(PostgresApplicationRecorder, "_insert_stored_events", reordered)
+    assert any("_insert_stored_events" in p for p in es_adapter.problems())
 
 
 def test_the_postgres_recorder_tries_once(

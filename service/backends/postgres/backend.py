@@ -17,7 +17,7 @@ from projections.stores.answers import Answers
 from projections.stores.postgres import APPLIED_CHANNEL, open_postgres_read_models
 from projections.stores.sql import SqlReadModels
 from service.adapters.eventsourcing import notify_channel
-from service.backends.base import Applied, Notifications, OpenedEvents
+from service.backends.base import Applied, Local, Notifications, OpenedEvents
 from service.backends.postgres.lease import PostgresLease
 from service.backends.postgres.notify import Listener
 from service.backends.postgres.store import (
@@ -73,7 +73,9 @@ class PostgresBackend:
         *,
         on_events: Callable[[], None] | None,
         on_applied: Callable[[Applied | None], None],
+        local: Local | None = None,
     ) -> Notifications | None:
+        # `local` is unused: the recorder and the read models NOTIFY themselves.
         def applied(payload: str) -> None:
             if not payload:  # (re)connected: anything may have happened
                 on_applied(None)

@@ -1,4 +1,5 @@
-"""The embedded default: SQLite files under DATA_DIR, one process.
+"""The embedded default: SQLite files under DATA_DIR, one process (or a
+front and a projector process, `loyalty run --split`).
 
 events.sqlite holds the event log, the keys and the quarantine;
 readmodels.sqlite the read models, so the ingress and the worker never wait
@@ -17,9 +18,10 @@ from projections.stores.answers import Answers
 from projections.stores.sql import SqlReadModels
 from projections.stores.sqlite import open_sqlite_read_models
 from service import logs
-from service.backends.base import Applied, Notifications, OpenedEvents
+from service.backends.base import Applied, Local, Notifications, OpenedEvents
 from service.backends.sqlite.files import EVENTS_FILE, MODELS_FILE
 from service.backends.sqlite.keyfile import embedded_master_key
+from service.backends.sqlite.notify import APPLIED, EVENTS, Link
 from service.backends.sqlite.store import open_sqlite
 from service.eventstore import EventStore
 from service.masterkey import MasterKey, read_master_key
@@ -54,7 +56,8 @@ class SqliteBackend:
         return open_sqlite_read_models(self.data_dir / MODELS_FILE, answers)
 
     def worker_lease(self) -> Lease:
-        return SoleWorker()  # one process: its worker is the only one
+        # One process, or `run --split`'s one projector: the only worker.
+        return SoleWorker()
 
     def notifications(
         self,
@@ -62,8 +65,24 @@ class SqliteBackend:
         *,
         on_events: Callable[[], None] | None,
         on_applied: Callable[[Applied | None], None],
+        local: Local | None = None,
     ) -> Notifications | None:
-        return None  # one process: the parts tell each other directly
+        if local is None or {"ingress", "worker", "api"} <= local.roles:
+            return None  # one process: the parts tell each other directly
+        # Heard: new events where the worker runs, applied positions where
+        # the API waits for them; either is read from the database (None).
+        on: dict[str, Callable[[int | None], None]] = {}
+        if "worker" in local.roles and on_events is not None:
+            on[EVENTS] = lambda _position: on_events()
+        if "api" in local.roles:
+            on[APPLIED] = lambda _position: on_applied(None)
+        link = Link(self.data_dir, on)
+        # Told: this process's own commits and applied batches.
+        if "ingress" in local.roles:
+            local.head.follow(lambda position: link.send(EVENTS, position))
+        if "worker" in local.roles:
+            local.applied.follow(lambda position: link.send(APPLIED, position))
+        return link
 
     def scrubber(
         self, events: EventStore, quarantine: Quarantine, models: SqlReadModels

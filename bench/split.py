@@ -1,0 +1,143 @@
+"""`python -m bench --split`: P1 and P4 against `run --split` beside `run`,
+in the same run, with the CPU of every process of each shape.
+
+One process (`run`) is pinned to the server core as in P1; the split
+(supervisor, front, projector) is not pinned: it is the shape that uses
+more cores. CPU per event is each shape's whole CPU (all its processes)
+from the start of a round until its projections have caught up, over the
+events it accepted: the projection work a round leaves behind is counted
+in it, not only what ran while wrk did.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import client, data, procs
+from bench.context import Context
+from bench.p1_ingest import WrkResult, request_files, run_wrk, send_all
+from bench.report import Row
+from bench.tools import pinned
+from testkit import traffic
+
+SHAPES = ("one", "split")
+
+
+def _start(ctx: Context, shape: str, data_dir: Path, name: str) -> procs.Server:
+    core = ctx.server_core if shape == "one" else None
+    return procs.start_service(
+        data_dir, core, ctx.out / "logs", name, split=shape == "split"
+    )
+
+
+def _round(
+    ctx: Context, server: procs.Server, requests: Path
+) -> tuple[WrkResult, float]:
+    """One measured wrk run; (its result, CPU µs per accepted event)."""
+    cpu = server.cpu_seconds()
+    result = run_wrk(ctx, server.http_url, requests, seconds=ctx.sizes.load_seconds)
+    result.cpu_share = (server.cpu_seconds() - cpu) / result.seconds
+    client.wait_caught_up(server.grpc_target)
+    spent = server.cpu_seconds() - cpu
+    return result, spent / max(result.accepted, 1) * 1e6
+
+
+def p1(ctx: Context) -> list[Row]:
+    s = ctx.sizes
+    warm, mains = request_files(ctx, "p1s", s.rounds)
+    runs: dict[str, list[tuple[WrkResult, float]]] = {k: [] for k in SHAPES}
+    with (
+        _start(ctx, "one", ctx.dir("p1s/one"), "p1-one") as one,
+        _start(ctx, "split", ctx.dir("p1s/split"), "p1-split") as split,
+    ):
+        servers = {"one": one, "split": split}
+        for server in servers.values():
+            send_all(ctx, server.http_url, warm)
+            client.wait_caught_up(server.grpc_target)
+        for main in mains:  # interleaved: noise from elsewhere hits both
+            for shape, server in servers.items():
+                runs[shape].append(_round(ctx, server, main))
+    best = {k: max(v, key=lambda r: r[0].rps) for k, v in runs.items()}
+    cpu = {k: min(c for _, c in v) for k, v in runs.items()}
+    (o, _), (sp, _) = best["one"], best["split"]
+    each = {k: ", ".join(f"{c:.0f}" for _, c in v) for k, v in runs.items()}
+    return [
+        Row(
+            "P1 run --split vs run",
+            sp.rps,
+            "req/s",
+            o.rps,
+            sp.rps / o.rps,
+            note=f"best of {s.rounds} interleaved rounds; run pinned to one core, "
+            f"--split unpinned; server CPU while wrk ran: run {o.cpu_share:.0%}, "
+            f"--split {sp.cpu_share:.0%} of a core (all its processes); "
+            f"non-2xx/errors {o.non2xx + o.errors} / {sp.non2xx + sp.errors}",
+        ),
+        Row(
+            "P1 CPU per event, --split vs run",
+            cpu["split"],
+            "µs",
+            cpu["one"],
+            cpu["split"] / cpu["one"],
+            note="every process of the shape, from a round's start until its "
+            f"projections caught up, per accepted event (best; rounds: run "
+            f"{each['one']}, --split {each['split']} µs)",
+        ),
+    ]
+
+
+def p4(ctx: Context, rate: float, path: Path) -> list[Row]:
+    """P4 against each shape in turn, at the same rate, with `path`'s
+    requests (each shape has its own store, so they are new to both)."""
+    s = ctx.sizes
+    got: dict[str, dict[str, float]] = {}
+    for shape in SHAPES:
+        with _start(ctx, shape, ctx.dir(f"p4s/{shape}"), f"p4-{shape}") as svc:
+            cpu, t0 = svc.cpu_seconds(), time.monotonic()
+            argv = [
+                sys.executable, "-m", "bench.p4_freshness", svc.http_url,
+                svc.grpc_target, f"{rate:.1f}", str(s.p4_seconds),
+                str(s.p4_probe_interval), str(path),
+            ]  # fmt: skip
+            out = subprocess.run(
+                pinned(argv, ctx.gen_core),
+                cwd=procs.ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            client.wait_caught_up(svc.grpc_target)
+            r = json.loads(out.strip().splitlines()[-1])
+            events = r["rate"] * s.p4_seconds
+            r["cpu_us"] = (svc.cpu_seconds() - cpu) / max(events, 1) * 1e6
+            r["wall"] = time.monotonic() - t0
+            got[shape] = r
+    o, sp = got["one"], got["split"]
+    return [
+        Row(
+            "P4 freshness p99, --split",
+            sp["p99_ms"],
+            "ms",
+            o["p99_ms"],
+            sp["p99_ms"] / o["p99_ms"],
+            target="< 50 ms",
+            passed=sp["p99_ms"] < 50 and sp["errors"] == 0,
+            note=f"same rate ({rate:,.0f} webhooks/s asked) against each; p50 "
+            f"{sp['p50_ms']:.1f} ms (run {o['p50_ms']:.1f}), max {sp['max_ms']:.1f} "
+            f"ms (run {o['max_ms']:.1f}); CPU per event, all processes: --split "
+            f"{sp['cpu_us']:.0f} µs, run {o['cpu_us']:.0f} µs; errors "
+            f"{sp['errors']} / {o['errors']}",
+        )
+    ]
+
+
+def p4_requests(ctx: Context, needed: int) -> Path:
+    path = ctx.dir("p4s") / "requests.txt"
+    data.write_requests(
+        path, traffic.webhooks(needed, ctx.sizes.p1_customers, tag="p4s")
+    )
+    return path
