@@ -22,6 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import queue
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -113,6 +114,9 @@ def serve(backend: Backend, out: Connection) -> None:
     batch at the end (as the store's read ends a rebuild); then makes
     answers, as asked, until the rebuild closes the pipe. On an error, its
     text."""
+    # Ctrl-C at `loyalty rebuild` reaches the whole process group: the
+    # rebuild decides, and closing the pipe or killing ends this process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         opened = backend.open_events(backend.master_key()[0])
         try:
