@@ -17,7 +17,7 @@ from bench.tools import pinned
 
 if TYPE_CHECKING:
     pass
-from bench.pgdb import fresh_schema, master_key
+from bench.pgdb import fresh_schema, master_key, master_key_file
 
 P3_TARGET = 30_000
 
@@ -34,6 +34,7 @@ def read_all(url: str) -> tuple[int, float]:
 
 def rebuild_all(url: str) -> tuple[int, float]:
     from projections.stores.postgres import open_postgres_read_models
+    from service.backends.postgres.backend import PostgresBackend
     from service.backends.postgres.store import open_postgres
 
     store, _, factory = open_postgres(url, master_key())
@@ -41,7 +42,8 @@ def rebuild_all(url: str) -> tuple[int, float]:
 
     models = open_postgres_read_models(url, ANSWERS)  # answers stored too
     try:
-        return p3_rebuild.time_rebuild(store, models)
+        backend = PostgresBackend(url, master_key_file())
+        return p3_rebuild.time_rebuild(store, models, backend)
     finally:
         models.db.close()
         factory.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from projections.customer.codec import decode_state, encode_state
@@ -24,6 +24,14 @@ class EventSource(Protocol):
 
     def read(self, after: int, limit: int) -> list[RecordedEvent]: ...
     def head(self) -> int: ...
+
+
+# Makes the answers of many states (encoded as the given blobs) with the given
+# encoder, possibly partly elsewhere: a rebuild's reader process helps with
+# the final flush (service/rebuildreader.py).
+AnswerMany = Callable[
+    [list[CustomerState], list[bytes], Callable[[CustomerState], bytes]], list[bytes]
+]
 
 
 class Projector:
@@ -78,9 +86,15 @@ class RebuildProjector(Projector):
     """
 
     def __init__(
-        self, models: SqlReadModels, generation: int, *, keep_states: int
+        self,
+        models: SqlReadModels,
+        generation: int,
+        *,
+        keep_states: int,
+        answer_many: AnswerMany | None = None,
     ) -> None:
         super().__init__(models, generation)
+        self.answer_many = answer_many
         if self.position != 0:
             raise ValueError("a rebuild starts from an empty generation")
         models.db.tune_for_bulk()
@@ -132,7 +146,9 @@ class RebuildProjector(Projector):
         # In key order: appends to the primary-key index instead of inserts
         # all over it.
         rows = customer_rows(
-            {cid: self._states[cid] for cid in sorted(self._dirty)}, self.answers
+            {cid: self._states[cid] for cid in sorted(self._dirty)},
+            self.answers,
+            self.answer_many,
         )
         with self.models.writing(self.generation) as w:
             w.lock()
@@ -220,8 +236,12 @@ def _forget(
 
 
 def customer_rows(
-    states: dict[str, CustomerState], answers: Answers = NO_ANSWERS
+    states: dict[str, CustomerState],
+    answers: Answers = NO_ANSWERS,
+    answer_many: AnswerMany | None = None,
 ) -> list[CustomerRow]:
+    if answer_many is not None:
+        return _customer_rows_by_many(states, answers, answer_many)
     rows = []
     answer = answers.encode
     for cid, state in states.items():
@@ -238,5 +258,22 @@ def customer_rows(
                 encode_state(state),
                 answer(state),
             )
+        )
+    return rows
+
+
+def _customer_rows_by_many(
+    states: dict[str, CustomerState], answers: Answers, answer_many: AnswerMany
+) -> list[CustomerRow]:
+    """customer_rows, the answers made all at once by `answer_many`."""
+    ids = [cid for cid, state in states.items() if state.event_count]
+    live = [states[cid] for cid in ids]
+    blobs = [encode_state(state) for state in live]
+    made = answer_many(live, blobs, answers.encode)
+    rows = []
+    for cid, state, blob, answer in zip(ids, live, blobs, made, strict=True):
+        email, email_key, tier = index_fields(state)
+        rows.append(
+            CustomerRow(cid, email, email_key, tier, state.position, blob, answer)
         )
     return rows

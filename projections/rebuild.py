@@ -45,7 +45,14 @@ def rebuild(
     g = models.begin_rebuild()
     # States stay decoded in memory (bounded) and are written once; see
     # RebuildProjector and docs/performance.md.
-    projector = RebuildProjector(models, g, keep_states=keep_states)
+    # A source that can make answers too (a reader process, idle once it has
+    # read everything) makes some of the final flush's.
+    projector = RebuildProjector(
+        models,
+        g,
+        keep_states=keep_states,
+        answer_many=getattr(source, "answer_many", None),
+    )
     target = source.head()
     started = time.monotonic()
     started_wall = time.time()

@@ -9,7 +9,9 @@ from projections.projector import EventSource
 from projections.rebuild import RebuildProgress, rebuild
 from projections.stores.sql import SqlReadModels
 from service import logs
+from service.backends.base import Backend
 from service.metrics import Metrics
+from service.rebuildreader import process_reader
 
 log = logs.get(__name__)
 
@@ -20,8 +22,12 @@ class Rebuilds:
         source: EventSource,
         models: SqlReadModels,
         metrics: Metrics | None = None,
+        backend: Backend | None = None,
     ) -> None:
+        """With `backend`, a reader process of its own reads the events
+        (service/rebuildreader.py); without, this process does."""
         self.source = source
+        self.backend = backend
         self.models = models
         self.metrics = metrics
         self._lock = threading.Lock()
@@ -51,9 +57,15 @@ class Rebuilds:
 
     def _run(self) -> None:
         try:
-            done = rebuild(
-                self.source, self.models, on_progress=self._note, stop=self._stop
-            )
+            if self.backend is None:
+                done = rebuild(
+                    self.source, self.models, on_progress=self._note, stop=self._stop
+                )
+            else:
+                with process_reader(self.backend, self.source) as source:
+                    done = rebuild(
+                        source, self.models, on_progress=self._note, stop=self._stop
+                    )
             log.info("rebuild complete", position=done.done)
             self.last_error = None
             if self.metrics is not None:

@@ -8,6 +8,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
@@ -99,6 +100,9 @@ def erasure_marker(customer_id: str, erased_at: datetime) -> StoredEvent:
     )
 
 
+# The body of an event read with decode_rows(parse=False) that has one: told
+# apart by identity from the empty body of an event that has none.
+UNPARSED: dict[str, Any] = {}
 _TYPES: dict[str, EventType | None] = {topic_for(t): t for t in EventType}
 # An enum member's .name goes through a descriptor: once per type, not event.
 _TOPICS: dict[EventType | None, str] = {t: topic for topic, t in _TYPES.items()}
@@ -106,11 +110,14 @@ _TOPICS[None] = UNKNOWN_TOPIC
 Row = tuple[int, str, bytes]
 
 
-def decode_rows(rows: Sequence[Row], keyring: Keyring) -> list[RecordedEvent]:
+def decode_rows(
+    rows: Sequence[Row], keyring: Keyring, *, parse: bool = True
+) -> list[RecordedEvent]:
     """Stored rows as events, decrypted where the customer's key is live.
     An erased customer's events come back redacted: ids, type, times and
     position only. Rows from before encryption (v0 headers) are read as they
-    were written."""
+    were written. Without `parse`, `body` is UNPARSED where there is a body,
+    for whoever gets `raw` to parse it (service/rebuildreader.py)."""
     parsed = []
     wanted: set[str] = set()
     for position, topic, state in rows:
@@ -143,7 +150,7 @@ def decode_rows(rows: Sequence[Row], keyring: Keyring) -> list[RecordedEvent]:
                 header.customer_id,
                 header.created_at,
                 header.received_at,
-                {} if raw is None else loads(raw),
+                {} if raw is None else loads(raw) if parse else UNPARSED,
                 b"" if raw is None else raw,
                 kind,
                 header.traceparent,

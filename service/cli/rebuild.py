@@ -68,6 +68,7 @@ def show(bar: tqdm[Any], p: RebuildProgress) -> None:
 
 def _cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from projections.rebuild import rebuild
+    from service.rebuildreader import process_reader
 
     container = build(settings)
     bars: list[tqdm[Any]] = []  # made at the first report, which knows the total
@@ -78,7 +79,9 @@ def _cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         show(bars[0], p)
 
     try:
-        done = rebuild(container.events, container.models, on_progress=on_progress)
+        # A second process reads and decrypts while this one folds and writes.
+        with process_reader(container.backend, container.events) as source:
+            done = rebuild(source, container.models, on_progress=on_progress)
         for bar in bars:
             bar.close()
         print(

@@ -1,0 +1,322 @@
+"""A rebuild's reading in a process of its own, so a rebuild uses two cores.
+
+Reading, decrypting and decoding the log is more than half of a rebuild's
+CPU (docs/performance.md), and it does not depend on the folding: a reader
+process does it one batch ahead while the rebuild folds and writes the
+previous one. The reader sends each batch as one pickled message through a
+pipe from a thread that blocks while the pipe is full, so at most a few
+batches wait (back-pressure, bounded memory). The body's
+JSON is parsed on the folding side, which balances the two processes.
+
+Once it has read everything the reader process would sit idle while the
+rebuild makes every customer's answer for its final flush, serially: so it
+makes a share of them (`ProcessReader.answer_many`), from the encoded states.
+
+`ProcessReader` is an EventSource: `projections.rebuild.rebuild` reads from
+it as from the event store, so the result is the same, batch by batch. A
+reader that fails or dies fails the rebuild before the switch.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import queue
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from multiprocessing.connection import Connection
+from typing import Any, NoReturn
+
+from projections.customer.codec import decode_state
+from projections.customer.state import CustomerState
+from projections.events import EventType, RecordedEvent
+from projections.projector import EventSource
+from service.backends.base import Backend
+from service.eventstore import EventStore
+from service.ingest import loads
+from service.storedevents import UNPARSED, decode_rows
+
+# One event on the wire: its fields, the type by name, the body as its raw
+# JSON (None when the event has none: erased, or the record of an erasure).
+Packed = tuple[int, str, str | None, str, str, Any, Any, bytes | None, str, str]
+_TYPES: dict[str | None, EventType] = {t.name: t for t in EventType}
+# Batches the reader process may have read and not yet sent.
+AHEAD = 2
+# How long a stopped reader gets to exit before it is killed, seconds.
+JOIN_TIMEOUT = 5.0
+# The share of answer_many's answers the reader process makes: it decodes
+# each state first (about a third of the cost of an answer), so a little
+# under half keeps both processes busy equally long.
+HELPER_SHARE = 0.4
+# Fewer answers than this are all made here: not worth a round trip.
+HELPER_MIN = 1000
+
+
+class ReaderFailed(RuntimeError):
+    """The reader process reported an error or exited before the end."""
+
+
+def pack(events: list[RecordedEvent]) -> list[Packed]:
+    return [
+        (
+            e.position,
+            e.id,
+            None if e.type is None else e.type.name,
+            e.type_name,
+            e.customer_id,
+            e.created_at,
+            e.received_at,
+            e.raw if e.body is UNPARSED else None,
+            e.kind,
+            e.traceparent,
+        )
+        for e in events
+    ]
+
+
+def unpack(items: list[Packed]) -> list[RecordedEvent]:
+    """The events as the event store's own read would have returned them."""
+    types = _TYPES
+    return [
+        RecordedEvent(
+            position,
+            event_id,
+            types.get(type_),
+            type_name,
+            customer_id,
+            created_at,
+            received_at,
+            {} if raw is None else loads(raw),
+            b"" if raw is None else raw,
+            kind,
+            traceparent,
+        )
+        for (
+            position,
+            event_id,
+            type_,
+            type_name,
+            customer_id,
+            created_at,
+            received_at,
+            raw,
+            kind,
+            traceparent,
+        ) in items
+    ]
+
+
+def serve(backend: Backend, out: Connection) -> None:
+    """The reader process: it opens the store, then is told where to start
+    and how many events a batch; sends every event from there, then an empty
+    batch at the end (as the store's read ends a rebuild); then makes
+    answers, as asked, until the rebuild closes the pipe. On an error, its
+    text."""
+    # Ctrl-C at `loyalty rebuild` reaches the whole process group: the
+    # rebuild decides, and closing the pipe or killing ends this process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        opened = backend.open_events(backend.master_key()[0])
+        try:
+            after, limit = pickle.loads(out.recv_bytes())
+            _read(opened.events, after, limit, out)
+        finally:
+            opened.close()
+        _answer(out)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        return  # the rebuild is gone (done, stopped, failed): nobody to tell
+    except Exception as e:
+        _send_error(out, e)
+    finally:
+        out.close()
+
+
+def _read(store: EventStore, after: int, limit: int, out: Connection) -> None:
+    sender = _Sender(out)
+    try:
+        position = after
+        while True:
+            rows = store.index.scan(position, limit, (), None)
+            events = decode_rows(rows, store.keyring, parse=False)
+            sender.put(pickle.dumps(pack(events), pickle.HIGHEST_PROTOCOL))
+            if not events:
+                break
+            position = events[-1].position
+    finally:
+        sender.close()
+    sender.check()
+
+
+class _Sender:
+    """Sends from a thread of its own, so reading goes on while a send waits
+    for the rebuild to take the previous batch: up to AHEAD batches ahead,
+    which absorbs either side's hiccups on a busy machine."""
+
+    def __init__(self, out: Connection) -> None:
+        self.out = out
+        self.queue: queue.Queue[bytes | None] = queue.Queue(AHEAD)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (message := self.queue.get()) is not None:
+            if self.error is None:  # after an error, only drained
+                try:
+                    self.out.send_bytes(message)
+                except BaseException as e:
+                    self.error = e
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def put(self, message: bytes) -> None:
+        self.check()
+        self.queue.put(message)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+
+def _answer(out: Connection) -> None:
+    while True:
+        encode, blobs = pickle.loads(out.recv_bytes())
+        made = [encode(decode_state(blob)) for blob in blobs]
+        out.send_bytes(pickle.dumps(made, pickle.HIGHEST_PROTOCOL))
+
+
+def _send_error(out: Connection, e: Exception) -> None:
+    # Bounded like the one-process rebuild's last error; no event content.
+    with suppress(OSError):
+        out.send_bytes(pickle.dumps(f"{type(e).__name__}: {e}"[:500]))
+
+
+class ProcessReader:
+    """An EventSource reading through a reader process, started at once and
+    told where to begin at the first read; `head` is the parent's store's.
+    Reads must follow on from each other, as a rebuild's do. Close it to
+    stop the process."""
+
+    def __init__(self, backend: Backend, store: EventSource) -> None:
+        self.backend = backend
+        self.store = store
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._started = False
+        self._position = 0
+        self._limit = 0
+        self._ended = False
+        # Started now: it starts Python and opens the store while the
+        # rebuild prepares its generation.
+        self._spawn()
+
+    def head(self) -> int:
+        return self.store.head()
+
+    def read(self, after: int, limit: int) -> list[RecordedEvent]:
+        if not self._started:
+            self._start(after, limit)
+        elif after != self._position or limit != self._limit:
+            raise ValueError(
+                f"reads must follow on: after {self._position}, {self._limit} "
+                f"a batch; asked after {after}, {limit}"
+            )
+        if self._ended:
+            return []
+        events = unpack(self._receive())
+        if events:
+            self._position = events[-1].position
+        else:
+            self._ended = True
+        return events
+
+    def _spawn(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        ours, theirs = ctx.Pipe(duplex=True)
+        process = ctx.Process(
+            target=serve,
+            args=(self.backend, theirs),
+            name="rebuild-reader",
+            daemon=True,
+        )
+        try:
+            process.start()
+        finally:
+            theirs.close()
+        # Our copy of the child's end is closed, so its exit reads as EOF.
+        self._process = process
+        self._conn = ours
+
+    def _start(self, after: int, limit: int) -> None:
+        assert self._conn is not None
+        self._started = True
+        self._position, self._limit = after, limit
+        # If it is gone already, what it said (if anything) is read next.
+        with suppress(OSError):
+            self._conn.send_bytes(pickle.dumps((after, limit)))
+
+    def answer_many(
+        self,
+        states: list[CustomerState],
+        blobs: list[bytes],
+        encode: Callable[[CustomerState], bytes],
+    ) -> list[bytes]:
+        """The answers of `states` (encoded as `blobs`): once the log is
+        read, the reader process makes a share of them meanwhile."""
+        if not self._ended or len(states) < HELPER_MIN:
+            return [encode(state) for state in states]
+        assert self._conn is not None
+        split = len(states) - int(len(states) * HELPER_SHARE)
+        # One message each way: neither side can block the other's send.
+        try:
+            self._conn.send_bytes(
+                pickle.dumps((encode, blobs[split:]), pickle.HIGHEST_PROTOCOL)
+            )
+        except OSError:
+            self._failed()
+        mine = [encode(state) for state in states[:split]]
+        theirs: list[bytes] = self._receive()
+        if len(theirs) != len(states) - split:
+            raise ReaderFailed("the rebuild's reader process lost answers")
+        return mine + theirs
+
+    def _receive(self) -> Any:
+        assert self._conn is not None
+        try:
+            message = pickle.loads(self._conn.recv_bytes())
+        except (EOFError, OSError):
+            self._failed()
+        if isinstance(message, str):
+            raise ReaderFailed(f"the rebuild's reader process failed: {message}")
+        return message
+
+    def _failed(self) -> NoReturn:
+        self._process.join(JOIN_TIMEOUT)
+        raise ReaderFailed(
+            "the rebuild's reader process exited unexpectedly "
+            f"(exit code {self._process.exitcode})"
+        ) from None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._process is not None:
+            # Closing our end makes a reader blocked in a send exit; one
+            # still reading is killed.
+            self._process.join(0.5 if self._ended else 0)
+            if self._process.is_alive():
+                self._process.kill()
+            self._process.join(JOIN_TIMEOUT)
+
+
+@contextmanager
+def process_reader(backend: Backend, store: EventSource) -> Iterator[ProcessReader]:
+    reader = ProcessReader(backend, store)
+    try:
+        yield reader
+    finally:
+        reader.close()
