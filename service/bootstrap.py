@@ -312,7 +312,7 @@ def grpc_api(
 
     settings = container.settings
     events, models = container.events, container.models
-    rebuilds = Rebuilds(events, models, container.metrics)
+    rebuilds = Rebuilds(events, models, container.metrics, container.backend)
     admin = AdminPolicy(
         mtls=settings.grpc_tls_client_ca is not None, admins=settings.admin_clients
     )
