@@ -204,12 +204,19 @@ def start_ingress_only(data_dir: Path, core: int, log_dir: Path, name: str) -> S
     return _wait(server, lambda: http_ok(server.http_url + "/readyz"))
 
 
-def start_webhook_handler(core: int, log_dir: Path) -> Server:
-    """The service's webhook app answering without storing (a P1 ladder step)."""
+def start_webhook_handler(
+    core: int, log_dir: Path, commit_ms: float | None = None
+) -> Server:
+    """The service's webhook app answering without storing (a P1 ladder step);
+    with `commit_ms`, through the group commit to a store that only waits."""
     port = free_port()
     argv = ["-m", "bench.baselines.webhook_handler", str(port), SECRET]
-    proc, log = _spawn("webhook_handler", argv, core, log_dir)
-    server = Server("webhook_handler", proc, log, http_port=port)
+    name = "webhook_handler"
+    if commit_ms is not None:
+        argv += ["--commit-ms", str(commit_ms)]
+        name = "webhook_groupcommit"
+    proc, log = _spawn(name, argv, core, log_dir)
+    server = Server(name, proc, log, http_port=port)
     return _wait(server, lambda: http_ok(server.http_url + "/readyz"))
 
 
