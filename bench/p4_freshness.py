@@ -16,15 +16,15 @@ import asyncio
 import json
 import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench import data, procs
 from bench.context import Context
 from bench.report import Row
-from bench.tools import pinned
+from bench.tools import client_result
 from testkit import traffic
 from testkit.webhooks import WEBHOOK_PATH
 
@@ -150,6 +150,18 @@ def main() -> None:
     print(json.dumps(result))
 
 
+def probe(ctx: Context, svc: procs.Server, rate: float, path: Path) -> dict[str, Any]:
+    """This module's client (main, on the generator's core) against `svc`:
+    the load from `path` at `rate` and the probes; their figures."""
+    s = ctx.sizes
+    argv = [
+        sys.executable, "-m", "bench.p4_freshness", svc.http_url,
+        svc.grpc_target, f"{rate:.1f}", str(s.p4_seconds),
+        str(s.p4_probe_interval), str(path),
+    ]  # fmt: skip
+    return client_result(argv, ctx.gen_core, procs.ROOT)
+
+
 def run(ctx: Context) -> list[Row]:
     s = ctx.sizes
     rate = ctx.shared["p1_rps"] / 2
@@ -160,19 +172,7 @@ def run(ctx: Context) -> list[Row]:
     with procs.start_service(
         data_dir, ctx.server_core, ctx.out / "logs", "p4-service"
     ) as svc:
-        argv = [
-            sys.executable, "-m", "bench.p4_freshness", svc.http_url,
-            svc.grpc_target, f"{rate:.1f}", str(s.p4_seconds),
-            str(s.p4_probe_interval), str(path),
-        ]  # fmt: skip
-        out = subprocess.run(
-            pinned(argv, ctx.gen_core),
-            cwd=procs.ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    r = json.loads(out.strip().splitlines()[-1])
+        r = probe(ctx, svc, rate, path)
     extra: list[Row] = []
     if ctx.split:
         from bench import split

@@ -15,16 +15,16 @@ import argparse
 import dataclasses
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench import data, procs, report
 from bench.context import FULL, Context
 from bench.report import Row
-from bench.tools import cores, pin_self, pinned
+from bench.tools import client_result, cores, pin_self
 
 TARGET_RATIO = 0.8
 
@@ -49,17 +49,9 @@ def replay(target: str) -> dict[str, float]:
     return {"events": events, "typed": typed, "seconds": seconds}
 
 
-def _client(ctx: Context, target: str) -> dict[str, float]:
+def _client(ctx: Context, target: str) -> dict[str, Any]:
     argv = [sys.executable, "-m", "bench.p6_replay", "client", target]
-    out = subprocess.run(
-        pinned(argv, ctx.gen_core),
-        cwd=procs.ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
-    return result
+    return client_result(argv, ctx.gen_core, procs.ROOT)
 
 
 def run(ctx: Context) -> list[Row]:

@@ -11,17 +11,13 @@ in it, not only what ran while wrk did.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from bench import client, data, procs
+from bench import client, data, p4_freshness, procs
 from bench.context import Context
 from bench.p1_ingest import WrkResult, request_files, run_wrk, send_all
 from bench.report import Row
-from bench.tools import pinned
 from testkit import traffic
 
 SHAPES = ("one", "split")
@@ -98,20 +94,8 @@ def p4(ctx: Context, rate: float, path: Path) -> list[Row]:
     for shape in SHAPES:
         with _start(ctx, shape, ctx.dir(f"p4s/{shape}"), f"p4-{shape}") as svc:
             cpu, t0 = svc.cpu_seconds(), time.monotonic()
-            argv = [
-                sys.executable, "-m", "bench.p4_freshness", svc.http_url,
-                svc.grpc_target, f"{rate:.1f}", str(s.p4_seconds),
-                str(s.p4_probe_interval), str(path),
-            ]  # fmt: skip
-            out = subprocess.run(
-                pinned(argv, ctx.gen_core),
-                cwd=procs.ROOT,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
+            r = p4_freshness.probe(ctx, svc, rate, path)
             client.wait_caught_up(svc.grpc_target)
-            r = json.loads(out.strip().splitlines()[-1])
             events = r["rate"] * s.p4_seconds
             r["cpu_us"] = (svc.cpu_seconds() - cpu) / max(events, 1) * 1e6
             r["wall"] = time.monotonic() - t0

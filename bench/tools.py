@@ -6,6 +6,7 @@ the server under test the other, so neither steals the other's time.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 DEBIAN_PACKAGES = {"wrk": "wrk", "h2load": "nghttp2-client"}
 # Taken at import, before pin_self narrows this process (and its children).
@@ -86,3 +88,13 @@ def pinned(argv: list[str], core: int | Sequence[int] | None) -> list[str]:
         return argv
     chosen = ALL_CORES if core is None else [core] if isinstance(core, int) else core
     return ["taskset", "-c", ",".join(map(str, chosen)), *argv]
+
+
+def client_result(argv: list[str], core: int, cwd: Path) -> dict[str, Any]:
+    """Run a measuring client on `core` and return the JSON object it
+    printed last (what came before is its progress)."""
+    out = subprocess.run(
+        pinned(argv, core), cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
