@@ -59,8 +59,10 @@ class Projector:
             known = sorted(
                 {e.customer_id for e in events if e.type is not None and not e.kind}
             )
-            batch = fold_batch(events, w.load_states(known), answers=self.answers)
-            w.write(batch)
+            tiers: dict[str, str | None] = {}
+            stored = w.load_states(known, tiers)
+            batch = fold_batch(events, stored, answers=self.answers)
+            w.write(batch, tiers=tiers)
         self.position = batch.position
         return batch
 

@@ -4,6 +4,7 @@ models must equal the pure fold of the same events."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import pytest
 
 from projections.customer.codec import decode_state
 from projections.customer.model import fold, view
+from projections.events import ERASURE, RecordedEvent
 from projections.events import EventType as T
-from projections.events import RecordedEvent
 from projections.rebuild import rebuild
 from projections.stores.rows import Batch, DeadLetter
 from projections.stores.sql import SqlReadModels
@@ -159,6 +160,42 @@ class ReadModelContract:
         ledger = self.models.ledger("a", after=(-1, ""), limit=10)
         assert [e.event_id for e in ledger] == ["l1", "l2"]  # by createdAt
         assert self.models.history("a", after=0, limit=10) == [1, 8, 9]
+
+    def test_the_tier_index_follows_each_batch(self) -> None:
+        """Rows whose tier a batch keeps are written without it; the index
+        must still answer each batch's tier, also for a customer erased and
+        started again (with the same tier) in one batch."""
+        source = ListSource()
+        worker = self.worker(source, batch_size=2)
+        batches: list[tuple[list[tuple[str, str]], str]] = [
+            ([("t1", "Gold")], "Gold"),
+            ([("b1", "")], "Gold"),
+            ([("t2", "Silver"), ("b2", "")], "Silver"),
+            ([("erase", ""), ("t3", "Silver")], "Silver"),
+        ]
+        for step, (events, expected) in enumerate(batches):
+            for eid, tier in events:
+                when = T0 + timedelta(minutes=len(source.events))
+                if eid == "erase":
+                    e = source.add("Customer erased", id=eid, customer_id="c1")
+                    source.events[-1] = replace(e, type=None, body={}, kind=ERASURE)
+                elif tier:
+                    source.add(T.TIER_CHANGED, id=eid, customer_id="c1",
+                               created_at=when, props={"current": tier})  # fmt: skip
+                else:
+                    source.add(T.BALANCE_CHANGED, id=eid, customer_id="c1",
+                               created_at=when, amount=5)  # fmt: skip
+            worker.run_once()
+            listed = {
+                tier: [cid for cid, _ in self.models.list_customers(
+                    after="", limit=9, tier=tier)]
+                for tier in ("Gold", "Silver")
+            }  # fmt: skip
+            assert listed == {
+                t: ["c1"] if t == expected else [] for t in ("Gold", "Silver")
+            }, step
+        state = decode_state(self.models.get_state("c1") or b"")
+        assert state.event_count == 1  # the erasure dropped the earlier record
 
     def test_rebuild_equals_live_and_switches(self) -> None:
         source = ListSource()
