@@ -132,12 +132,17 @@ class PostgresPositionIndex:
             "WHERE notification_id = ANY(%s) ORDER BY notification_id"
         ).format(table)
 
+    def _select(self, query: sql.Composable, params: Sequence[object]) -> list[Any]:
+        """One SELECT, outside a transaction block: the pool's connections
+        are in autocommit, and a single statement sees one snapshot anyway,
+        so a BEGIN and a ROLLBACK (two more round trips, and the server's
+        work for each) would buy nothing."""
+        with self._recorder.datastore.get_connection() as conn:
+            return conn.execute(query, params).fetchall()
+
     def positions(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
-        with self._recorder.datastore.transaction(commit=False) as c:
-            c.execute(self._by_ids, (list(ids),))
-            return {
-                row["originator_id"]: row["notification_id"] for row in c.fetchall()
-            }
+        rows = self._select(self._by_ids, (list(ids),))
+        return {row["originator_id"]: row["notification_id"] for row in rows}
 
     def scan(
         self, after: int, limit: int, topics: Sequence[str], until: int | None
@@ -155,12 +160,8 @@ class PostgresPositionIndex:
             "ORDER BY notification_id LIMIT %s"
         ).format(self._table, sql.SQL(" AND ").join(where))
         params.append(limit)
-        with self._recorder.datastore.transaction(commit=False) as c:
-            c.execute(query, params)
-            return [
-                (r["notification_id"], r["topic"], bytes(r["state"]))
-                for r in c.fetchall()
-            ]
+        rows = self._select(query, params)
+        return [(r["notification_id"], r["topic"], bytes(r["state"])) for r in rows]
 
     def ping(self) -> None:
         # A fresh connection, not the pool: the pool would wait and the
@@ -169,12 +170,8 @@ class PostgresPositionIndex:
             conn.execute("SELECT 1")
 
     def read_positions(self, positions: Sequence[int]) -> list[Row]:
-        with self._recorder.datastore.transaction(commit=False) as c:
-            c.execute(self._by_positions, (list(positions),))
-            return [
-                (r["notification_id"], r["topic"], bytes(r["state"]))
-                for r in c.fetchall()
-            ]
+        rows = self._select(self._by_positions, (list(positions),))
+        return [(r["notification_id"], r["topic"], bytes(r["state"])) for r in rows]
 
     def states_in(self, c: Any, positions: Sequence[int]) -> list[Row]:
         c.execute(self._by_positions, (list(positions),))
