@@ -14,13 +14,21 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import sql
 
 from projections.stores.postgres import PostgresDialect
-from service.adapters.eventsourcing import HookedPostgresRecorder, without_retries
+from service.adapters.eventsourcing import (
+    HookedPostgresRecorder,
+    ping_when_idle,
+    without_retries,
+)
 from service.backends.postgres.schema import migrate_events
 from service.eventstore import EventStore
 from service.keyring import Keyring, KeyTables
 from service.masterkey import MasterKey
 from service.quarantine import Quarantine
 from service.storedevents import Row
+
+# Seconds a pooled connection may sit unused before its next checkout pings
+# it (the library's pre-ping would ping on every checkout).
+PING_IDLE = 1.0
 
 
 class FailFastRecorder(HookedPostgresRecorder):
@@ -132,13 +140,13 @@ class PostgresPositionIndex:
             "WHERE notification_id = ANY(%s) ORDER BY notification_id"
         ).format(table)
 
-    def _select(self, query: sql.Composable, params: Sequence[object]) -> list[Any]:
+    def _select(self, query: sql.Composed, params: Sequence[object]) -> list[Any]:
         """One SELECT, outside a transaction block: the pool's connections
         are in autocommit, and a single statement sees one snapshot anyway,
         so a BEGIN and a ROLLBACK (two more round trips, and the server's
         work for each) would buy nothing."""
         with self._recorder.datastore.get_connection() as conn:
-            return conn.execute(query, params).fetchall()
+            return list(conn.execute(query, params).fetchall())
 
     def positions(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
         rows = self._select(self._by_ids, (list(ids),))
@@ -198,6 +206,7 @@ def open_postgres(
     env = library_env(database_url, pool_size)
     ensure_schema(env)
     factory = PostgresFactory(env)
+    ping_when_idle(factory.datastore, PING_IDLE)
     recorder = factory.application_recorder()
     assert isinstance(recorder, PostgresApplicationRecorder)
     schema = factory.datastore.schema
