@@ -49,7 +49,9 @@ class PostgresDb(PostgresDialect):
             conninfo,
             min_size=1,
             max_size=pool_size,
-            kwargs={"connect_timeout": 5},
+            # Autocommit: `read` runs its one statement without a BEGIN and
+            # a COMMIT around it; `write` opens its transaction explicitly.
+            kwargs={"connect_timeout": 5, "autocommit": True},
             open=True,
             timeout=2,  # fail fast in an outage: callers answer UNAVAILABLE
         )
@@ -63,7 +65,11 @@ class PostgresDb(PostgresDialect):
 
     @contextmanager
     def read(self) -> Iterator[Any]:
-        with self.pool.connection() as conn, conn.transaction():
+        # Reads are single statements (as on SQLite), each its own snapshot:
+        # a transaction around one would add two round trips (BEGIN, COMMIT)
+        # and the server's work for them, and under READ COMMITTED give no
+        # more consistency between statements anyway.
+        with self.pool.connection() as conn:
             yield conn.cursor()
 
     def tune_for_bulk(self) -> None:

@@ -22,18 +22,24 @@ change):
   (`_notify_channel`), then runs `insert_events_statement` (the four
   columns from an array, RETURNING notification_id), whose rows
   `_fetch_ids_after_insert_events` reads: `HookedPostgresRecorder` does the
-  same with its own statement (`problems` compares the source).
+  same with its own statement (`problems` compares the source);
+- `PostgresDatastore.pool` is a psycopg_pool `ConnectionPool` (3.3.3) that
+  calls its `_check` attribute, when set, on every checkout (the library
+  sets it to `check_connection` with `POSTGRES_PRE_PING`):
+  `ping_when_idle` replaces it.
 """
 
 from __future__ import annotations
 
 import inspect
+import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import version
 from typing import Any, TypeVar
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
@@ -41,6 +47,7 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
 )
 from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
 
 WRITTEN_FOR = "9.5.6"
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -71,6 +78,8 @@ def problems() -> list[str]:
     if not callable(getattr(SQLiteConnectionPool, "_create_connection", None)):
         found.append("SQLiteConnectionPool._create_connection is gone")
     found += _postgres_insert_problems()
+    if "self._check(conn)" not in inspect.getsource(ConnectionPool._check_connection):
+        found.append("psycopg_pool's ConnectionPool no longer calls `_check`")
     return found
 
 
@@ -206,3 +215,26 @@ def run_on_new_connections(
 
     datastore.pool = Pool(db_name=old.db_name, lock_timeout=old.lock_timeout)
     old.close()
+
+
+def ping_when_idle(datastore: PostgresDatastore, idle: float) -> None:
+    """Ping a pooled connection on checkout only when it has not been
+    checked out for `idle` seconds, instead of on every checkout: a busy
+    process checks out several times a batch, and each ping is a round trip
+    with CPU on both sides. A connection lent out within `idle` was working
+    then; one that broke since fails in use like one that breaks mid-use,
+    which every caller handles already (a 503, UNAVAILABLE, a retry), and
+    the pool then discards it. The pings a restart would need happen after
+    any quiet second."""
+    pool = datastore.pool
+    if not isinstance(pool, ConnectionPool):
+        raise TypeError(f"not a psycopg_pool ConnectionPool: {type(pool)}")
+    lent: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    def check(conn: Any) -> None:
+        now = time.monotonic()
+        if conn.broken or now - lent.get(conn, -idle) >= idle:
+            ConnectionPool.check_connection(conn)
+        lent[conn] = now
+
+    pool._check = check

@@ -201,6 +201,48 @@ def test_the_postgres_recorder_tries_once(
     )
 
 
+def test_pooled_connections_are_pinged_only_after_idling(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    events, _quarantine, factory = open_postgres(pg_url, master_key())
+    pings: list[int] = []
+    real = ConnectionPool.check_connection
+
+    def counted(conn: Any) -> None:
+        pings.append(conn.info.backend_pid)
+        real(conn)
+
+    monkeypatch.setattr(ConnectionPool, "check_connection", staticmethod(counted))
+    try:
+        es_adapter.ping_when_idle(factory.datastore, 0.3)
+        recorder = events.recorder
+        # The pool lends its connections in turn: each is pinged once, the
+        # first time it is lent out under this check...
+        for _ in range(20):
+            recorder.max_notification_id()
+        first = len(pings)
+        assert 1 <= first <= factory.datastore.pool.max_size
+        assert len(set(pings)) == first
+        for _ in range(20):  # ...and not while lent out within the idle time
+            recorder.max_notification_id()
+        assert len(pings) == first
+        # The server ends the pooled session; after the idle time the
+        # checkout's ping notices, and the pool hands out a fresh one.
+        with psycopg.connect(pg_url.partition("?")[0], autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pings[0],))
+        time.sleep(0.4)
+        assert recorder.max_notification_id() is None
+        assert len(pings) >= 2 and pings[-1] != pings[0]
+    finally:
+        monkeypatch.undo()
+        factory.close()
+
+
 def test_without_retries_refuses_an_undecorated_method() -> None:
     def plain() -> None: ...
 

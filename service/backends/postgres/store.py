@@ -14,13 +14,21 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import sql
 
 from projections.stores.postgres import PostgresDialect
-from service.adapters.eventsourcing import HookedPostgresRecorder, without_retries
+from service.adapters.eventsourcing import (
+    HookedPostgresRecorder,
+    ping_when_idle,
+    without_retries,
+)
 from service.backends.postgres.schema import migrate_events
 from service.eventstore import EventStore
 from service.keyring import Keyring, KeyTables
 from service.masterkey import MasterKey
 from service.quarantine import Quarantine
 from service.storedevents import Row
+
+# Seconds a pooled connection may sit unused before its next checkout pings
+# it (the library's pre-ping would ping on every checkout).
+PING_IDLE = 1.0
 
 
 class FailFastRecorder(HookedPostgresRecorder):
@@ -132,12 +140,17 @@ class PostgresPositionIndex:
             "WHERE notification_id = ANY(%s) ORDER BY notification_id"
         ).format(table)
 
+    def _select(self, query: sql.Composed, params: Sequence[object]) -> list[Any]:
+        """One SELECT, outside a transaction block: the pool's connections
+        are in autocommit, and a single statement sees one snapshot anyway,
+        so a BEGIN and a ROLLBACK (two more round trips, and the server's
+        work for each) would buy nothing."""
+        with self._recorder.datastore.get_connection() as conn:
+            return list(conn.execute(query, params).fetchall())
+
     def positions(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
-        with self._recorder.datastore.transaction(commit=False) as c:
-            c.execute(self._by_ids, (list(ids),))
-            return {
-                row["originator_id"]: row["notification_id"] for row in c.fetchall()
-            }
+        rows = self._select(self._by_ids, (list(ids),))
+        return {row["originator_id"]: row["notification_id"] for row in rows}
 
     def scan(
         self, after: int, limit: int, topics: Sequence[str], until: int | None
@@ -155,12 +168,8 @@ class PostgresPositionIndex:
             "ORDER BY notification_id LIMIT %s"
         ).format(self._table, sql.SQL(" AND ").join(where))
         params.append(limit)
-        with self._recorder.datastore.transaction(commit=False) as c:
-            c.execute(query, params)
-            return [
-                (r["notification_id"], r["topic"], bytes(r["state"]))
-                for r in c.fetchall()
-            ]
+        rows = self._select(query, params)
+        return [(r["notification_id"], r["topic"], bytes(r["state"])) for r in rows]
 
     def ping(self) -> None:
         # A fresh connection, not the pool: the pool would wait and the
@@ -169,12 +178,8 @@ class PostgresPositionIndex:
             conn.execute("SELECT 1")
 
     def read_positions(self, positions: Sequence[int]) -> list[Row]:
-        with self._recorder.datastore.transaction(commit=False) as c:
-            c.execute(self._by_positions, (list(positions),))
-            return [
-                (r["notification_id"], r["topic"], bytes(r["state"]))
-                for r in c.fetchall()
-            ]
+        rows = self._select(self._by_positions, (list(positions),))
+        return [(r["notification_id"], r["topic"], bytes(r["state"])) for r in rows]
 
     def states_in(self, c: Any, positions: Sequence[int]) -> list[Row]:
         c.execute(self._by_positions, (list(positions),))
@@ -201,6 +206,7 @@ def open_postgres(
     env = library_env(database_url, pool_size)
     ensure_schema(env)
     factory = PostgresFactory(env)
+    ping_when_idle(factory.datastore, PING_IDLE)
     recorder = factory.application_recorder()
     assert isinstance(recorder, PostgresApplicationRecorder)
     schema = factory.datastore.schema
