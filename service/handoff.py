@@ -24,14 +24,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from projections.events import EventType, RecordedEvent
+from projections.events import RecordedEvent
 from service.eventstore import STORE_ERRORS, Appended, EventStore, StoreUnavailable
 from service.groupcommit import AppendBatch
 from service.ingest import Envelope
-from service.storedevents import ERASURE_TOPIC, Row, decode_rows, topic_for
+from service.storedevents import ERASURE_TOPIC, Row, decode_rows, recorded
 from service.storedheader import StoredHeader, decode_header
 
-_TYPES: dict[str, EventType | None] = {topic_for(t): t for t in EventType}
 # A few batches of the worker's at full ingest: the worker takes what it is
 # handed within milliseconds, or falls behind and reads the store anyway.
 LIMIT = 4096
@@ -187,21 +186,7 @@ class HandOff:
                 missing.append(row)
                 continue
             env = taken[position]
-            out.append(
-                RecordedEvent(
-                    position,
-                    header.event_id,
-                    _TYPES.get(topic),
-                    header.type_name,
-                    header.customer_id,
-                    header.created_at,
-                    header.received_at,
-                    env.body,
-                    env.raw,
-                    "",
-                    header.traceparent,
-                )
-            )
+            out.append(recorded(position, topic, header, env.body, env.raw))
         self.taken += len(rows) - len(missing)
         if not missing:
             return out  # type: ignore[return-value]

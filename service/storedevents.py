@@ -141,19 +141,32 @@ def decode_rows(
             kind = REDACTED_EVENT
         else:
             kind = ""
+        body = {} if raw is None else loads(raw) if parse else UNPARSED
         events.append(
-            RecordedEvent(
-                position,
-                header.event_id,
-                _TYPES.get(topic),
-                header.type_name,
-                header.customer_id,
-                header.created_at,
-                header.received_at,
-                {} if raw is None else loads(raw) if parse else UNPARSED,
-                b"" if raw is None else raw,
-                kind,
-                header.traceparent,
-            )
+            recorded(position, topic, header, body, b"" if raw is None else raw, kind)
         )
     return events
+
+
+def recorded(
+    position: int,
+    topic: str,
+    header: StoredHeader,
+    body: dict[str, Any],
+    raw: bytes,
+    kind: str = "",
+) -> RecordedEvent:
+    """The event a stored row's header and its (decrypted) body make."""
+    return RecordedEvent(
+        position,
+        header.event_id,
+        _TYPES.get(topic),
+        header.type_name,
+        header.customer_id,
+        header.created_at,
+        header.received_at,
+        body,
+        raw,
+        kind,
+        header.traceparent,
+    )
