@@ -21,6 +21,8 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +65,10 @@ def _listener(mode: str, db: str, seconds: float, out: Any) -> None:
     out.send((time.process_time() - cpu0, heard))
 
 
-def one_round(mode: str, rate: float, seconds: float) -> dict[str, float]:
+@contextmanager
+def _listening(mode: str, seconds: float) -> Iterator[tuple[sqlite3.Connection, Any]]:
+    """A fresh SQLite file (the writer's connection) and a listener process
+    in `mode` for `seconds`, bound; yields the connection and our pipe end."""
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "n.sqlite")
         conn = sqlite3.connect(db, isolation_level=None)
@@ -71,9 +76,18 @@ def one_round(mode: str, rate: float, seconds: float) -> dict[str, float]:
         conn.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY)")
         ctx = multiprocessing.get_context("spawn")
         ours, theirs = ctx.Pipe()
-        child = ctx.Process(target=_listener, args=(mode, db, seconds + 0.5, theirs))
+        child = ctx.Process(target=_listener, args=(mode, db, seconds, theirs))
         child.start()
         assert ours.recv() == "bound"
+        try:
+            yield conn, ours
+        finally:
+            child.join()
+            conn.close()
+
+
+def one_round(mode: str, rate: float, seconds: float) -> dict[str, float]:
+    with _listening(mode, seconds + 0.5) as (conn, ours):
         send = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         send.setblocking(False)
         committed: dict[int, int] = {}
@@ -88,9 +102,7 @@ def one_round(mode: str, rate: float, seconds: float) -> dict[str, float]:
                 send.sendto(b"%d" % seq, ADDRESS)
                 send_cpu += time.process_time() - c0
         cpu, heard = ours.recv()
-        child.join()
         send.close()
-        conn.close()
     lat = sorted((heard[s] - committed[s]) / 1e6 for s in committed if s in heard)
     return {
         "cpu_us_per_note": cpu / n * 1e6,
@@ -103,19 +115,8 @@ def one_round(mode: str, rate: float, seconds: float) -> dict[str, float]:
 
 def idle_cpu(mode: str, seconds: float) -> float:
     """The listener's CPU a second with no commits at all."""
-    with tempfile.TemporaryDirectory() as tmp:
-        db = str(Path(tmp) / "n.sqlite")
-        conn = sqlite3.connect(db, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY)")
-        ctx = multiprocessing.get_context("spawn")
-        ours, theirs = ctx.Pipe()
-        child = ctx.Process(target=_listener, args=(mode, db, seconds, theirs))
-        child.start()
-        assert ours.recv() == "bound"
+    with _listening(mode, seconds) as (_, ours):
         cpu, _ = ours.recv()
-        child.join()
-        conn.close()
     return float(cpu) / seconds
 
 
