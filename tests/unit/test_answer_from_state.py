@@ -45,7 +45,9 @@ def test_the_answer_is_the_views_message_for_any_set_of_events(
 # (negative seconds, where floor division matters) included.
 instants = st.one_of(
     st.datetimes(
-        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.just(UTC),
     ),
     st.integers(-3_000_000, 3_000_000).map(
         lambda us: datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
@@ -58,9 +60,7 @@ instants = st.one_of(
 def test_the_answer_is_the_views_message_at_any_time(
     events: list[RecordedEvent], data: st.DataObject
 ) -> None:
-    moved = [
-        dataclasses.replace(e, created_at=data.draw(instants)) for e in events
-    ]
+    moved = [dataclasses.replace(e, created_at=data.draw(instants)) for e in events]
     for customer in CUSTOMERS:
         state = fold(customer, moved).state
         assert encode_answer(state) == through_view(state)

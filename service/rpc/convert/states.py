@@ -44,7 +44,7 @@ def _number(args: _Args, name: str, value: Number | Stored | None) -> None:
         args[name] = min(max(value, INT64_MIN), INT64_MAX)
         args[name + "_decimal"] = str(value)
         return
-    exact = Decimal(value) if type(value) is str else value
+    exact = Decimal(value) if isinstance(value, str) else value
     args[name] = min(max(int(exact), INT64_MIN), INT64_MAX)
     args[name + "_decimal"] = decimal_text(exact)
 
