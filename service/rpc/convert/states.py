@@ -13,6 +13,7 @@ functions.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from jericommerce.loyalty.v1 import customer_pb2
@@ -36,17 +37,29 @@ def _time(us: int) -> dict[str, int]:
     return {"seconds": seconds, "nanos": micros * 1000}
 
 
+@lru_cache(maxsize=1024)
+def _decimal_parts(stored: str) -> tuple[int, str]:
+    # Decimals in the state are few distinct texts (prices, rewards' values)
+    # whose parsing and printing would dominate the small ones' cost.
+    exact = Decimal(stored)
+    return min(max(int(exact), INT64_MIN), INT64_MAX), decimal_text(exact)
+
+
 def _number(args: _Args, name: str, value: Number | Stored | None) -> None:
     """`scalars.number` for a stored or loaded number, into `args`."""
     if value is None:
         return
     if type(value) is int:
-        args[name] = min(max(value, INT64_MIN), INT64_MAX)
+        args[name] = (
+            value
+            if INT64_MIN <= value <= INT64_MAX
+            else (INT64_MAX if value > 0 else INT64_MIN)
+        )
         args[name + "_decimal"] = str(value)
         return
-    exact = Decimal(value) if isinstance(value, str) else value
-    args[name] = min(max(int(exact), INT64_MIN), INT64_MAX)
-    args[name + "_decimal"] = decimal_text(exact)
+    whole, text = _decimal_parts(value if isinstance(value, str) else str(value))
+    args[name] = whole
+    args[name + "_decimal"] = text
 
 
 def _coupons(state: CustomerState) -> list[_Args]:
