@@ -49,22 +49,26 @@ def on_uninstalled(
         state.pass_uninstalled = Stamp(us, event.id)
 
 
-def wallet_pass_view(state: CustomerState) -> WalletPass:
-    requested = state.pass_requested
+def pass_status(state: CustomerState) -> WalletPassStatus:
     installed = state.pass_installed
     uninstalled = state.pass_uninstalled
     if installed is not None and (
         uninstalled is None or newer(installed.us, installed.event_id, uninstalled)
     ):
-        status = WalletPassStatus.INSTALLED
-    elif uninstalled is not None:
-        status = WalletPassStatus.UNINSTALLED
-    elif requested is not None:
-        status = WalletPassStatus.REQUESTED
-    else:
-        status = WalletPassStatus.NONE
+        return WalletPassStatus.INSTALLED
+    if uninstalled is not None:
+        return WalletPassStatus.UNINSTALLED
+    if state.pass_requested is not None:
+        return WalletPassStatus.REQUESTED
+    return WalletPassStatus.NONE
+
+
+def wallet_pass_view(state: CustomerState) -> WalletPass:
+    requested = state.pass_requested
+    installed = state.pass_installed
+    uninstalled = state.pass_uninstalled
     return WalletPass(
-        status=status,
+        status=pass_status(state),
         download_link=requested.download_link if requested else None,
         requested_at=at(requested.us) if requested else None,
         installed_at=at(installed.us) if installed else None,

@@ -10,7 +10,7 @@ from projections.customer.wallet_pass import WalletPassStatus
 
 from .scalars import number, timestamp
 
-_WALLET_PASS_STATUS: dict[WalletPassStatus, customer_pb2.WalletPassStatus.ValueType] = {
+WALLET_PASS_STATUS: dict[WalletPassStatus, customer_pb2.WalletPassStatus.ValueType] = {
     s: customer_pb2.WalletPassStatus.Value(f"WALLET_PASS_STATUS_{s.name}")
     for s in WalletPassStatus
 }
@@ -55,7 +55,7 @@ def customer_to_proto(c: Customer) -> customer_pb2.Customer:
         next_reward_name=c.next_reward_name,
         tier=tier,
         wallet_pass=customer_pb2.WalletPass(
-            status=_WALLET_PASS_STATUS[wallet.status],
+            status=WALLET_PASS_STATUS[wallet.status],
             download_link=wallet.download_link,
             requested_at=timestamp(wallet.requested_at),
             installed_at=timestamp(wallet.installed_at),
