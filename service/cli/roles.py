@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import os
 import sys
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from service import logs, tracing
@@ -24,9 +25,7 @@ def serve(settings: Settings, roles: frozenset[str], reuse_port: bool = False) -
     traces = tracing.from_environ(os.environ)  # OTEL_* only; off when unset
     container = build(settings)
     try:
-        # The stdlib loop: uvloop measured no faster here (P1, three runs;
-        # the loop is busy with thread wake-ups as much as with sockets).
-        asyncio.run(_run(container, roles, reuse_port, traces))
+        _loop_runner(roles)(_run(container, roles, reuse_port, traces))
     except (OSError, RuntimeError) as e:
         if "address" not in str(e).lower() and "bind" not in str(e).lower():
             raise
@@ -35,6 +34,18 @@ def serve(settings: Settings, roles: frozenset[str], reuse_port: bool = False) -
     finally:
         container.close()
     return 0
+
+
+def _loop_runner(roles: frozenset[str]) -> Callable[[Coroutine[Any, Any, None]], None]:
+    """uvloop for a process without the gRPC API: the webhook ingress alone
+    spent about 6 % less CPU a webhook on it (P1's ingress, same-run rounds;
+    docs/performance.md). grpc.aio keeps the stdlib loop it is tested on,
+    and so does a process that serves it."""
+    if "api" in roles:
+        return asyncio.run
+    import uvloop
+
+    return uvloop.run
 
 
 async def _run(
