@@ -90,9 +90,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--split",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="P1 and P4 also measure `run --split` beside `run`, same run: "
-        "throughput, CPU per event of all processes, freshness (bench/split.py)",
+        "throughput, CPU per event of all processes, freshness (bench/split.py; "
+        "default: on)",
     )
     p.add_argument("--keep", action="store_true", help="keep the generated data")
     p.add_argument(
