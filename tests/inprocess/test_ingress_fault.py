@@ -6,17 +6,16 @@ and logged as `unavailable` like the store's own."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Mapping
 
 import httpx
 import structlog
 
-from service.adapters.sanic import DeadlineProtocol
 from service.eventstore import Appended
 from service.ingest import Envelope
 from service.metrics import Metrics
 from service.webhook import Ingress, create_app
+from testkit.sanic_thread import serving
 from testkit.signing import SECRET, headers
 from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
@@ -80,42 +79,14 @@ def test_a_hung_store_is_a_503_counted_as_unavailable() -> None:
 
     metrics = Metrics()
     app = create_app(ingress(submit, metrics, timeout=0.5))
-    loop = asyncio.new_event_loop()
-    port: list[int] = []
-    started, stop = threading.Event(), asyncio.Event()
-
-    async def serve() -> None:
-        server = await app.create_server(
-            host="127.0.0.1",
-            port=0,
-            protocol=DeadlineProtocol,
-            return_asyncio_server=True,
-        )
-        assert server is not None and server.server is not None
-        await server.startup()
-        await server.before_start()
-        await server.start_serving()
-        port.append(server.server.sockets[0].getsockname()[1])
-        started.set()
-        await stop.wait()
-        server.close()
-        await server.wait_closed()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),))
     body = webhook_body("hung-1", "hung-c")
-    with structlog.testing.capture_logs() as logged:
-        thread.start()
-        try:
-            assert started.wait(10)
-            answer = httpx.post(
-                f"http://127.0.0.1:{port[0]}{WEBHOOK_PATH}",
-                content=body,
-                headers=headers(body, "Balance changed"),
-                timeout=10,
-            )
-        finally:
-            loop.call_soon_threadsafe(stop.set)
-            thread.join(10)
+    with structlog.testing.capture_logs() as logged, serving(app) as port:
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
+            content=body,
+            headers=headers(body, "Balance changed"),
+            timeout=10,
+        )
     assert answer.status_code == 503
     (line,) = [x for x in logged if x["event"] == "webhook refused"]
     assert line["outcome"] == "unavailable" and line["status"] == 503

@@ -10,25 +10,24 @@ that never repeat a value from the request.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
 import select
 import socket
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import pytest
 
-from service.adapters.sanic import DeadlineProtocol, RedactProtocolErrors
+from service.adapters.sanic import RedactProtocolErrors
 from service.eventstore import Appended
 from service.ingest import Envelope
 from service.metrics import Metrics
 from service.webhook import Ingress, create_app
 from testkit.rawhttp import raw_http
+from testkit.sanic_thread import serving
 from testkit.signing import SECRET, headers, sign
 from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
@@ -76,34 +75,9 @@ def ingress() -> Iterator[Ingress1]:
             metrics=Metrics(),
         )
     )
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    stop = asyncio.Event()
-
-    async def serve() -> None:
-        server = await app.create_server(
-            host="127.0.0.1",
-            port=0,
-            protocol=DeadlineProtocol,
-            return_asyncio_server=True,
-        )
-        assert server is not None and server.server is not None
-        await server.startup()
-        await server.before_start()
-        await server.start_serving()
-        kept.port = server.server.sockets[0].getsockname()[1]
-        started.set()
-        await stop.wait()
-        server.close()
-        await server.wait_closed()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),))
-    thread.start()
-    assert started.wait(10)
-    yield kept
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(10)
-    loop.close()
+    with serving(app) as port:
+        kept.port = port
+        yield kept
 
 
 def post(port: int, body: bytes, hdrs: Mapping[str, str], target: str = PATH) -> bytes:
