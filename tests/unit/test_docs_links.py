@@ -103,9 +103,14 @@ def unnamed(text: str, known: set[str] | None = None) -> list[str]:
 
 
 def generated(path: str) -> bool:
-    """Output the repository ignores (bench/out/, build/): made by a run."""
-    ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
-    return ignored.returncode == 0
+    """Output the repository ignores (bench/out/, build/): made by a run.
+    Asked as a file and as a directory: a `dir/` pattern only matches a
+    path git knows to be a directory, and a run may not have made it yet."""
+    for asked in (path, path.rstrip("/") + "/"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", asked], cwd=ROOT)
+        if ignored.returncode == 0:
+            return True
+    return False
 
 
 def missing(doc: Path) -> list[str]:
