@@ -21,12 +21,12 @@ from projections.customer.model import fold, view
 from projections.customer.state import CustomerState
 from projections.events import RecordedEvent
 from service.backends.sqlite.store import open_sqlite
-from service.rpc import convert
 from service.rpc.answers import encode_answer
+from testkit.customer_message import customer_to_proto
 
 
 def through_view(state: CustomerState) -> bytes:
-    return convert.customer_to_proto(view(state)).SerializeToString()
+    return customer_to_proto(view(state)).SerializeToString()
 
 
 def states(customers: int) -> list[CustomerState]:

@@ -1,15 +1,14 @@
 """Customer answers made once, when the projections write a customer, and
 sent as stored bytes by GetCustomer, LookupCustomer, ListCustomers and
-BatchGetCustomers.
+BatchGetCustomers (ExportCustomer parses one into its first message).
 
-The bytes are the serialized `Customer` message a call would build with
-`customer_to_proto(view(state))`, built here straight from the state
-(`convert.states`, several times cheaper: one is made per changed customer)
-and held equal to it by tests/unit/test_answers.py. ANSWER_VERSION names
-that encoding: bump it whenever the conversion, the view or customer.proto
-changes what a state encodes to, and the read models make every stored
-answer again at the next start (tests/unit/test_answers.py fails until the
-version is bumped).
+The bytes are the serialized `Customer` message, built straight from the
+state (`convert.states`; one is made per changed customer) and held equal
+to the view mapped field by field (`testkit.customer_message`) by
+tests/unit/test_answers.py. ANSWER_VERSION names that encoding: bump it
+whenever the conversion, the view or customer.proto changes what a state
+encodes to, and the read models make every stored answer again at the next
+start (tests/unit/test_answers.py fails until the version is bumped).
 """
 
 from __future__ import annotations

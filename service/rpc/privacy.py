@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from jericommerce.loyalty.v1 import privacy_service_pb2 as pb
 from jericommerce.loyalty.v1 import privacy_service_pb2_grpc as pb_grpc
+from jericommerce.loyalty.v1.customer_pb2 import Customer
 
 from service.errors import InvalidArgument
 from service.positions import PositionWatch
@@ -67,8 +68,9 @@ class PrivacyServicer(pb_grpc.PrivacyServiceServicer):
     ) -> AsyncIterator[pb.ExportCustomerResponse]:
         cid = _customer_id(request.customer_id)
         self.admin.check(context, "ExportCustomer")
-        customer = await asyncio.to_thread(self.privacy.reads.get, cid)
-        yield pb.ExportCustomerResponse(customer=convert.customer_to_proto(customer))
+        # The stored answer: the very message GetCustomer sends.
+        answer = await asyncio.to_thread(self.privacy.reads.get_answer, cid)
+        yield pb.ExportCustomerResponse(customer=Customer.FromString(answer))
         positions = await asyncio.to_thread(self.privacy.positions, cid)
         for i in range(0, len(positions), 500):
             page = positions[i : i + 500]

@@ -18,7 +18,7 @@ from jericommerce.loyalty.v1 import projection_service_pb2_grpc as pgrpc
 from projections.customer.model import fold, view
 from projections.events import RecordedEvent
 from service.backends.sqlite.store import open_sqlite
-from service.rpc.convert import customer_to_proto
+from testkit.customer_message import customer_to_proto
 from testkit.killtest.load import SenderStats
 from testkit.killtest.report import Report
 from testkit.launch import ServiceProcess

@@ -20,8 +20,8 @@ from jericommerce.loyalty.v1 import customer_service_pb2_grpc as cgrpc
 
 from projections.customer.model import fold, view
 from service.backends.postgres.store import open_postgres
-from service.rpc.convert import customer_to_proto
 from testkit import procs as proc_info
+from testkit.customer_message import customer_to_proto
 from testkit.keys import master_key
 from testkit.launch import ServiceProcess
 from testkit.signing import headers

@@ -22,13 +22,13 @@ from projections.customer.state import (
     TierSet,
 )
 from projections.events import RecordedEvent
-from service.rpc import convert
 from service.rpc.answers import encode_answer
+from testkit.customer_message import customer_to_proto
 from testkit.strategies import CUSTOMERS, event_sets, fast
 
 
 def through_view(state: CustomerState) -> bytes:
-    return convert.customer_to_proto(view(state)).SerializeToString()
+    return customer_to_proto(view(state)).SerializeToString()
 
 
 @fast

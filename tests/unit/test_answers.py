@@ -10,8 +10,8 @@ from jericommerce.loyalty.v1 import customer_service_pb2 as pb
 
 from projections.customer.model import fold, view
 from projections.events import EventType as T
-from service.rpc import convert
 from service.rpc.answers import ANSWER_VERSION, encode_answer, length_delimited
+from testkit.customer_message import customer_to_proto
 from testkit.sources import ListSource, history
 
 # The answers of a fixed history under ANSWER_VERSION. When this test fails
@@ -80,7 +80,7 @@ def test_an_answer_is_the_customer_message_a_call_would_build() -> None:
     history(source)
     for cid in {e.customer_id for e in source.events}:
         state = fold(cid, source.events).state
-        expected = convert.customer_to_proto(view(state)).SerializeToString()
+        expected = customer_to_proto(view(state)).SerializeToString()
         assert encode_answer(state) == expected
 
 

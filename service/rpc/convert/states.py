@@ -1,13 +1,14 @@
 """A customer's fold state -> the API's Customer, without the view.
 
-Builds the same message as `customer_to_proto(view(state))` (the stored
-answers' tests hold the bytes equal), for the projections, which make one
-per changed customer: the view's datetimes, dataclasses and Decimals cost
-more than the message itself. So the values go from the state's registers
-straight into nested constructor arguments, a time as a seconds/nanos dict
-(no Timestamp object, no datetime), an absent part left out. The rules that
-are more than copying (the balance, the pass status) are the view's own
-functions.
+The one mapping of a customer to its message: the stored answers and
+ExportCustomer send what it builds (tests hold it byte-equal to the view
+mapped field by field, `testkit.customer_message`). It skips the view
+because the projections make one per changed customer, and the view's
+datetimes, dataclasses and Decimals cost more than the message itself. So
+the values go from the state's registers straight into nested constructor
+arguments, a time as a seconds/nanos dict (no Timestamp object, no
+datetime), an absent part left out. The rules that are more than copying
+(the balance, the pass status) are the view's own functions.
 """
 
 from __future__ import annotations
@@ -21,13 +22,16 @@ from jericommerce.loyalty.v1 import customer_pb2
 from projections.customer.coupons import passes_installed
 from projections.customer.points import points_view
 from projections.customer.state import CustomerState
-from projections.customer.wallet_pass import pass_status
+from projections.customer.wallet_pass import WalletPassStatus, pass_status
 from projections.exact_numbers import Number, Stored
 
-from .customers import WALLET_PASS_STATUS
 from .scalars import INT64_MAX, INT64_MIN, decimal_text
 
 _Customer = customer_pb2.Customer
+WALLET_PASS_STATUS: dict[WalletPassStatus, customer_pb2.WalletPassStatus.ValueType] = {
+    s: customer_pb2.WalletPassStatus.Value(f"WALLET_PASS_STATUS_{s.name}")
+    for s in WalletPassStatus
+}
 _Args = dict[str, Any]
 
 
@@ -135,7 +139,7 @@ def _claims(state: CustomerState) -> list[_Args]:
 
 
 def customer_from_state(state: CustomerState) -> customer_pb2.Customer:
-    """The API's Customer for a fold state: customer_to_proto(view(state))."""
+    """The API's Customer for a fold state."""
     s = state
     wallet: _Args = {"status": WALLET_PASS_STATUS[pass_status(s)]}
     if (requested := s.pass_requested) is not None:
