@@ -10,7 +10,8 @@ JSON is parsed on the folding side, which balances the two processes.
 
 Once it has read everything the reader process would sit idle while the
 rebuild makes every customer's answer for its final flush, serially: so it
-makes a share of them (`ProcessReader.answer_many`), from the encoded states.
+makes a share of them (`ProcessReader.answer_many`), from the encoded states,
+while the rebuild merges its staged rows and makes the rest.
 
 `ProcessReader` is an EventSource: `projections.rebuild.rebuild` reads from
 it as from the event store, so the result is the same, batch by batch. A
@@ -49,9 +50,10 @@ AHEAD = 2
 # How long a stopped reader gets to exit before it is killed, seconds.
 JOIN_TIMEOUT = 5.0
 # The share of answer_many's answers the reader process makes: it decodes
-# each state first (about a third of the cost of an answer), so a little
-# under half keeps both processes busy equally long.
-HELPER_SHARE = 0.4
+# each state first (about a third of the cost of an answer), and the
+# rebuild's process merges the staged rows meanwhile (about half the cost
+# of its answers), so a little over half keeps both busy equally long.
+HELPER_SHARE = 0.6
 # Fewer answers than this are all made here: not worth a round trip.
 HELPER_MIN = 1000
 
@@ -297,10 +299,13 @@ class ProcessReader:
         states: list[CustomerState],
         blobs: list[bytes],
         encode: Callable[[CustomerState], bytes],
+        meanwhile: Callable[[], None],
     ) -> list[bytes]:
         """The answers of `states` (encoded as `blobs`): once the log is
-        read, the reader process makes a share of them meanwhile."""
+        read, the reader process makes a share of them while this one runs
+        `meanwhile`, then makes the rest."""
         if not self._ended or len(states) < HELPER_MIN:
+            meanwhile()
             return [encode(state) for state in states]
         assert self._conn is not None
         split = len(states) - int(len(states) * HELPER_SHARE)
@@ -311,6 +316,7 @@ class ProcessReader:
             )
         except OSError:
             self._failed()
+        meanwhile()
         mine = [encode(state) for state in states[:split]]
         theirs: list[bytes] = self._receive()
         if len(theirs) != len(states) - split:
