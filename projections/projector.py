@@ -28,10 +28,21 @@ class EventSource(Protocol):
 
 # Makes the answers of many states (encoded as the given blobs) with the given
 # encoder, possibly partly elsewhere: a rebuild's reader process helps with
-# the final flush (service/rebuildreader.py).
+# the final flush (service/rebuildreader.py). It runs the last argument
+# once, while the other process works.
 AnswerMany = Callable[
-    [list[CustomerState], list[bytes], Callable[[CustomerState], bytes]], list[bytes]
+    [
+        list[CustomerState],
+        list[bytes],
+        Callable[[CustomerState], bytes],
+        Callable[[], None],
+    ],
+    list[bytes],
 ]
+
+
+def _nothing() -> None:
+    pass
 
 
 class Projector:
@@ -136,12 +147,25 @@ class RebuildProjector(Projector):
     def finish(self) -> None:
         """Write what is still in memory and merge the staged rows: the
         generation is complete when this returns."""
-        self._flush()
+        merged = False
+
+        def merge() -> None:
+            nonlocal merged
+            with self.models.writing(self.generation) as w:
+                w.lock()
+                w.merge_staged()
+            merged = True
+
+        # The staged rows are merged while the reader process (if any) makes
+        # its share of the answers, before the customers are indexed.
+        self._flush(meanwhile=merge)
+        if not merged:
+            merge()
         with self.models.writing(self.generation) as w:
             w.lock()
             w.complete_rebuild()
 
-    def _flush(self) -> None:
+    def _flush(self, meanwhile: Callable[[], None] = _nothing) -> None:
         """Write every state changed since the last flush."""
         if not self._dirty:
             return
@@ -151,6 +175,7 @@ class RebuildProjector(Projector):
             {cid: self._states[cid] for cid in sorted(self._dirty)},
             self.answers,
             self.answer_many,
+            meanwhile,
         )
         with self.models.writing(self.generation) as w:
             w.lock()
@@ -241,9 +266,10 @@ def customer_rows(
     states: dict[str, CustomerState],
     answers: Answers = NO_ANSWERS,
     answer_many: AnswerMany | None = None,
+    meanwhile: Callable[[], None] = _nothing,
 ) -> list[CustomerRow]:
     if answer_many is not None:
-        return _customer_rows_by_many(states, answers, answer_many)
+        return _customer_rows_by_many(states, answers, answer_many, meanwhile)
     rows = []
     answer = answers.encode
     for cid, state in states.items():
@@ -265,13 +291,16 @@ def customer_rows(
 
 
 def _customer_rows_by_many(
-    states: dict[str, CustomerState], answers: Answers, answer_many: AnswerMany
+    states: dict[str, CustomerState],
+    answers: Answers,
+    answer_many: AnswerMany,
+    meanwhile: Callable[[], None],
 ) -> list[CustomerRow]:
     """customer_rows, the answers made all at once by `answer_many`."""
     ids = [cid for cid, state in states.items() if state.event_count]
     live = [states[cid] for cid in ids]
     blobs = [encode_state(state) for state in live]
-    made = answer_many(live, blobs, answers.encode)
+    made = answer_many(live, blobs, answers.encode, meanwhile)
     rows = []
     for cid, state, blob, answer in zip(ids, live, blobs, made, strict=True):
         email, email_key, tier = index_fields(state)

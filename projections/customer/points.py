@@ -13,7 +13,10 @@ from .state import BalanceSet, CustomerState
 from .timekeys import newer
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, like RecordedEvent: a rebuild makes one for every `Balance
+# changed`, and a frozen dataclass costs five times as much to build. Treat
+# it as immutable.
+@dataclass(slots=True)
 class LedgerEntry:
     """One `Balance changed`, as the ledger lists it."""
 

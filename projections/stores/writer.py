@@ -170,11 +170,14 @@ class GenerationWriter:
         )
 
     def complete_rebuild(self) -> None:
+        """Index a rebuild's customers, once their rows are in (after
+        `merge_staged`): one sort each instead of a B-tree insert per row."""
+        create_indexes(self.db, self.c, self.g)
+
+    def merge_staged(self) -> None:
         """Move a rebuild's staged history and ledger rows into their tables,
-        in key order, drop the staging tables, and index the customers: one
-        sort each instead of a B-tree insert per row."""
+        in key order, and drop the staging tables."""
         c, t, db = self.c, self._t, self.db
-        create_indexes(db, c, self.g)
         db.merge_staged(
             c, t("history_stage"), t("history"), HISTORY_COLUMNS, HISTORY_COLUMNS
         )
