@@ -119,8 +119,11 @@ class Registration:
                 try:
                     if request is MALFORMED:
                         raise _malformed()
-                    with admission.call():
+                    admission.admit_call()
+                    try:
                         return await inner(request, context)
+                    finally:
+                        admission.release_call()
                 except (InvalidArgument, ResourceExhausted) as e:
                     await context.abort_with_status(rich_status(e))
                 finally:
