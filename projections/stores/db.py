@@ -32,6 +32,9 @@ class Db(Dialect, Protocol):
 
     def write(self) -> AbstractContextManager[Any]: ...  # cursor, commits on exit
     def read(self) -> AbstractContextManager[Any]: ...  # cursor
+    def select(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """The rows of one statement, as `read` would run it."""
+
     def close(self) -> None: ...
     def tune_for_bulk(self) -> None:
         """Ready this thread's connection for a bulk load (a rebuild)."""

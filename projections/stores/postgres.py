@@ -72,6 +72,10 @@ class PostgresDb(PostgresDialect):
         with self.pool.connection() as conn:
             yield conn.cursor()
 
+    def select(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        with self.pool.connection() as conn:
+            return conn.execute(sql, params).fetchall()
+
     def tune_for_bulk(self) -> None:
         pass  # the server's own cache serves every connection
 

@@ -42,9 +42,7 @@ class Queries:
                     "{T}", self._t(table, g)
                 )
             try:
-                with self.db.read() as c:
-                    c.execute(statement, params)
-                    return list(c.fetchall())
+                return self.db.select(statement, params)
             except self.db.missing_table_errors:
                 if attempt == 1:
                     raise

@@ -49,8 +49,10 @@ class Admission:
         """Peers with a stream open (the per-peer map holds no others)."""
         return len(self._by_peer)
 
-    @contextmanager
-    def call(self) -> Iterator[None]:
+    def admit_call(self) -> None:
+        """Count a unary call in, or refuse it; each admitted call must be
+        released with `release_call`. Plain methods, not a context manager:
+        a generator-based one cost every call (the P2 path) about 1 us."""
         if self.calls >= self.max_calls:
             raise ResourceExhausted(
                 TOO_MANY_CALLS,
@@ -58,10 +60,9 @@ class Admission:
                 self.max_calls,
             )
         self.calls += 1
-        try:
-            yield
-        finally:
-            self.calls -= 1
+
+    def release_call(self) -> None:
+        self.calls -= 1
 
     @contextmanager
     def stream(self, peer: str) -> Iterator[None]:

@@ -119,8 +119,11 @@ class Registration:
                 try:
                     if request is MALFORMED:
                         raise _malformed()
-                    with admission.call():
+                    admission.admit_call()
+                    try:
                         return await inner(request, context)
+                    finally:
+                        admission.release_call()
                 except (InvalidArgument, ResourceExhausted) as e:
                     await context.abort_with_status(rich_status(e))
                 finally:
@@ -158,4 +161,31 @@ class Registration:
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
-        return handler  # streaming requests (reflection): not wrapped
+        if handler.stream_stream is not None:
+            inner_both = handler.stream_stream
+
+            async def stream_stream(
+                requests: Any, context: Context
+            ) -> AsyncIterator[Any]:
+                # Server reflection: counted as a stream, so every call
+                # is within the admission's limits.
+                started = time.perf_counter()
+                try:
+                    with admission.stream(peer_of(context)):
+                        streams_open.inc()
+                        try:
+                            async for item in inner_both(requests, context):
+                                yield item
+                        finally:
+                            streams_open.dec()
+                except ResourceExhausted as e:
+                    await context.abort_with_status(rich_status(e))
+                finally:
+                    done(context, started)
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # client streams: none registered
