@@ -84,6 +84,8 @@ def test_sqlite_connections_run_our_pragmas(tmp_path: Path) -> None:
             assert c.fetchone()[0] == 2  # FULL
             c.execute("PRAGMA secure_delete")
             assert c.fetchone()[0] == 1
+            c.execute("PRAGMA temp_store")
+            assert c.fetchone()[0] == 2  # MEMORY
     finally:
         factory.close()
 
