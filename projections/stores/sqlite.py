@@ -19,6 +19,8 @@ from typing import Any
 from projections.stores.answers import NO_ANSWERS, Answers
 from projections.stores.sql import SqlReadModels
 
+CHECKPOINT_PAGES = 10_000  # of 4 KiB: a WAL file of up to about 40 MB
+
 
 class SqliteDialect:
     """SQLite's spelling, for every store in its files."""
@@ -60,6 +62,12 @@ class SqliteDb(SqliteDialect):
             if "mode=memory" not in self.path:
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # A checkpoint every 10,000 pages (SQLite's default: 1,000): it
+            # copies a page once however often it was written since (the
+            # B-trees' upper pages, the position row, busy customers' rows),
+            # and the worker's commits cost about a quarter less CPU
+            # (bench.projection_micro, batches of 32, 10,000 customers).
+            conn.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
             # Deleted and overwritten rows (an erased customer's, an old
             # version of a state) are zeroed, not left in free pages.
             conn.execute("PRAGMA secure_delete=ON")
