@@ -97,8 +97,24 @@ class SqliteDb(SqliteDialect):
     def tune_for_bulk(self) -> None:
         """32 MiB of page cache (default 2 MiB) for this thread's connection:
         a rebuild inserts all over the history and ledger B-trees. Only the
-        rebuild asks, so the service's other connections stay small."""
-        self._conn().execute("PRAGMA cache_size=-32768")
+        rebuild asks, so the service's other connections stay small. Its
+        temporary files stay files: sorts and index builds of whole tables."""
+        conn = self._conn()
+        conn.execute("PRAGMA cache_size=-32768")
+        conn.execute("PRAGMA temp_store=FILE")
+
+    def tune_for_live(self) -> None:
+        """Temporary storage in memory for this thread's connection (the
+        live worker's). Each multi-row statement in a transaction keeps a
+        statement journal, the pages it changes, to undo it alone: on disk
+        that is a temporary file made, written page by page and deleted at
+        every batch (a hundred writes a batch of 32 events); in memory the
+        upsert of the customers cost about 40 % less CPU and the commit
+        about 15 % (bench.projection_micro, batches of 32). A batch is at
+        most `batch_size` events, so the journal stays a few MB; a
+        rebuild's connection keeps files (`tune_for_bulk`), and so do the
+        others (dropping a generation journals every page it frees)."""
+        self._conn().execute("PRAGMA temp_store=MEMORY")
 
     def after_commit_sql(
         self, cursor: sqlite3.Cursor, generation: int, position: int
