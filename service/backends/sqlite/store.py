@@ -172,8 +172,17 @@ class KeyedRecorder(HookedSqliteRecorder):
 # survives power loss, not only a crash of the process. SQLite's compiled-in
 # default is usually FULL, but a build may differ, and a 2xx promises
 # durability. Deleted content (an erased customer's key, quarantined
-# requests) is overwritten, not left in free pages.
-PRAGMAS = ("PRAGMA synchronous=FULL", "PRAGMA secure_delete=ON")
+# requests) is overwritten, not left in free pages. Temporary storage is in
+# memory: a group commit's multi-row insert keeps a statement journal (the
+# pages it changes, to undo it alone) that passed 64 KiB at 32 events and
+# went to a temporary file made, written and deleted every commit; the
+# statements here are bounded by a batch (no sorts or index builds of
+# whole tables), and no page image lands in a temporary file.
+PRAGMAS = (
+    "PRAGMA synchronous=FULL",
+    "PRAGMA secure_delete=ON",
+    "PRAGMA temp_store=MEMORY",
+)
 
 
 def open_sqlite(
