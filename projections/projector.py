@@ -60,6 +60,7 @@ class Projector:
         # encoder the service gave the read models (answers.py).
         self.answers = models.answers
         self.position = models.position(generation)
+        models.db.tune_for_live()  # a rebuild's tunes its own for bulk
 
     def apply(self, events: Sequence[RecordedEvent]) -> Batch:
         self._check(events)

@@ -68,6 +68,13 @@ class StoredHeader(NamedTuple):
 # Each offset's epoch, so decoding is one addition: adding a timedelta to an
 # aware datetime with a fixed offset keeps that offset.
 _epochs: dict[int, datetime] = {0: _EPOCH}
+_START = _FIXED.size
+# (µs, offset, the received time they make): the last one decoded. One
+# tuple, replaced whole, so threads decoding at once never see half of one.
+_received: tuple[int, int, datetime] = (0, 0, _EPOCH)
+# The tuple's own constructor: StoredHeader(...) goes through a Python
+# __new__ for its default, a fifth of a header's decoding.
+_new_header = tuple.__new__
 
 
 def _epoch_at(offset: int) -> datetime:
@@ -137,26 +144,37 @@ def encode_v1(header: StoredHeader) -> bytes:
 def decode_header(state: bytes) -> tuple[StoredHeader, bytes, bytes]:
     """(header, its bytes as written, the body after it) for a stored state
     of any version; the header's bytes are the body's associated data."""
+    global _received
     if state[:1] == _V2_TAG:
         try:
             _v, size, created, received, c_off, r_off, *lengths = _FIXED.unpack_from(
                 state
             )
-            start = _FIXED.size
-            texts = _texts(state[start:size], lengths)
+            texts = _texts(state[_START:size], lengths)
         except (struct.error, UnicodeDecodeError) as e:
             raise CorruptHeader(f"unreadable v2 header: {e}") from None
-        if start + sum(lengths) != size or size > len(state):
+        if _START + sum(lengths) != size or size > len(state):
             raise CorruptHeader("a v2 header's lengths do not add up")
+        # The events of one group commit share their received time: the
+        # last one decoded is made again only when it changes.
+        last = _received
+        if last[0] == received and last[1] == r_off:
+            received_at = last[2]
+        else:
+            received_at = _epoch_at(r_off) + received * _US
+            _received = (received, r_off, received_at)
         return (
-            StoredHeader(
-                texts[0],
-                texts[1],
-                texts[2],
-                _epoch_at(c_off) + created * _US,
-                _epoch_at(r_off) + received * _US,
-                texts[3],
-                texts[4],
+            _new_header(
+                StoredHeader,
+                (
+                    texts[0],
+                    texts[1],
+                    texts[2],
+                    _epoch_at(c_off) + created * _US,
+                    received_at,
+                    texts[3],
+                    texts[4],
+                ),
             ),
             state[:size],
             state[size:],

@@ -39,6 +39,9 @@ class Db(Dialect, Protocol):
     def tune_for_bulk(self) -> None:
         """Ready this thread's connection for a bulk load (a rebuild)."""
 
+    def tune_for_live(self) -> None:
+        """Ready this thread's connection for the live worker's batches."""
+
     def after_commit_sql(self, cursor: Any, generation: int, position: int) -> None:
         """Last statement of every view commit (e.g. a NOTIFY)."""
 

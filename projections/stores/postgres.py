@@ -79,6 +79,9 @@ class PostgresDb(PostgresDialect):
     def tune_for_bulk(self) -> None:
         pass  # the server's own cache serves every connection
 
+    def tune_for_live(self) -> None:
+        pass  # nothing of the client's to tune
+
     def after_commit_sql(self, cursor: Any, generation: int, position: int) -> None:
         # Delivered on commit to API processes waiting on min_position.
         cursor.execute(

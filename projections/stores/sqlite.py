@@ -19,6 +19,8 @@ from typing import Any
 from projections.stores.answers import NO_ANSWERS, Answers
 from projections.stores.sql import SqlReadModels
 
+CHECKPOINT_PAGES = 10_000  # of 4 KiB: a WAL file of up to about 40 MB
+
 
 class SqliteDialect:
     """SQLite's spelling, for every store in its files."""
@@ -60,6 +62,12 @@ class SqliteDb(SqliteDialect):
             if "mode=memory" not in self.path:
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # A checkpoint every 10,000 pages (SQLite's default: 1,000): it
+            # copies a page once however often it was written since (the
+            # B-trees' upper pages, the position row, busy customers' rows),
+            # and the worker's commits cost about a quarter less CPU
+            # (bench.projection_micro, batches of 32, 10,000 customers).
+            conn.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
             # Deleted and overwritten rows (an erased customer's, an old
             # version of a state) are zeroed, not left in free pages.
             conn.execute("PRAGMA secure_delete=ON")
@@ -94,8 +102,24 @@ class SqliteDb(SqliteDialect):
     def tune_for_bulk(self) -> None:
         """32 MiB of page cache (default 2 MiB) for this thread's connection:
         a rebuild inserts all over the history and ledger B-trees. Only the
-        rebuild asks, so the service's other connections stay small."""
-        self._conn().execute("PRAGMA cache_size=-32768")
+        rebuild asks, so the service's other connections stay small. Its
+        temporary files stay files: sorts and index builds of whole tables."""
+        conn = self._conn()
+        conn.execute("PRAGMA cache_size=-32768")
+        conn.execute("PRAGMA temp_store=FILE")
+
+    def tune_for_live(self) -> None:
+        """Temporary storage in memory for this thread's connection (the
+        live worker's). Each multi-row statement in a transaction keeps a
+        statement journal, the pages it changes, to undo it alone: on disk
+        that is a temporary file made, written page by page and deleted at
+        every batch (a hundred writes a batch of 32 events); in memory the
+        upsert of the customers cost about 40 % less CPU and the commit
+        about 15 % (bench.projection_micro, batches of 32). A batch is at
+        most `batch_size` events, so the journal stays a few MB; a
+        rebuild's connection keeps files (`tune_for_bulk`), and so do the
+        others (dropping a generation journals every page it frees)."""
+        self._conn().execute("PRAGMA temp_store=MEMORY")
 
     def after_commit_sql(
         self, cursor: sqlite3.Cursor, generation: int, position: int

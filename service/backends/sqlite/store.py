@@ -177,7 +177,8 @@ class KeyedRecorder(HookedSqliteRecorder):
 # (kept only to undo that one statement) outgrows SQLite's in-memory spill
 # size: with temp_store=MEMORY it never becomes a temporary file opened,
 # written and unlinked for each batch (~20 % of the append's CPU at 32 a
-# batch, bench.append_micro). Nothing durable depends on it.
+# batch, bench.append_micro), and no page image lands in a temporary file.
+# Nothing durable depends on it.
 PRAGMAS = (
     "PRAGMA synchronous=FULL",
     "PRAGMA secure_delete=ON",
