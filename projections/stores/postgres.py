@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -63,6 +64,7 @@ class PostgresDb(PostgresDialect):
     def __init__(self, database_url: str, *, pool_size: int = 4) -> None:
         super().__init__(schema_of(database_url))
         self._inserts: dict[tuple[str, str, str], str] = {}
+        self._pending = threading.local()  # inserts held for the NOTIFY
         url = urlsplit(database_url)
         conninfo = urlunsplit(url._replace(query=""))
         self.pool = ConnectionPool(
@@ -81,7 +83,14 @@ class PostgresDb(PostgresDialect):
     @contextmanager
     def write(self) -> Iterator[Any]:
         with self.pool.connection() as conn, conn.transaction():
-            yield conn.cursor()
+            cursor = conn.cursor()
+            self._pending.rows = []
+            try:
+                yield cursor
+                if self._pending.rows:  # no NOTIFY took them
+                    self._send_pending(cursor, "SELECT 1", ())
+            finally:
+                self._pending.rows = None
 
     @contextmanager
     def read(self) -> Iterator[Any]:
@@ -96,11 +105,27 @@ class PostgresDb(PostgresDialect):
         pass  # the server's own cache serves every connection
 
     def after_commit_sql(self, cursor: Any, generation: int, position: int) -> None:
-        # Delivered on commit to API processes waiting on min_position.
-        cursor.execute(
+        # Delivered on commit to API processes waiting on min_position; the
+        # batch's inserts ride in the same statement.
+        self._send_pending(
+            cursor,
             "SELECT pg_notify(%s, %s)",
             (APPLIED_CHANNEL, f"{self.schema}:{generation}:{position}"),
         )
+
+    def _send_pending(self, cursor: Any, last: str, params: Sequence[Any]) -> None:
+        """`last`, with the inserts `insert_rows` held back as data-modifying
+        WITH clauses before it: one statement instead of one a table. Each
+        inserts into another table (or other rows of it), so their order,
+        which PostgreSQL leaves open, changes nothing."""
+        held: list[tuple[str, list[Any]]] = self._pending.rows or []
+        if not held:
+            cursor.execute(last, params)
+            return
+        self._pending.rows = []
+        clauses = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(held))
+        values = [value for _, arrays in held for value in arrays]
+        cursor.execute(f"WITH {clauses} {last}", [*values, *params])
 
     def bulk_insert(
         self, cursor: Any, table: str, columns: str, rows: Sequence[Sequence[Any]]
@@ -134,9 +159,16 @@ class PostgresDb(PostgresDialect):
                 + suffix
             )
             self._inserts[key] = statement
+        held = getattr(self._pending, "rows", None)
         for start in range(0, len(rows), ARRAY_ROWS):
             chunk = rows[start : start + ARRAY_ROWS]
-            cursor.execute(statement, [list(c) for c in zip(*chunk, strict=True)])
+            columns_of = [list(c) for c in zip(*chunk, strict=True)]
+            if held is not None and len(rows) <= ARRAY_ROWS:
+                # Sent with the transaction's next statement of ours (the
+                # NOTIFY), or at its end: nothing in between reads them.
+                held.append((statement, columns_of))
+            else:
+                cursor.execute(statement, columns_of)
 
     def merge_staged(
         self, cursor: Any, stage: str, final: str, columns: str, key: str
