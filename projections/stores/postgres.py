@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -64,7 +63,8 @@ class PostgresDb(PostgresDialect):
     def __init__(self, database_url: str, *, pool_size: int = 4) -> None:
         super().__init__(schema_of(database_url))
         self._inserts: dict[tuple[str, str, str], str] = {}
-        self._pending = threading.local()  # inserts held for the NOTIFY
+        # Inserts held back for the NOTIFY, by the write transaction's cursor.
+        self._held: dict[int, list[tuple[str, list[Any]]]] = {}
         url = urlsplit(database_url)
         conninfo = urlunsplit(url._replace(query=""))
         self.pool = ConnectionPool(
@@ -84,13 +84,13 @@ class PostgresDb(PostgresDialect):
     def write(self) -> Iterator[Any]:
         with self.pool.connection() as conn, conn.transaction():
             cursor = conn.cursor()
-            self._pending.rows = []
+            self._held[id(cursor)] = []
             try:
                 yield cursor
-                if self._pending.rows:  # no NOTIFY took them
-                    self._send_pending(cursor, "SELECT 1", ())
+                if self._held[id(cursor)]:  # no NOTIFY took them
+                    self._send_held(cursor, "SELECT 1", ())
             finally:
-                self._pending.rows = None
+                del self._held[id(cursor)]
 
     @contextmanager
     def read(self) -> Iterator[Any]:
@@ -107,24 +107,24 @@ class PostgresDb(PostgresDialect):
     def after_commit_sql(self, cursor: Any, generation: int, position: int) -> None:
         # Delivered on commit to API processes waiting on min_position; the
         # batch's inserts ride in the same statement.
-        self._send_pending(
+        self._send_held(
             cursor,
             "SELECT pg_notify(%s, %s)",
             (APPLIED_CHANNEL, f"{self.schema}:{generation}:{position}"),
         )
 
-    def _send_pending(self, cursor: Any, last: str, params: Sequence[Any]) -> None:
+    def _send_held(self, cursor: Any, last: str, params: Sequence[Any]) -> None:
         """`last`, with the inserts `insert_rows` held back as data-modifying
         WITH clauses before it: one statement instead of one a table. Each
         inserts into another table (or other rows of it), so their order,
         which PostgreSQL leaves open, changes nothing."""
-        held: list[tuple[str, list[Any]]] = self._pending.rows or []
+        held = self._held.get(id(cursor))
         if not held:
             cursor.execute(last, params)
             return
-        self._pending.rows = []
         clauses = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(held))
         values = [value for _, arrays in held for value in arrays]
+        held.clear()
         cursor.execute(f"WITH {clauses} {last}", [*values, *params])
 
     def bulk_insert(
@@ -159,7 +159,7 @@ class PostgresDb(PostgresDialect):
                 + suffix
             )
             self._inserts[key] = statement
-        held = getattr(self._pending, "rows", None)
+        held = self._held.get(id(cursor))
         for start in range(0, len(rows), ARRAY_ROWS):
             chunk = rows[start : start + ARRAY_ROWS]
             columns_of = [list(c) for c in zip(*chunk, strict=True)]
