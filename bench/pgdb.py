@@ -92,6 +92,27 @@ def postgres_cpu() -> float:
     return total
 
 
+def own_backends_cpu() -> float:
+    """CPU seconds of the PostgreSQL backends serving this process's open
+    connections (found by their client ports in the backends' titles), so
+    other users of the server do not count. Background processes (the WAL
+    writer, the checkpointer) are left out."""
+    ports = {
+        f"({c.laddr.port})"
+        for c in psutil.Process().net_connections(kind="tcp")
+        if c.raddr and c.laddr
+    }
+    total = 0.0
+    for p in psutil.process_iter(["name", "cmdline"]):
+        title = " ".join(p.info["cmdline"] or ())
+        if p.info["name"] != "postgres" or not any(port in title for port in ports):
+            continue
+        with contextlib.suppress(psutil.Error):  # exited meanwhile
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
 # P1 --------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -29,6 +30,7 @@ log = logs.get(__name__)
 BUSY_ERRORS = (OperationalError, sqlite3.OperationalError, psycopg.OperationalError)
 
 Transaction = Callable[..., AbstractContextManager[Any]]
+Read = Callable[[], AbstractContextManager[Any]]  # a cursor, for one statement
 
 
 class WrongMasterKey(ConfigError):
@@ -69,16 +71,24 @@ class KeyRecords:
     """The key tables, and the master key they are wrapped under."""
 
     def __init__(
-        self, master: MasterKey, transaction: Transaction, tables: KeyTables
+        self,
+        master: MasterKey,
+        transaction: Transaction,
+        tables: KeyTables,
+        read: Read | None = None,
     ) -> None:
         self.master = master
         self._transaction = transaction
         self.t = tables
+        # A cursor for reads of one statement: on PostgreSQL one outside a
+        # transaction block, since BEGIN and ROLLBACK are two more round trips
+        # and psycopg drops the connection's prepared statements on ROLLBACK.
+        self._read = read or partial(transaction, commit=False)
 
     # -- schema and the master key ---------------------------------------------
 
     def meta(self, name: str) -> str | None:
-        with self._transaction(commit=False) as c:
+        with self._read() as c:
             c.execute(
                 f"SELECT value FROM {self.t.key_meta} WHERE name = {self.t.p}", (name,)
             )

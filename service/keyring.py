@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from service.keyrecords import (
     KeyRecords,
     KeyTables,
+    Read,
     Transaction,
     WrongMasterKey,
     wrap_aad,
@@ -93,19 +95,22 @@ class Keyring(KeyRecords):
     destroyed by an erasure (`shred`)."""
 
     def __init__(
-        self, master: MasterKey, transaction: Transaction, tables: KeyTables
+        self,
+        master: MasterKey,
+        transaction: Transaction,
+        tables: KeyTables,
+        read: Read | None = None,
     ) -> None:
-        super().__init__(master, transaction, tables)
+        super().__init__(master, transaction, tables, read)
         # Unwrapped keys by key id (a key id names one key forever, so the
         # cache cannot serve a wrong key). The 32 bytes, not AESGCM objects:
         # one of those holds an OpenSSL context of ~2.4 KB (240 MB for
         # 100,000 customers), and making one from the bytes takes ~1 us.
         self._materials: dict[str, bytes] = {}
-        # Readers' view of which key is live for whom, valid while the
-        # store's key epoch is unchanged: every erasure, in any process,
-        # draws a new epoch in its transaction. A batch of reads then asks the
-        # table only for the epoch and the customers it has not seen, instead
-        # of every customer (most of a replay's cost of decryption).
+        # Readers' view of which key is live for whom, valid while the store's
+        # key epoch is unchanged (every erasure, in any process, draws a new
+        # one in its transaction): a batch of reads asks only for the epoch and
+        # the customers not seen yet, not all (most of a replay's decryption).
         self._live: dict[str, tuple[str, bytes]] = {}
         self._epoch: str | None = None
         # Writers' key rows, as last read or written here: read once per
@@ -235,13 +240,9 @@ class Keyring(KeyRecords):
                 f"FROM {self.t.data_keys} WHERE customer_id IN "
                 f"({','.join([self.t.p] * len(chunk))})"
             )
-            if cursor is None:
-                with self._transaction(commit=False) as c:
-                    c.execute(sql, chunk)
-                    fetched = c.fetchall()
-            else:
-                cursor.execute(sql, chunk)
-                fetched = cursor.fetchall()
+            with self._read() if cursor is None else nullcontext(cursor) as c:
+                c.execute(sql, chunk)
+                fetched = c.fetchall()
             for r in fetched:
                 wrapped = None if r["wrapped"] is None else bytes(r["wrapped"])
                 found[r["customer_id"]] = (
@@ -323,12 +324,11 @@ class Keyring(KeyRecords):
             for cid, row in self._rows(missing).items():
                 if row[0] is not None:  # no negative entries: keys get made
                     known[cid] = (row[0], self._material(cid, row[0], row[1], row[2]))
-        found = {}
-        for cid in wanted:
-            entry = known.get(cid)
-            if entry is not None:
-                found[cid] = (entry[0], AESGCM(entry[1]))
-        return found
+        return {
+            cid: (entry[0], AESGCM(entry[1]))
+            for cid in wanted
+            if (entry := known.get(cid)) is not None
+        }
 
     # -- erasure -------------------------------------------------------------------
 

@@ -50,6 +50,17 @@ class Db(Dialect, Protocol):
     ) -> None:
         """Plain inserts (no conflicts possible) as fast as the backend can."""
 
+    def insert_rows(
+        self,
+        cursor: Any,
+        table: str,
+        columns: str,
+        rows: Sequence[Sequence[Any]],
+        suffix: str = "",
+    ) -> None:
+        """INSERT `rows` (not empty) in as few statements as the backend
+        allows; `suffix` is the statement's ON CONFLICT clause, if any."""
+
     def merge_staged(
         self, cursor: Any, stage: str, final: str, columns: str, key: str
     ) -> None:

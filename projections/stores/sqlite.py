@@ -18,6 +18,7 @@ from typing import Any
 
 from projections.stores.answers import NO_ANSWERS, Answers
 from projections.stores.sql import SqlReadModels
+from projections.stores.writer import insert_values
 
 CHECKPOINT_PAGES = 10_000  # of 4 KiB: a WAL file of up to about 40 MB
 
@@ -135,6 +136,16 @@ class SqliteDb(SqliteDialect):
     ) -> None:
         marks = ",".join("?" * (columns.count(",") + 1))
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+    def insert_rows(
+        self,
+        cursor: sqlite3.Cursor,
+        table: str,
+        columns: str,
+        rows: Sequence[Sequence[Any]],
+        suffix: str = "",
+    ) -> None:
+        insert_values(cursor, self.p, table, columns, rows, suffix)
 
     def merge_staged(
         self, cursor: sqlite3.Cursor, stage: str, final: str, columns: str, key: str

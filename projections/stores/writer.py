@@ -63,7 +63,7 @@ def customer_values(rows: Sequence[CustomerRow]) -> list[tuple[Any, ...]]:
     ]
 
 
-def insert_rows(
+def insert_values(
     c: Any,
     p: str,
     table: str,
@@ -215,13 +215,8 @@ class GenerationWriter:
         table = self._t("customers")
         for group, suffix in ((same, _UPSERT_SAME_TIER), (other, _UPSERT_CUSTOMER)):
             if group:
-                insert_rows(
-                    self.c,
-                    self.p,
-                    table,
-                    CUSTOMER_COLUMNS,
-                    customer_values(group),
-                    suffix,
+                self.db.insert_rows(
+                    self.c, table, CUSTOMER_COLUMNS, customer_values(group), suffix
                 )
 
     def insert_customers(self, rows: Sequence[CustomerRow]) -> None:
@@ -241,8 +236,7 @@ class GenerationWriter:
         history and ledger rows go to the rebuild's staging tables. `tiers`
         holds the tier columns stored now (read in this transaction) of
         customers whose row, if it still exists, has it."""
-        c, p, g = self.c, self.p, self.g
-        db = self.db
+        c, g, db = self.c, self.g, self.db
 
         def t(name: str, generation: int) -> str:
             return table_name(db, name, generation)
@@ -259,13 +253,12 @@ class GenerationWriter:
         else:
             skip = " ON CONFLICT DO NOTHING"
             if batch.ledger:
-                insert_rows(c, p, t("ledger", g), LEDGER_COLUMNS, batch.ledger, skip)
+                db.insert_rows(c, t("ledger", g), LEDGER_COLUMNS, batch.ledger, skip)
             if batch.history:
-                insert_rows(c, p, t("history", g), HISTORY_COLUMNS, batch.history, skip)
+                db.insert_rows(c, t("history", g), HISTORY_COLUMNS, batch.history, skip)
         if batch.dead:
-            insert_rows(
+            db.insert_rows(
                 c,
-                p,
                 t("dead_letters", g),
                 DEAD_COLUMNS,
                 [

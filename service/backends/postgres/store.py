@@ -212,7 +212,12 @@ def open_postgres(
     schema = factory.datastore.schema
     migrate_events(partial(factory.datastore.transaction, commit=True), schema)
     dialect = PostgresDialect(schema)
-    keyring = Keyring(master, factory.datastore.transaction, key_tables(dialect))
+    keyring = Keyring(
+        master,
+        factory.datastore.transaction,
+        key_tables(dialect),
+        read=factory.datastore.cursor,
+    )
     keyring.check_master()
     keyring.record_legacy_head(recorder.max_notification_id() or 0)
     quarantine = Quarantine(factory.datastore.transaction, dialect, keyring)
