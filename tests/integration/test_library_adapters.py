@@ -86,6 +86,8 @@ def test_sqlite_connections_run_our_pragmas(tmp_path: Path) -> None:
             assert c.fetchone()[0] == 1
             c.execute("PRAGMA temp_store")
             assert c.fetchone()[0] == 2  # MEMORY
+            c.execute("PRAGMA wal_autocheckpoint")
+            assert c.fetchone()[0] == 10_000
     finally:
         factory.close()
 
