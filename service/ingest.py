@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from projections.events import EventType, parse_event_type
 
 SIGNATURE_HEADER = "x-jericommerce-hmac-sha256"
@@ -109,12 +111,42 @@ _STRICT_DECODER = json.JSONDecoder(
 )
 
 
-def loads(raw: bytes | str) -> Any:
+def loads_exact(raw: bytes | str) -> Any:
     """Standard JSON in UTF-8 only; fractions become Decimal so points stay
     exact. (A prebuilt decoder on str is ~3x faster than json.loads on
-    bytes, which matters on the replay path.) Stored bodies were checked by
-    `loads_unique` on the way in, so replays skip that check."""
+    bytes.) Stored bodies were checked by `loads_unique` on the way in, so
+    reads of the store skip that check."""
     return _DECODER.decode(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def loads(raw: bytes | str) -> Any:
+    """`loads_exact`'s values, in about half the time: how the worker, the
+    replay and a rebuild parse stored bodies. orjson parses a number with a
+    fraction or an exponent, or an int beyond 64 bits, as a float, where
+    `loads_exact` makes an exact int or Decimal: a body holding any float
+    anywhere is parsed again exactly, and so is one orjson refuses (which
+    `loads_exact` then refuses or reads as before)."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return loads_exact(raw)
+    return body if _no_float(body) else loads_exact(raw)
+
+
+def _no_float(value: Any) -> bool:
+    kind = type(value)
+    if kind is not dict and kind is not list:
+        return kind is not float
+    stack = [value]
+    while stack:
+        held = stack.pop()
+        for item in held.values() if type(held) is dict else held:
+            kind = type(item)
+            if kind is float:
+                return False
+            if kind is dict or kind is list:
+                stack.append(item)
+    return True
 
 
 def loads_unique(raw: bytes) -> Any:
