@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service import logs
+from service.adapters.sanic import start_server, stop_server
 from service.bootstrap import Service
 
 log = logs.get(__name__)
@@ -72,7 +73,7 @@ async def serve(
     if service.app is not None:
         http_server, bound.http_port = await _start_ingress(service)
     elif service.probes is not None:
-        http_server, bound.http_port = await _start_http(
+        http_server, bound.http_port = await start_server(
             service.probes, settings.http_host, settings.metrics_port or 0
         )
 
@@ -96,10 +97,7 @@ async def serve(
     finally:
         log.info("stopping", **service.container.metrics.summary())
         if http_server is not None:
-            await http_server.before_stop()
-            http_server.close()
-            await http_server.wait_closed()
-            await http_server.after_stop()
+            await stop_server(http_server)
         if service.committer is not None:
             await service.committer.stop()
         watch_task.cancel()
@@ -132,24 +130,4 @@ async def _start_api(service: Service) -> Callable[[], Awaitable[None]]:
 async def _start_ingress(service: Service) -> tuple[Any, int]:
     settings, sock, app = service.container.settings, service.http_sock, service.app
     assert app is not None
-    return await _start_http(app, settings.http_host, settings.http_port, sock)
-
-
-async def _start_http(
-    app: Any, host: str, port: int, sock: Any = None
-) -> tuple[Any, int]:
-    from service.adapters.sanic import DeadlineProtocol
-
-    server = await app.create_server(
-        host=None if sock else host,
-        port=None if sock else port,
-        sock=sock,
-        protocol=DeadlineProtocol,
-        return_asyncio_server=True,
-    )
-    assert server is not None and server.server is not None
-    await server.startup()
-    await server.before_start()
-    await server.start_serving()
-    await server.after_start()
-    return server, server.server.sockets[0].getsockname()[1]
+    return await start_server(app, settings.http_host, settings.http_port, sock)

@@ -1,5 +1,5 @@
 """A Sanic app served over real HTTP from a thread of the test process, with
-the protocol the service runs (`DeadlineProtocol`).
+the service's own start and stop (`service.adapters.sanic`).
 
 Sanic rewrites its request path once per process (TouchUp) and puts the
 rewritten method on the class. A server started outside test mode leaves
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from sanic import Sanic
 
-from service.adapters.sanic import DeadlineProtocol
+from service.adapters.sanic import start_server, stop_server
 
 
 @contextmanager
@@ -31,27 +31,17 @@ def serving(app: Sanic) -> Iterator[int]:  # type: ignore[type-arg]
     async def serve() -> None:
         test_mode, Sanic.test_mode = Sanic.test_mode, True
         try:
-            server = await app.create_server(
-                host="127.0.0.1",
-                port=0,
-                protocol=DeadlineProtocol,
-                return_asyncio_server=True,
-            )
-            assert server is not None and server.server is not None
-            await server.startup()
-            await server.before_start()
-            await server.start_serving()
+            server, bound = await start_server(app, "127.0.0.1", 0)
         except BaseException as error:
             failed.append(error)
             started.set()
             raise
         finally:
             Sanic.test_mode = test_mode
-        port.append(server.server.sockets[0].getsockname()[1])
+        port.append(bound)
         started.set()
         await stop.wait()
-        server.close()
-        await server.wait_closed()
+        await stop_server(server)
 
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),))
     thread.start()

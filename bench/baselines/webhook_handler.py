@@ -23,6 +23,7 @@ import itertools
 import time
 from collections.abc import Sequence
 
+from service.adapters.sanic import start_server
 from service.config import DEFAULT_MAX_ID_LENGTH
 from service.eventstore import Appended
 from service.groupcommit import GroupCommitter
@@ -67,14 +68,7 @@ async def serve(port: int, secret: str, commit_ms: float | None = None) -> None:
             metrics=Metrics(),
         )
     )
-    server = await app.create_server(
-        host="127.0.0.1", port=port, return_asyncio_server=True
-    )
-    assert server is not None
-    await server.startup()
-    await server.before_start()
-    await server.start_serving()
-    await server.after_start()
+    await start_server(app, "127.0.0.1", port)
     await asyncio.Event().wait()
 
 

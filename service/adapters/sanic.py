@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from importlib.metadata import version
+from typing import Any
 
 from sanic import Request, Sanic
 from sanic.compat import Header
@@ -209,3 +210,35 @@ class DeadlineProtocol(HttpProtocol):
             # away: look when the next deadline can pass instead.
             after.cancel()
             self._arm()
+
+
+async def start_server(
+    app: Sanic,  # type: ignore[type-arg]
+    host: str | None,
+    port: int | None,
+    sock: Any = None,
+    protocol: type[HttpProtocol] | None = None,
+) -> tuple[Any, int]:
+    """Serve `app` on the running loop (Sanic's low-level server API, which
+    leaves the loop and the process to us); answers the server and its port."""
+    server = await app.create_server(
+        host=None if sock else host,
+        port=None if sock else port,
+        sock=sock,
+        protocol=protocol or DeadlineProtocol,
+        return_asyncio_server=True,
+    )
+    assert server is not None and server.server is not None
+    await server.startup()
+    await server.before_start()
+    await server.start_serving()
+    await server.after_start()
+    return server, server.server.sockets[0].getsockname()[1]
+
+
+async def stop_server(server: Any) -> None:
+    """Stop what `start_server` started, running the app's stop listeners."""
+    await server.before_stop()
+    server.close()
+    await server.wait_closed()
+    await server.after_stop()

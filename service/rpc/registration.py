@@ -134,12 +134,12 @@ class Registration:
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
-        if handler.unary_stream is not None:
-            inner_stream = handler.unary_stream
 
-            async def unary_stream(
-                request: Any, context: Context
-            ) -> AsyncIterator[Any]:
+        def streaming(inner: Any) -> Any:
+            # Every stream, server reflection's included, is within the
+            # admission's limits and counted while open. An async generator
+            # function, as grpc.aio runs any other handler in a thread.
+            async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
                 started = time.perf_counter()
                 try:
                     if request is MALFORMED:
@@ -147,7 +147,7 @@ class Registration:
                     with admission.stream(peer_of(context)):
                         streams_open.inc()
                         try:
-                            async for item in inner_stream(request, context):
+                            async for item in inner(request, context):
                                 yield item
                         finally:
                             streams_open.dec()
@@ -156,35 +156,17 @@ class Registration:
                 finally:
                     done(context, started)
 
+            return stream
+
+        if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                unary_stream,
+                streaming(handler.unary_stream),
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_stream is not None:
-            inner_both = handler.stream_stream
-
-            async def stream_stream(
-                requests: Any, context: Context
-            ) -> AsyncIterator[Any]:
-                # Server reflection: counted as a stream, so every call
-                # is within the admission's limits.
-                started = time.perf_counter()
-                try:
-                    with admission.stream(peer_of(context)):
-                        streams_open.inc()
-                        try:
-                            async for item in inner_both(requests, context):
-                                yield item
-                        finally:
-                            streams_open.dec()
-                except ResourceExhausted as e:
-                    await context.abort_with_status(rich_status(e))
-                finally:
-                    done(context, started)
-
             return grpc.stream_stream_rpc_method_handler(
-                stream_stream,
+                streaming(handler.stream_stream),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
