@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
+import msgspec
 
 from projections.events import EventType, parse_event_type
 
@@ -104,6 +104,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+_STORED = msgspec.json.Decoder(float_hook=Decimal)
 _STRICT_DECODER = json.JSONDecoder(
     parse_float=Decimal,
     parse_constant=_reject_constant,
@@ -121,32 +122,14 @@ def loads_exact(raw: bytes | str) -> Any:
 
 def loads(raw: bytes | str) -> Any:
     """`loads_exact`'s values, in about half the time: how the worker, the
-    replay and a rebuild parse stored bodies. orjson parses a number with a
-    fraction or an exponent, or an int beyond 64 bits, as a float, where
-    `loads_exact` makes an exact int or Decimal: a body holding any float
-    anywhere is parsed again exactly, and so is one orjson refuses (which
-    `loads_exact` then refuses or reads as before)."""
+    replay and a rebuild parse stored bodies. msgspec hands each number with
+    a fraction or an exponent to Decimal as its text, as `loads_exact` does,
+    and makes an int of any size exact. A body it refuses goes to
+    `loads_exact`, which refuses it too or reads it as before."""
     try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        return _STORED.decode(raw)
+    except msgspec.DecodeError:
         return loads_exact(raw)
-    return body if _no_float(body) else loads_exact(raw)
-
-
-def _no_float(value: Any) -> bool:
-    kind = type(value)
-    if kind is not dict and kind is not list:
-        return kind is not float
-    stack = [value]
-    while stack:
-        held = stack.pop()
-        for item in held.values() if type(held) is dict else held:
-            kind = type(item)
-            if kind is float:
-                return False
-            if kind is dict or kind is list:
-                stack.append(item)
-    return True
 
 
 def loads_unique(raw: bytes) -> Any:

@@ -1,4 +1,4 @@
-"""The stored bodies' parse (`loads`: orjson where it can) gives exactly
+"""The stored bodies' parse (`loads`: msgspec where it can) gives exactly
 what the exact decoder (`loads_exact`) gives, or fails as it does."""
 
 from __future__ import annotations
