@@ -27,7 +27,7 @@ from eventsourcing.persistence import (
 from projections.events import EventType, RecordedEvent
 from service.diskspace import WriteSpace
 from service.ingest import Envelope
-from service.keyring import Keyring, KeysChanged, WrongMasterKey
+from service.keyring import Keyring, KeysChanged, WrongMasterKey, nonces
 from service.legacyrows import LegacyRows
 from service.storedevents import (
     ERASURE_TOPIC,
@@ -175,8 +175,8 @@ class EventStore:
                 newest[env.customer_id] = env.created_at
         keys, new = self.keyring.for_batch(newest)
         stored = [
-            encode(env, received_at, keys[env.customer_id], env.traceparent, oid)
-            for env, oid in batch
+            encode(env, received_at, keys[env.customer_id], env.traceparent, oid, n)
+            for (env, oid), n in zip(batch, nonces(len(batch)), strict=True)
         ]
         used = {cid: k.key_id for cid, k in keys.items() if k.key_id is not None}
 

@@ -52,13 +52,15 @@ def encode(
     key: CustomerKey,
     traceparent: str = "",
     oid: uuid.UUID | None = None,
+    nonce: bytes | None = None,
 ) -> StoredEvent:
     """The header in clear (ids, names, times and the trace context: no
     personal data), then the request body encrypted with the customer's data
     key, the header as associated data. An event created at or before its
     customer's erasure keeps only the header: nothing personal is stored.
     `oid` is `originator_id(envelope.id)` where the caller has it already
-    (uuid5 is a SHA-1: once per event is enough)."""
+    (uuid5 is a SHA-1: once per event is enough); `nonce`, the seal's, where
+    the caller drew it (`keyring.nonces`)."""
     erased = key.erased_at is not None and envelope.created_at <= key.erased_at
     aead = None if erased else key.aead
     key_id = key.key_id if aead is not None and key.key_id is not None else REDACTED
@@ -74,7 +76,9 @@ def encode(
         )
     )
     payload = (
-        b"" if aead is None or key_id == REDACTED else seal(aead, envelope.raw, header)
+        b""
+        if aead is None or key_id == REDACTED
+        else seal(aead, envelope.raw, header, nonce)
     )
     return StoredEvent(
         originator_id=originator_id(envelope.id) if oid is None else oid,

@@ -225,6 +225,39 @@ def test_an_erasure_elsewhere_after_a_cached_one_still_redacts(
     assert other.read_positions([got[0][1]])[0].body != {}
 
 
+def test_each_answered_position_holds_its_event(opener: Opener) -> None:
+    """Positions come back in the batch's order, whatever the statement
+    (SQLite's are worked out from the last row's id, not returned row by
+    row), also after a duplicate made the insert roll back once."""
+    store, _ = opener()
+    rng = random.Random(7)
+    for round_ in range(6):
+        ids = [f"p{rng.randrange(120)}" for _ in range(rng.randrange(1, 40))]
+        batch = [envelope(i, customer=f"c{rng.randrange(9)}") for i in ids]
+        got = store.append(batch)
+        stored = {
+            e.position: e.id for e in store.read_positions([a.position for a in got])
+        }
+        assert [stored[a.position] for a in got] == ids, round_
+
+
+def test_every_event_of_a_batch_is_sealed_under_its_own_nonce(
+    opener: Opener,
+) -> None:
+    """A batch draws its nonces in one read of the random source."""
+    from service.masterkey import NONCE
+    from service.storedheader import decode_header
+
+    store, _ = opener()
+    batch = [envelope(f"n{i}", customer=f"c{i % 2}") for i in range(40)]
+    store.append(batch)
+    rows = store.index.scan(0, 100, (), None)
+    sealed = [decode_header(state)[2] for _, _, state in rows]
+    assert len(sealed) == 40 and all(len(s) > NONCE for s in sealed)
+    assert len({s[:NONCE] for s in sealed}) == 40
+    assert [e.id for e in store.read(0, 100)] == [f"n{i}" for i in range(40)]
+
+
 def test_sqlite_steady_state_statements(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,7 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import PersistenceError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
 
 from projections.stores.sqlite import SqliteDialect
@@ -34,6 +34,7 @@ TAKE_WRITE_LOCK = "UPDATE key_meta SET value = value WHERE name = 'master_id'"
 KEY_TABLES = KeyTables.of(DIALECT, write_lock=TAKE_WRITE_LOCK)
 _CHUNK = 500  # well under SQLite's bound-parameter limit
 _INSERT_CHUNK = 4000  # events a statement: 16,000 parameters
+_MAX_ROWID = 2**63 - 1
 
 
 class SqlitePositionIndex:
@@ -139,32 +140,35 @@ class KeyedRecorder(HookedSqliteRecorder):
         """The library's insert, as one multi-row statement per batch (it runs
         one statement per event): the same table, columns and rowids (the
         notification ids), and the same IntegrityError for an id stored
-        twice. RETURNING's row order is unspecified, so each event's rowid is
-        matched back by its primary key."""
+        twice. SQLite gives each new row the table's largest rowid plus one,
+        in the statement's order, and the write lock is ours until commit:
+        the batch's rowids are the run ending at the statement's last one.
+        (RETURNING them costs a driver step and a row object per event,
+        then a dict to match them back by key.) Once the largest possible rowid is taken, SQLite
+        would pick rowids at random: refused, though no log gets there."""
         ids: list[int] = []
         for i in range(0, len(stored_events), _INSERT_CHUNK):
             chunk = stored_events[i : i + _INSERT_CHUNK]
-            keys = [
-                (
-                    s.originator_id.hex
-                    if isinstance(s.originator_id, uuid.UUID)
-                    else s.originator_id,
-                    s.originator_version,
-                )
-                for s in chunk
-            ]
             c.execute(
                 f"INSERT INTO {self.events_table_name} VALUES "
-                + ",".join(["(?,?,?,?)"] * len(chunk))
-                + " RETURNING rowid, originator_id, originator_version",
+                + ",".join(["(?,?,?,?)"] * len(chunk)),
                 [
                     v
-                    for (oid, version), s in zip(keys, chunk, strict=True)
-                    for v in (oid, version, s.topic, s.state)
+                    for s in chunk
+                    for v in (
+                        s.originator_id.hex
+                        if isinstance(s.originator_id, uuid.UUID)
+                        else s.originator_id,
+                        s.originator_version,
+                        s.topic,
+                        s.state,
+                    )
                 ],
             )
-            rowids = {(r[1], r[2]): r[0] for r in c.fetchall()}
-            ids += [rowids[key] for key in keys]
+            last = c.lastrowid
+            if last >= _MAX_ROWID:
+                raise PersistenceError("the event table's rowids are exhausted")
+            ids += range(last - len(chunk) + 1, last + 1)
         return ids
 
 
