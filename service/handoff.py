@@ -174,14 +174,14 @@ class HandOff:
         # As decode_rows: a body is readable only under its customer's live
         # key of the same id; one erased since is read from the store
         # (redacted).
-        live = keyring.live(wanted)
+        live = keyring.live_ids(wanted)
         out: list[RecordedEvent | None] = []
         missing: list[Row] = []
         for row in rows:
             position, topic, _ = row
             header = headers.get(position)
-            key = None if header is None else live.get(header.customer_id)
-            if header is None or key is None or key[0] != header.key_id:
+            key_id = None if header is None else live.get(header.customer_id)
+            if header is None or key_id is None or key_id != header.key_id:
                 out.append(None)
                 missing.append(row)
                 continue

@@ -338,6 +338,15 @@ class Keyring(KeyRecords):
         """Each customer's live key as (key id, key); none for a customer
         erased since (and a row encrypted under another key id than the live
         one is unreadable: its key is gone)."""
+        known = self._known(customer_ids)
+        return {cid: (entry[0], AESGCM(entry[1])) for cid, entry in known.items()}
+
+    def live_ids(self, customer_ids: Iterable[str]) -> dict[str, str]:
+        """`live`'s key ids alone, for a caller that holds the plaintext
+        already (the hand-off): no key object made (~1 us each)."""
+        return {cid: entry[0] for cid, entry in self._known(customer_ids).items()}
+
+    def _known(self, customer_ids: Iterable[str]) -> dict[str, tuple[str, bytes]]:
         wanted = list(customer_ids)
         epoch = self.meta("key_epoch")
         if epoch != self._epoch:
@@ -351,11 +360,7 @@ class Keyring(KeyRecords):
             for cid, row in self._rows(missing).items():
                 if row[0] is not None:  # no negative entries: keys get made
                     known[cid] = (row[0], self._material(cid, row[0], row[1], row[2]))
-        return {
-            cid: (entry[0], AESGCM(entry[1]))
-            for cid in wanted
-            if (entry := known.get(cid)) is not None
-        }
+        return {cid: entry for cid in wanted if (entry := known.get(cid)) is not None}
 
     # -- erasure -------------------------------------------------------------------
 

@@ -144,8 +144,9 @@ class KeyedRecorder(HookedSqliteRecorder):
         in the statement's order, and the write lock is ours until commit:
         the batch's rowids are the run ending at the statement's last one.
         (RETURNING them costs a driver step and a row object per event,
-        then a dict to match them back by key.) Once the largest possible rowid is taken, SQLite
-        would pick rowids at random: refused, though no log gets there."""
+        then a dict to match them back by key.) Once the largest possible
+        rowid is taken, SQLite would pick them at random: refused, though no
+        log gets there."""
         ids: list[int] = []
         for i in range(0, len(stored_events), _INSERT_CHUNK):
             chunk = stored_events[i : i + _INSERT_CHUNK]
