@@ -27,8 +27,9 @@ from eventsourcing.persistence import (
 from projections.events import EventType, RecordedEvent
 from service.diskspace import WriteSpace
 from service.ingest import Envelope
-from service.keyring import Keyring, KeysChanged, WrongMasterKey, nonces
+from service.keyring import Keyring, KeysChanged, WrongMasterKey
 from service.legacyrows import LegacyRows
+from service.sealing import nonces
 from service.storedevents import (
     ERASURE_TOPIC,
     Row,

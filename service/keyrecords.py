@@ -282,3 +282,17 @@ class KeyRecords:
                 also(c, self.master, new)
             self.set_meta(c, "master_id", new.id)
         return count
+
+    def erasures(self, customer_id: str | None = None) -> list[tuple[str, str, int]]:
+        """The audit trail: (customer id, erased at, events), oldest first."""
+        sql = f"SELECT customer_id, erased_at, events FROM {self.t.erasures}"
+        params: tuple[Any, ...] = ()
+        if customer_id is not None:
+            sql += f" WHERE customer_id = {self.t.p}"
+            params = (customer_id,)
+        with self._transaction(commit=False) as c:
+            c.execute(sql + " ORDER BY id", params)
+            return [
+                (r["customer_id"], r["erased_at"], int(r["events"]))
+                for r in c.fetchall()
+            ]

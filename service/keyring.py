@@ -19,7 +19,6 @@ Tables, beside the events:
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
@@ -38,7 +37,7 @@ from service.keyrecords import (
     WrongMasterKey,
     wrap_aad,
 )
-from service.masterkey import NONCE, MasterKey
+from service.masterkey import MasterKey
 
 __all__ = ["CustomerKey", "KeyTables", "Keyring", "KeysChanged", "WrongMasterKey"]
 _CHUNK = 500
@@ -75,27 +74,6 @@ class NewKey:
 # A data_keys row: key id, wrapped key, master key id, erased at (parsed,
 # and as stored).
 _KeyRow = tuple[str | None, bytes | None, str | None, datetime | None, str | None]
-
-
-def seal(
-    aead: AESGCM, plaintext: bytes, aad: bytes, nonce: bytes | None = None
-) -> bytes:
-    """`plaintext` sealed under a random nonce (or `nonce`, drawn at random
-    by the caller: a batch draws all of its nonces at once)."""
-    if nonce is None:
-        nonce = os.urandom(NONCE)
-    return nonce + aead.encrypt(nonce, plaintext, aad)
-
-
-def nonces(count: int) -> list[bytes]:
-    """`count` random nonces from one read of the OS's random source (a
-    system call each, otherwise)."""
-    pool = os.urandom(NONCE * count)
-    return [pool[i : i + NONCE] for i in range(0, NONCE * count, NONCE)]
-
-
-def unseal(aead: AESGCM, sealed: bytes, aad: bytes) -> bytes:
-    return aead.decrypt(sealed[:NONCE], sealed[NONCE:], aad)
 
 
 def _when(text: str | None) -> datetime | None:
@@ -406,20 +384,6 @@ class Keyring(KeyRecords):
     def forget_cached(self, key_ids: Iterable[str]) -> None:
         for key_id in key_ids:
             self._materials.pop(key_id, None)
-
-    def erasures(self, customer_id: str | None = None) -> list[tuple[str, str, int]]:
-        """The audit trail: (customer id, erased at, events), oldest first."""
-        sql = f"SELECT customer_id, erased_at, events FROM {self.t.erasures}"
-        params: tuple[Any, ...] = ()
-        if customer_id is not None:
-            sql += f" WHERE customer_id = {self.t.p}"
-            params = (customer_id,)
-        with self._transaction(commit=False) as c:
-            c.execute(sql + " ORDER BY id", params)
-            return [
-                (r["customer_id"], r["erased_at"], int(r["events"]))
-                for r in c.fetchall()
-            ]
 
     def seal_without_customer(self, plaintext: bytes, aad: bytes) -> bytes:
         """For a quarantined request whose customer cannot be read."""

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from service.keyring import Keyring, KeysChanged, seal
+from service.keyring import Keyring, KeysChanged
+from service.sealing import seal
 from service.storedevents import REDACTED
 from service.storedheader import StoredHeader, decode_header, encode_header
 

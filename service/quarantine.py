@@ -24,8 +24,9 @@ from cryptography.exceptions import InvalidTag
 from projections.stores.db import Dialect
 from service.eventstore import STORE_ERRORS, StoreUnavailable
 from service.ingest import InvalidWebhook, parse_created_at
-from service.keyring import Keyring, KeysChanged, WrongMasterKey, seal, unseal
+from service.keyring import Keyring, KeysChanged, WrongMasterKey
 from service.masterkey import MasterKey
+from service.sealing import seal, unseal
 
 MASTER = "master"  # key_id of a body sealed under the master key
 # key_id of a body of an erased customer's, stored as its ids only

@@ -14,7 +14,8 @@ from eventsourcing.persistence import StoredEvent
 
 from projections.events import ERASURE, REDACTED_EVENT, EventType, RecordedEvent
 from service.ingest import Envelope, loads
-from service.keyring import CustomerKey, Keyring, seal, unseal
+from service.keyring import CustomerKey, Keyring
+from service.sealing import seal, unseal
 from service.storedheader import StoredHeader, decode_header, encode_header
 
 # Fixed forever: changing it would let old ids be stored again.

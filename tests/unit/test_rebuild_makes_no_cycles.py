@@ -13,7 +13,7 @@ from hypothesis import given
 from projections.events import RecordedEvent
 from projections.projector import customer_rows, fold_batch
 from projections.rebuild import cyclic_gc_paused
-from service.keyring import seal
+from service.sealing import seal
 from service.storedevents import decode_rows, topic_for
 from testkit.strategies import event_sets, fast
 
