@@ -33,6 +33,11 @@ Transaction = Callable[..., AbstractContextManager[Any]]
 Read = Callable[[], AbstractContextManager[Any]]  # a cursor, for one statement
 
 
+class KeysChanged(Exception):
+    """A data key used to encrypt a batch was destroyed or replaced before the
+    batch committed (an erasure raced it); encrypt again."""
+
+
 class WrongMasterKey(ConfigError):
     """The configured master key is not the one the data keys are wrapped under."""
 

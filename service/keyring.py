@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from service.keyrecords import (
     KeyRecords,
+    KeysChanged,
     KeyTables,
     Read,
     Transaction,
@@ -42,11 +43,6 @@ from service.masterkey import MasterKey
 __all__ = ["CustomerKey", "KeyTables", "Keyring", "KeysChanged", "WrongMasterKey"]
 _CHUNK = 500
 _CACHE_LIMIT = 100_000  # customers' keys kept unwrapped, per process
-
-
-class KeysChanged(Exception):
-    """A data key used to encrypt a batch was destroyed or replaced before the
-    batch committed (an erasure raced it); encrypt again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,16 +312,21 @@ class Keyring(KeyRecords):
         """Each customer's live key as (key id, key); none for a customer
         erased since (and a row encrypted under another key id than the live
         one is unreadable: its key is gone)."""
-        known = self._known(customer_ids)
-        return {cid: (entry[0], AESGCM(entry[1])) for cid, entry in known.items()}
+        wanted = list(customer_ids)
+        known = self._known(wanted)
+        return {
+            cid: (entry[0], AESGCM(entry[1]))
+            for cid in wanted
+            if (entry := known.get(cid)) is not None
+        }
 
     def live_ids(self, customer_ids: Iterable[str]) -> dict[str, str]:
-        """`live`'s key ids alone, for a caller that holds the plaintext
-        already (the hand-off): no key object made (~1 us each)."""
-        return {cid: entry[0] for cid, entry in self._known(customer_ids).items()}
+        """`live`'s key ids alone, no key made (~1 us each): the hand-off's."""
+        known = self._known(wanted := list(customer_ids))
+        return {c: entry[0] for c in wanted if (entry := known.get(c)) is not None}
 
-    def _known(self, customer_ids: Iterable[str]) -> dict[str, tuple[str, bytes]]:
-        wanted = list(customer_ids)
+    def _known(self, wanted: list[str]) -> dict[str, tuple[str, bytes]]:
+        """The live-key cache, holding `wanted` where they have a key."""
         epoch = self.meta("key_epoch")
         if epoch != self._epoch:
             self._live.clear()
@@ -338,7 +339,7 @@ class Keyring(KeyRecords):
             for cid, row in self._rows(missing).items():
                 if row[0] is not None:  # no negative entries: keys get made
                     known[cid] = (row[0], self._material(cid, row[0], row[1], row[2]))
-        return {cid: entry for cid in wanted if (entry := known.get(cid)) is not None}
+        return known
 
     # -- erasure -------------------------------------------------------------------
 
