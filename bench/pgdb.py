@@ -123,6 +123,8 @@ def master_key_file() -> Path:
 
     path = Path(__file__).with_name("out") / "pg-master.key"
     if not path.exists():
+        # Here whatever --out says: a run on PostgreSQL alone may be the first.
+        path.parent.mkdir(exist_ok=True)
         write_new_master_key(path)
     return path
 
