@@ -10,8 +10,8 @@ import itertools
 import os
 import sqlite3
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -66,6 +66,23 @@ class KeyTables:
             for_share=dialect.for_share,
             write_lock=write_lock,
         )
+
+
+@contextmanager
+def own_cursor(c: Any) -> Iterator[Any]:
+    """A cursor of its own, in `c`'s transaction, for statements whose
+    results nobody fetches. On PostgreSQL the library's insert transaction
+    runs in psycopg's pipeline mode, where a result that arrives late is
+    set on the cursor that sent it as if it were that cursor's latest: a
+    later `execute` + `fetchone` on the same cursor could then read an
+    INSERT's status instead of its own rows (the library sends its own
+    batch through a second cursor for the same reason). SQLite has no
+    pipeline: `c` itself."""
+    if isinstance(c, psycopg.Cursor):
+        with c.connection.cursor() as own:
+            yield own
+    else:
+        yield c
 
 
 def wrap_aad(customer_id: str, key_id: str) -> bytes:

@@ -36,6 +36,7 @@ from service.keyrecords import (
     Read,
     Transaction,
     WrongMasterKey,
+    own_cursor,
     wrap_aad,
 )
 from service.masterkey import MasterKey
@@ -187,25 +188,27 @@ class Keyring(KeyRecords):
             for k in new
             if not k.replaces
         ]
-        if fresh:
-            c.executemany(
-                f"INSERT INTO {self.t.data_keys} (customer_id, key_id, wrapped, "
-                f"master_id) VALUES ({p}, {p}, {p}, {p}) "
-                "ON CONFLICT (customer_id) DO NOTHING",
-                fresh,
-            )
-        for k in new:
-            if k.replaces:
-                # Erased before: a new key, if still keyless and not erased
-                # again since the row was read (the event may predate that).
-                same = "IS NULL" if k.erased_text is None else f"= {p}"
-                c.execute(
-                    f"UPDATE {self.t.data_keys} SET key_id = {p}, wrapped = {p}, "
-                    f"master_id = {p} WHERE customer_id = {p} AND key_id IS NULL "
-                    f"AND erased_at {same}",
-                    (k.key_id, k.wrapped, self.master.id, k.customer_id)
-                    + (() if k.erased_text is None else (k.erased_text,)),
+        # A cursor of their own: nothing fetches these results (own_cursor).
+        with own_cursor(c) as w:
+            if fresh:
+                w.executemany(
+                    f"INSERT INTO {self.t.data_keys} (customer_id, key_id, wrapped, "
+                    f"master_id) VALUES ({p}, {p}, {p}, {p}) "
+                    "ON CONFLICT (customer_id) DO NOTHING",
+                    fresh,
                 )
+            for k in new:
+                if k.replaces:
+                    # Erased before: a new key, if still keyless and not erased
+                    # again since the row was read (the event may predate that).
+                    same = "IS NULL" if k.erased_text is None else f"= {p}"
+                    w.execute(
+                        f"UPDATE {self.t.data_keys} SET key_id = {p}, wrapped = {p}, "
+                        f"master_id = {p} WHERE customer_id = {p} AND key_id IS NULL "
+                        f"AND erased_at {same}",
+                        (k.key_id, k.wrapped, self.master.id, k.customer_id)
+                        + (() if k.erased_text is None else (k.erased_text,)),
+                    )
         # After the writes (they hold the lock): a rotation that committed
         # meanwhile would leave these keys wrapped under a retired key.
         self.require_master(
