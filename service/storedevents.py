@@ -61,7 +61,7 @@ def encode(
     customer's erasure keeps only the header: nothing personal is stored.
     `oid` is `originator_id(envelope.id)` where the caller has it already
     (uuid5 is a SHA-1: once per event is enough); `nonce`, the seal's, where
-    the caller drew it (`keyring.nonces`)."""
+    the caller drew it (`sealing.nonces`)."""
     erased = key.erased_at is not None and envelope.created_at <= key.erased_at
     aead = None if erased else key.aead
     key_id = key.key_id if aead is not None and key.key_id is not None else REDACTED

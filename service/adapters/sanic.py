@@ -217,7 +217,6 @@ async def start_server(
     host: str | None,
     port: int | None,
     sock: Any = None,
-    protocol: type[HttpProtocol] | None = None,
 ) -> tuple[Any, int]:
     """Serve `app` on the running loop (Sanic's low-level server API, which
     leaves the loop and the process to us); answers the server and its port."""
@@ -225,7 +224,7 @@ async def start_server(
         host=None if sock else host,
         port=None if sock else port,
         sock=sock,
-        protocol=protocol or DeadlineProtocol,
+        protocol=DeadlineProtocol,
         return_asyncio_server=True,
     )
     assert server is not None and server.server is not None
