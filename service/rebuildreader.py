@@ -3,15 +3,21 @@
 Reading, decrypting and decoding the log is more than half of a rebuild's
 CPU (docs/performance.md), and it does not depend on the folding: a reader
 process does it one batch ahead while the rebuild folds and writes the
-previous one. The reader sends each batch as one pickled message through a
-pipe from a thread that blocks while the pipe is full, so at most a few
-batches wait (back-pressure, bounded memory). The body's
-JSON is parsed on the folding side, which balances the two processes.
+previous one. The reader sends each batch as one MessagePack message
+(msgspec: a C call each way, where pickle took ~2 us an event to write)
+through a pipe from a thread that blocks while the pipe is full, so at most
+a few batches wait (back-pressure, bounded memory). The body's JSON is
+parsed on the folding side, which balances the two processes.
 
 Once it has read everything the reader process would sit idle while the
 rebuild makes every customer's answer for its final flush, serially: so it
-makes a share of them (`ProcessReader.answer_many`), from the encoded states,
-while the rebuild merges its staged rows and makes the rest.
+makes a share of them (`ProcessReader.answer_many`), from the encoded
+states, sent in chunks as the rebuild encodes them, while the rebuild
+encodes the rest, merges its staged rows and makes its own share.
+
+What the reader sends is MessagePack (batches, answers, an error's text);
+what it is told is pickled (where to start; the answers' encoder, by
+reference, with the states to answer).
 
 `ProcessReader` is an EventSource: `projections.rebuild.rebuild` reads from
 it as from the event store, so the result is the same, batch by batch. A
@@ -27,66 +33,78 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
+import msgspec
+
 from projections.customer.codec import decode_state
 from projections.customer.state import CustomerState
-from projections.events import EventType, RecordedEvent
+from projections.events import RecordedEvent
 from projections.projector import EventSource
 from service.backends.base import Backend
 from service.eventstore import EventStore
 from service.ingest import loads
-from service.storedevents import UNPARSED, decode_rows
+from service.storedevents import Opened, open_rows, type_of
 
-# One event on the wire: its fields, the type by name, the body as its raw
-# JSON (None when the event has none: erased, or the record of an erasure).
-Packed = tuple[int, str, str | None, str, str, Any, Any, bytes | None, str, str]
-_TYPES: dict[str | None, EventType] = {t.name: t for t in EventType}
+# One event on the wire: position, id, stored topic, type name, customer id,
+# created and received (aware datetimes: MessagePack timestamps), the body as
+# its raw JSON (None when the event has none: erased, or the record of an
+# erasure), kind, trace context.
+Packed = tuple[int, str, str, str, str, datetime, datetime, bytes | None, str, str]
+_ENCODE = msgspec.msgpack.Encoder().encode
+# A str instead of the expected message: the reader's error.
+_BATCH = msgspec.msgpack.Decoder(list[Packed] | str)
+_ANSWERS = msgspec.msgpack.Decoder(list[bytes] | str)
 # Batches the reader process may have read and not yet sent.
 AHEAD = 2
 # How long a stopped reader gets to exit before it is killed, seconds.
 JOIN_TIMEOUT = 5.0
 # The share of answer_many's answers the reader process makes: it decodes
-# each state first (about a third of the cost of an answer), and the
-# rebuild's process merges the staged rows meanwhile, which takes longer
-# than the answers (mostly waiting on writes: at 200,000 events 1.1 s, 0.3 s
-# of it CPU): at 0.6 and 0.8 the reader still finished first.
+# each state first, and the rebuild's process encodes every state, merges
+# the staged rows and makes the rest meanwhile. At 1,000,000 events the
+# reader finished with the rebuild's own share at 0.8, and 0.2 s after the
+# merge at 1.0.
 HELPER_SHARE = 0.8
 # Fewer answers than this are all made here: not worth a round trip.
 HELPER_MIN = 1000
+# States encoded and sent to the reader process at a time: it starts on the
+# first while the rest are encoded.
+ANSWER_CHUNK = 5000
 
 
 class ReaderFailed(RuntimeError):
     """The reader process reported an error or exited before the end."""
 
 
-def pack(events: list[RecordedEvent]) -> list[Packed]:
+def pack(opened: list[Opened]) -> list[Packed]:
+    """Opened rows as they go on the wire: straight from their headers, no
+    event object made on this side."""
     return [
         (
-            e.position,
-            e.id,
-            None if e.type is None else e.type.name,
-            e.type_name,
-            e.customer_id,
-            e.created_at,
-            e.received_at,
-            e.raw if e.body is UNPARSED else None,
-            e.kind,
-            e.traceparent,
+            position,
+            h.event_id,
+            topic,
+            h.type_name,
+            h.customer_id,
+            h.created_at,
+            h.received_at,
+            raw,
+            kind,
+            h.traceparent,
         )
-        for e in events
+        for position, topic, h, raw, kind in opened
     ]
 
 
 def unpack(items: list[Packed]) -> list[RecordedEvent]:
     """The events as the event store's own read would have returned them."""
-    types = _TYPES
     return [
         RecordedEvent(
             position,
             event_id,
-            types.get(type_),
+            type_of(topic),
             type_name,
             customer_id,
             created_at,
@@ -99,7 +117,7 @@ def unpack(items: list[Packed]) -> list[RecordedEvent]:
         for (
             position,
             event_id,
-            type_,
+            topic,
             type_name,
             customer_id,
             created_at,
@@ -137,29 +155,29 @@ def serve(backend: Backend, out: Connection) -> None:
 
 
 def _read(store: EventStore, after: int, limit: int, out: Connection) -> None:
-    sender = _Sender(out)
+    sender = _Sender(out, AHEAD)
     try:
         position = after
         while True:
             rows = store.index.scan(position, limit, (), None)
-            events = decode_rows(rows, store.keyring, parse=False)
-            sender.put(pickle.dumps(pack(events), pickle.HIGHEST_PROTOCOL))
-            if not events:
+            sender.put(_ENCODE(pack(open_rows(rows, store.keyring))))
+            if not rows:
                 break
-            position = events[-1].position
+            position = rows[-1][0]
     finally:
         sender.close()
     sender.check()
 
 
 class _Sender:
-    """Sends from a thread of its own, so reading goes on while a send waits
-    for the rebuild to take the previous batch: up to AHEAD batches ahead,
-    which absorbs either side's hiccups on a busy machine."""
+    """Sends from a thread of its own, so work goes on while a send waits for
+    the other side to take the previous message: up to `ahead` messages
+    ahead (0: any number), which absorbs either side's hiccups on a busy
+    machine."""
 
-    def __init__(self, out: Connection) -> None:
+    def __init__(self, out: Connection, ahead: int) -> None:
         self.out = out
-        self.queue: queue.Queue[bytes | None] = queue.Queue(AHEAD)
+        self.queue: queue.Queue[bytes | None] = queue.Queue(ahead)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -186,16 +204,21 @@ class _Sender:
 
 
 def _answer(out: Connection) -> None:
+    """Rounds of answers: chunks of (encoder, encoded states), then None;
+    all the round's answers go back in one message, once every chunk is
+    taken, so neither side's send can wait on the other's."""
     while True:
-        encode, blobs = pickle.loads(out.recv_bytes())
-        made = [encode(decode_state(blob)) for blob in blobs]
-        out.send_bytes(pickle.dumps(made, pickle.HIGHEST_PROTOCOL))
+        made: list[bytes] = []
+        while (chunk := pickle.loads(out.recv_bytes())) is not None:
+            encode, blobs = chunk
+            made += [encode(decode_state(blob)) for blob in blobs]
+        out.send_bytes(_ENCODE(made))
 
 
 def _send_error(out: Connection, e: Exception) -> None:
     # Bounded like the one-process rebuild's last error; no event content.
     with suppress(OSError):
-        out.send_bytes(pickle.dumps(f"{type(e).__name__}: {e}"[:500]))
+        out.send_bytes(_ENCODE(f"{type(e).__name__}: {e}"[:500]))
 
 
 class ProcessReader:
@@ -230,7 +253,7 @@ class ProcessReader:
             )
         if self._ended:
             return []
-        events = unpack(self._receive())
+        events = unpack(self._receive(_BATCH))
         if events:
             self._position = events[-1].position
         else:
@@ -265,36 +288,48 @@ class ProcessReader:
     def answer_many(
         self,
         states: list[CustomerState],
-        blobs: list[bytes],
+        encode_state: Callable[[CustomerState], bytes],
         encode: Callable[[CustomerState], bytes],
         meanwhile: Callable[[], None],
-    ) -> list[bytes]:
-        """The answers of `states` (encoded as `blobs`): once the log is
-        read, the reader process makes a share of them while this one runs
-        `meanwhile`, then makes the rest."""
+    ) -> tuple[list[bytes], list[bytes]]:
+        """`states` encoded, and their answers: once the log is read, the
+        reader process makes a share of the answers from the encoded states,
+        chunk by chunk as they are encoded here, while this one encodes the
+        rest, runs `meanwhile` and makes its own share."""
         if not self._ended or len(states) < HELPER_MIN:
+            blobs = [encode_state(state) for state in states]
             meanwhile()
-            return [encode(state) for state in states]
+            return blobs, [encode(state) for state in states]
         assert self._conn is not None
         split = len(states) - int(len(states) * HELPER_SHARE)
-        # One message each way: neither side can block the other's send.
+        # Sent from a thread: the reader takes a chunk once it has answered
+        # the one before, and this process goes on meanwhile.
+        sender = _Sender(self._conn, 0)
+        theirs: list[bytes] = []
         try:
-            self._conn.send_bytes(
-                pickle.dumps((encode, blobs[split:]), pickle.HIGHEST_PROTOCOL)
-            )
-        except OSError:
+            for i in range(split, len(states), ANSWER_CHUNK):
+                chunk = [encode_state(s) for s in states[i : i + ANSWER_CHUNK]]
+                theirs += chunk
+                sender.put(pickle.dumps((encode, chunk), pickle.HIGHEST_PROTOCOL))
+            sender.put(pickle.dumps(None))
+            mine = [encode_state(state) for state in states[:split]]
+            meanwhile()
+            made = [encode(state) for state in states[:split]]
+        except OSError:  # a send failed: the reader is gone
             self._failed()
-        meanwhile()
-        mine = [encode(state) for state in states[:split]]
-        theirs: list[bytes] = self._receive()
-        if len(theirs) != len(states) - split:
+        finally:
+            sender.close()  # every chunk taken by now, or the reader is gone
+        if sender.error is not None:
+            self._failed()
+        answered: list[bytes] = self._receive(_ANSWERS)
+        if len(answered) != len(states) - split:
             raise ReaderFailed("the rebuild's reader process lost answers")
-        return mine + theirs
+        return mine + theirs, made + answered
 
-    def _receive(self) -> Any:
+    def _receive(self, decoder: msgspec.msgpack.Decoder[Any]) -> Any:
         assert self._conn is not None
         try:
-            message = pickle.loads(self._conn.recv_bytes())
+            message = decoder.decode(self._conn.recv_bytes())
         except (EOFError, OSError):
             self._failed()
         if isinstance(message, str):

@@ -105,9 +105,6 @@ def erasure_marker(customer_id: str, erased_at: datetime) -> StoredEvent:
     )
 
 
-# The body of an event read with decode_rows(parse=False) that has one: told
-# apart by identity from the empty body of an event that has none.
-UNPARSED: dict[str, Any] = {}
 _TYPES: dict[str, EventType | None] = {topic_for(t): t for t in EventType}
 # An enum member's .name goes through a descriptor: once per type, not event.
 _TOPICS: dict[EventType | None, str] = {t: topic for topic, t in _TYPES.items()}
@@ -115,14 +112,15 @@ _TOPICS[None] = UNKNOWN_TOPIC
 Row = tuple[int, str, bytes]
 
 
-def decode_rows(
-    rows: Sequence[Row], keyring: Keyring, *, parse: bool = True
-) -> list[RecordedEvent]:
-    """Stored rows as events, decrypted where the customer's key is live.
-    An erased customer's events come back redacted: ids, type, times and
-    position only. Rows from before encryption (v0 headers) are read as they
-    were written. Without `parse`, `body` is UNPARSED where there is a body,
-    for whoever gets `raw` to parse it (service/rebuildreader.py)."""
+# A stored row opened: (position, topic, header, the decrypted body or None
+# when it has none or its key is gone, the event's kind).
+Opened = tuple[int, str, StoredHeader, bytes | None, str]
+
+
+def open_rows(rows: Sequence[Row], keyring: Keyring) -> list[Opened]:
+    """Stored rows decrypted where the customer's key is live. An erased
+    customer's events have no body: ids, type, times and position only. Rows
+    from before encryption (v0 headers) are read as they were written."""
     parsed = []
     wanted: set[str] = set()
     for position, topic, state in rows:
@@ -131,7 +129,7 @@ def decode_rows(
             wanted.add(header.customer_id)
         parsed.append((position, topic, header, aad, payload))
     live = keyring.live(wanted) if wanted else {}
-    events = []
+    opened: list[Opened] = []
     for position, topic, header, aad, payload in parsed:
         raw: bytes | None = payload
         key_id = header.key_id
@@ -146,11 +144,28 @@ def decode_rows(
             kind = REDACTED_EVENT
         else:
             kind = ""
-        body = {} if raw is None else loads(raw) if parse else UNPARSED
-        events.append(
-            recorded(position, topic, header, body, b"" if raw is None else raw, kind)
+        opened.append((position, topic, header, raw, kind))
+    return opened
+
+
+def decode_rows(rows: Sequence[Row], keyring: Keyring) -> list[RecordedEvent]:
+    """Stored rows as events (`open_rows`), each body parsed."""
+    return [
+        recorded(
+            position,
+            topic,
+            header,
+            {} if raw is None else loads(raw),
+            b"" if raw is None else raw,
+            kind,
         )
-    return events
+        for position, topic, header, raw, kind in open_rows(rows, keyring)
+    ]
+
+
+def type_of(topic: str) -> EventType | None:
+    """The event type a stored topic names; None for one no read model uses."""
+    return _TYPES.get(topic)
 
 
 def recorded(
