@@ -77,8 +77,10 @@ class ReaderContract:
     def test_two_processes_build_what_one_builds(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        # The reader process makes its share of the final answers however few.
+        # The reader process makes its share of the final answers however
+        # few, from states sent in several chunks.
         monkeypatch.setattr(rebuildreader, "HELPER_MIN", 1)
+        monkeypatch.setattr(rebuildreader, "ANSWER_CHUNK", 7)
         self.fill()
         expected = self.rebuilt_in_one_process()
         assert len(expected["states"]) > 20
@@ -91,7 +93,7 @@ class ReaderContract:
         with process_reader(c.backend, c.events) as source:
             answer_many = source.answer_many
 
-            def counted(*args: Any) -> list[bytes]:
+            def counted(*args: Any) -> tuple[list[bytes], list[bytes]]:
                 shared.append(len(args[0]))
                 return answer_many(*args)
 
