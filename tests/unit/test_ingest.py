@@ -67,6 +67,29 @@ def test_any_secret_of_a_rotation_verifies() -> None:
     assert not verify_signature(BODY, DIGEST.hex(), [])
 
 
+@given(
+    st.lists(st.binary(max_size=200), min_size=1, max_size=3), st.binary(max_size=300)
+)
+def test_each_secret_verifies_its_own_signatures_only(
+    secrets: list[bytes], body: bytes
+) -> None:
+    # Keys longer than SHA-256's block (64 bytes) are hashed first: both
+    # sides of that rule, and the same body signed again and again (each
+    # check starts from a copy of the secret's keyed context).
+    for secret in secrets:
+        header = hmac.new(secret, body, hashlib.sha256).hexdigest()
+        for _ in range(2):
+            assert verify_signature(body, header, secrets)
+        # HMAC pads short keys with zeros: b"k" and b"k\0" sign alike.
+        others = [
+            s
+            for s in [*secrets, secret + b"x"]
+            if hmac.new(s, body, hashlib.sha256).hexdigest() != header
+        ]
+        assert others
+        assert not verify_signature(body, header, others)
+
+
 def rule(body: bytes, header: str) -> bool:
     """The signature rule written out independently: HMAC-SHA256 of the raw
     body as 64 hex digits (either case) or standard padded base64, optionally
