@@ -33,7 +33,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
@@ -45,17 +45,16 @@ from projections.events import RecordedEvent
 from projections.projector import EventSource
 from service.backends.base import Backend
 from service.eventstore import EventStore
-from service.ingest import loads
-from service.storedevents import Opened, open_rows, type_of
+from service.storedevents import Opened, event_of, open_rows
 
-# One event on the wire: position, id, stored topic, type name, customer id,
-# created and received (aware datetimes: MessagePack timestamps), the body as
-# its raw JSON (None when the event has none: erased, or the record of an
-# erasure), kind, trace context.
-Packed = tuple[int, str, str, str, str, datetime, datetime, bytes | None, str, str]
+# A batch on the wire: the opened rows' fields (storedevents.Opened), and
+# (index, created's and received's UTC offsets in seconds) for each of them
+# whose times are not in UTC. MessagePack keeps an aware time's instant, not
+# its offset, and a stored header keeps the offset it was given.
+Shifted = tuple[int, int, int]
 _ENCODE = msgspec.msgpack.Encoder().encode
 # A str instead of the expected message: the reader's error.
-_BATCH = msgspec.msgpack.Decoder(list[Packed] | str)
+BATCH = msgspec.msgpack.Decoder(tuple[list[Opened], list[Shifted]] | str)
 _ANSWERS = msgspec.msgpack.Decoder(list[bytes] | str)
 # Batches the reader process may have read and not yet sent.
 AHEAD = 2
@@ -78,55 +77,35 @@ class ReaderFailed(RuntimeError):
     """The reader process reported an error or exited before the end."""
 
 
-def pack(opened: list[Opened]) -> list[Packed]:
-    """Opened rows as they go on the wire: straight from their headers, no
-    event object made on this side."""
-    return [
-        (
-            position,
-            h.event_id,
-            topic,
-            h.type_name,
-            h.customer_id,
-            h.created_at,
-            h.received_at,
-            raw,
-            kind,
-            h.traceparent,
-        )
-        for position, topic, h, raw, kind in opened
+def pack(opened: list[Opened]) -> bytes:
+    shifted = [
+        (i, _offset(o[5]), _offset(o[6]))
+        for i, o in enumerate(opened)
+        if o[5].tzinfo is not UTC or o[6].tzinfo is not UTC
     ]
+    return _ENCODE((opened, [s for s in shifted if s[1] or s[2]]))
 
 
-def unpack(items: list[Packed]) -> list[RecordedEvent]:
+def _offset(when: datetime) -> int:
+    offset = when.utcoffset()  # None: a naive time, sent as it is
+    return 0 if offset is None else offset // timedelta(seconds=1)
+
+
+def unpack(batch: tuple[list[Opened], list[Shifted]]) -> list[RecordedEvent]:
     """The events as the event store's own read would have returned them."""
-    return [
-        RecordedEvent(
-            position,
-            event_id,
-            type_of(topic),
-            type_name,
-            customer_id,
-            created_at,
-            received_at,
-            {} if raw is None else loads(raw),
-            b"" if raw is None else raw,
-            kind,
-            traceparent,
-        )
-        for (
-            position,
-            event_id,
-            topic,
-            type_name,
-            customer_id,
-            created_at,
-            received_at,
-            raw,
-            kind,
-            traceparent,
-        ) in items
-    ]
+    items, shifted = batch
+    events = [event_of(*item) for item in items]
+    for i, created, received in shifted:
+        e = events[i]
+        if created:  # 0: UTC already, or a naive time sent as it was
+            e.created_at = e.created_at.astimezone(_zone(created))
+        if received:
+            e.received_at = e.received_at.astimezone(_zone(received))
+    return events
+
+
+def _zone(seconds: int) -> timezone:
+    return timezone(timedelta(seconds=seconds))
 
 
 def serve(backend: Backend, out: Connection) -> None:
@@ -160,7 +139,7 @@ def _read(store: EventStore, after: int, limit: int, out: Connection) -> None:
         position = after
         while True:
             rows = store.index.scan(position, limit, (), None)
-            sender.put(_ENCODE(pack(open_rows(rows, store.keyring))))
+            sender.put(pack(open_rows(rows, store.keyring)))
             if not rows:
                 break
             position = rows[-1][0]
@@ -253,7 +232,7 @@ class ProcessReader:
             )
         if self._ended:
             return []
-        events = unpack(self._receive(_BATCH))
+        events = unpack(self._receive(BATCH))
         if events:
             self._position = events[-1].position
         else:

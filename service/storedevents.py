@@ -112,9 +112,11 @@ _TOPICS[None] = UNKNOWN_TOPIC
 Row = tuple[int, str, bytes]
 
 
-# A stored row opened: (position, topic, header, the decrypted body or None
-# when it has none or its key is gone, the event's kind).
-Opened = tuple[int, str, StoredHeader, bytes | None, str]
+# A stored row opened, in `event_of`'s order: position, event id, topic, type
+# name, customer id, created and received, the decrypted body (None when it
+# has none or its key is gone), kind, trace context. Also the rebuild
+# reader's wire format (service/rebuildreader.py).
+Opened = tuple[int, str, str, str, str, datetime, datetime, bytes | None, str, str]
 
 
 def open_rows(rows: Sequence[Row], keyring: Keyring) -> list[Opened]:
@@ -144,28 +146,55 @@ def open_rows(rows: Sequence[Row], keyring: Keyring) -> list[Opened]:
             kind = REDACTED_EVENT
         else:
             kind = ""
-        opened.append((position, topic, header, raw, kind))
+        opened.append(
+            (
+                position,
+                header.event_id,
+                topic,
+                header.type_name,
+                header.customer_id,
+                header.created_at,
+                header.received_at,
+                raw,
+                kind,
+                header.traceparent,
+            )
+        )
     return opened
 
 
 def decode_rows(rows: Sequence[Row], keyring: Keyring) -> list[RecordedEvent]:
     """Stored rows as events (`open_rows`), each body parsed."""
-    return [
-        recorded(
-            position,
-            topic,
-            header,
-            {} if raw is None else loads(raw),
-            b"" if raw is None else raw,
-            kind,
-        )
-        for position, topic, header, raw, kind in open_rows(rows, keyring)
-    ]
+    return [event_of(*fields) for fields in open_rows(rows, keyring)]
 
 
-def type_of(topic: str) -> EventType | None:
-    """The event type a stored topic names; None for one no read model uses."""
-    return _TYPES.get(topic)
+def event_of(
+    position: int,
+    event_id: str,
+    topic: str,
+    type_name: str,
+    customer_id: str,
+    created_at: datetime,
+    received_at: datetime,
+    raw: bytes | None,
+    kind: str,
+    traceparent: str,
+) -> RecordedEvent:
+    """The event an opened row's fields make, its body parsed (`raw` is
+    None for an event with no body)."""
+    return RecordedEvent(
+        position,
+        event_id,
+        _TYPES.get(topic),
+        type_name,
+        customer_id,
+        created_at,
+        received_at,
+        {} if raw is None else loads(raw),
+        b"" if raw is None else raw,
+        kind,
+        traceparent,
+    )
 
 
 def recorded(
