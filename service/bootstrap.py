@@ -367,9 +367,11 @@ def _notifications(
     events, models = container.events, container.models
     head, applied = local.head, local.applied
 
-    def on_events() -> None:
+    def on_events(position: int | None) -> None:
+        # The head, as the notification says it, or read (None: a sender that
+        # says none, or a reconnection after which anything may have happened).
         try:
-            head.advance(events.head())
+            head.advance(events.head() if position is None else position)
         except Exception as e:
             # The health watch polls the head as well; this only delays it.
             log.warning("could not read the head after NOTIFY", error=str(e))

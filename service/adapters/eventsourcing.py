@@ -22,7 +22,9 @@ change):
   (`_notify_channel`), then runs `insert_events_statement` (the four
   columns from an array, RETURNING notification_id), whose rows
   `_fetch_ids_after_insert_events` reads: `HookedPostgresRecorder` does the
-  same with its own statement (`problems` compares the source);
+  same in one statement of its own (the NOTIFY, with the new head as its
+  payload, inside it), and reads the ids back itself (`problems` compares
+  the source);
 - `PostgresDatastore.pool` is a psycopg_pool `ConnectionPool` (3.3.3) that
   calls its `_check` attribute, when set, on every checkout (the library
   sets it to `check_connection` with `POSTGRES_PRE_PING`):
@@ -38,7 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import version
 from typing import Any, TypeVar
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
@@ -145,23 +147,34 @@ class HookedPostgresRecorder(PostgresApplicationRecorder):
     def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        # The library's steps in its order (the table lock first, so
-        # notification ids commit in the order they are drawn; the NOTIFY;
-        # the insert, RETURNING notification_id in the batch's order), but
-        # the rows travel as four typed arrays in binary, not as one array of
-        # a composite type in text, which costs more CPU on both sides
-        # (docs/performance.md, "The append's steps").
+        # The library's steps (the table lock first, so notification ids
+        # commit in the order they are drawn; the insert, RETURNING
+        # notification_id in the batch's order; a NOTIFY), but the rows
+        # travel as four typed arrays in binary, not as one array of a
+        # composite type in text, which costs more CPU on both sides
+        # (docs/performance.md, "The append's steps"), and the NOTIFY rides
+        # in the insert's statement with the new head as its payload.
         self._lock_table(curs)
-        self._notify_channel(curs)
         self._send_rows(curs, stored_events)
 
     def insert_rows(self, curs: Any, stored_events: Sequence[StoredEvent]) -> list[int]:
         """The same insert in a transaction of the caller's (not in pipeline
         mode); returns the notification ids. For measuring its steps."""
         self._lock_table(curs)
-        self._notify_channel(curs)
         self._send_rows(curs, stored_events)
-        return [row["notification_id"] for row in curs.fetchall()]
+        return self._fetch_ids_after_insert_events(curs, stored_events)
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **_: Any
+    ) -> list[int]:
+        # The library's, but `_insert_columns` is a SELECT over the insert
+        # (the library asserts an INSERT's status): one id a row, checked.
+        ids = [row["notification_id"] for row in curs.fetchall()]
+        if len(ids) != len(stored_events):
+            raise ProgrammingError(
+                f"got {len(ids)} notification ids for {len(stored_events)} events"
+            )
+        return ids
 
     def _send_rows(self, curs: Any, stored_events: Sequence[StoredEvent]) -> None:
         columns: tuple[list[Any], list[int], list[str], list[bytes]] = (
@@ -173,17 +186,32 @@ class HookedPostgresRecorder(PostgresApplicationRecorder):
             versions.append(s.originator_version)
             topics.append(s.topic)
             states.append(s.state)
-        curs.execute(self._insert_columns(), columns, prepare=True, binary=True)
+        curs.execute(
+            self._insert_columns(),
+            (*columns, self.channel_name),
+            prepare=True,
+            binary=True,
+        )
 
     def _insert_columns(self) -> Any:
+        """One statement: the rows inserted, the NOTIFY (a listener learns
+        the head from it, no query: the table lock makes the batch's largest
+        id the head), and the ids back in the batch's order (the sequence
+        draws them in the order of the rows). A NOTIFY of its own after the
+        insert would cost a statement, and in pipeline mode a refused
+        insert would then surface as "pipeline aborted", not as the
+        duplicate key it is."""
         statement = getattr(self, "_insert_columns_statement", None)
         if statement is None:
             ds = self.datastore
             statement = SQL(
-                "INSERT INTO {schema}.{table} "
+                "WITH ins AS (INSERT INTO {schema}.{table} "
                 "(originator_id, originator_version, topic, state) "
                 "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], "
-                "%b::bytea[]) RETURNING notification_id"
+                "%b::bytea[]) RETURNING notification_id), "
+                "told AS (SELECT pg_notify(%b, max(notification_id)::text) FROM ins) "
+                "SELECT ins.notification_id FROM ins, told "
+                "ORDER BY ins.notification_id"
             ).format(
                 schema=Identifier(ds.schema),
                 table=Identifier(self.events_table_name),
@@ -197,6 +225,12 @@ def notify_channel(recorder: object) -> str:
     """The channel a PostgreSQL recorder NOTIFYs on every insert ("" for a
     recorder that does not)."""
     return str(getattr(recorder, "channel_name", ""))
+
+
+def notified_head(payload: str) -> int | None:
+    """The head a NOTIFY of `notify_channel` says (`HookedPostgresRecorder`
+    sends it); None for one that says none: the library's own, empty."""
+    return int(payload) if payload.isdigit() else None
 
 
 def run_on_new_connections(

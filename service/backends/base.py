@@ -95,7 +95,7 @@ class Backend(Protocol):
         self,
         events: EventStore,
         *,
-        on_events: Callable[[], None] | None,
+        on_events: Callable[[int | None], None] | None,
         on_applied: Callable[[Applied | None], None],
         local: Local | None = None,
     ) -> Notifications | None:

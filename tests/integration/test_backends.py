@@ -4,6 +4,7 @@ root relies on when it asks `backend_for(settings)` for one."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -125,7 +126,7 @@ def test_sqlite_has_no_other_processes_to_hear(tmp_path: Path) -> None:
     opened = backend.open_events(master_key())
     try:
         heard = backend.notifications(
-            opened.events, on_events=lambda: None, on_applied=lambda _: None
+            opened.events, on_events=lambda _: None, on_applied=lambda _: None
         )
         assert heard is None
     finally:
@@ -137,6 +138,11 @@ def test_postgres_hears_appends_and_applied_commits(pg_backend: Backend) -> None
     models = pg_backend.open_models(NO_ANSWERS)
     appended, applied = threading.Event(), []
     got_applied = threading.Event()
+    heads: list[int | None] = []
+
+    def on_events(position: int | None) -> None:
+        heads.append(position)
+        appended.set()
 
     def on_applied(commit: Applied | None) -> None:
         if commit is not None:
@@ -144,14 +150,20 @@ def test_postgres_hears_appends_and_applied_commits(pg_backend: Backend) -> None
             got_applied.set()
 
     listener = pg_backend.notifications(
-        opened.events, on_events=appended.set, on_applied=on_applied
+        opened.events, on_events=on_events, on_applied=on_applied
     )
     assert listener is not None
     listener.start()
     try:
         assert listener.connected.wait(5)  # type: ignore[attr-defined]
-        opened.events.append([envelope("e1")])
+        # On connecting it reads everything afresh (None); then each NOTIFY
+        # says the head after its insert.
+        [accepted] = opened.events.append([envelope("e1")])
         assert appended.wait(5)
+        deadline = time.monotonic() + 5
+        while accepted.position not in heads and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert heads[0] is None and heads[-1] == accepted.position
         with models.writing(1) as w:
             w.advance(expected=0, to=1)
             models.db.after_commit_sql(w.c, 1, 1)

@@ -148,8 +148,12 @@ def test_postgres_insert_notifies_and_keeps_batch_order(pg_url: str) -> None:
                 for i, e in enumerate(stored(5))
             ]
             ids = recorder.insert_events(batch)
-            assert list(listener.notifies(timeout=5, stop_after=1))
+            [note] = listener.notifies(timeout=5, stop_after=1)
         assert ids is not None and list(ids) == sorted(ids)
+        # The NOTIFY says the head after the insert, and it reads as one.
+        assert note.payload == str(max(ids))
+        assert es_adapter.notified_head(note.payload) == max(ids)
+        assert es_adapter.notified_head("") is None
         rows = events.index.read_positions(list(ids))
         assert [(t, s) for _p, t, s in rows] == [(e.topic, e.state) for e in batch]
         assert events.index.positions([e.originator_id for e in batch]) == {

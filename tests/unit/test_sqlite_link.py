@@ -158,7 +158,7 @@ def test_one_process_needs_no_link(tmp_path: Path) -> None:
         )
         return backend.notifications(
             None,  # type: ignore[arg-type]
-            on_events=lambda: None,
+            on_events=lambda _: None,
             on_applied=lambda _: None,
             local=local,
         )
@@ -187,13 +187,13 @@ def test_front_commits_wake_the_projector_and_applied_reaches_the_front(
         links = [
             backend.notifications(
                 None,  # type: ignore[arg-type]
-                on_events=lambda: woken.put("front"),  # never: it has no worker
+                on_events=lambda _: woken.put("front"),  # never: it has no worker
                 on_applied=told.put,
                 local=front,
             ),
             backend.notifications(
                 None,  # type: ignore[arg-type]
-                on_events=lambda: woken.put("projector"),
+                on_events=lambda _: woken.put("projector"),
                 on_applied=lambda _: woken.put("applied at the projector"),
                 local=projector,
             ),

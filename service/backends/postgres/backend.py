@@ -16,7 +16,7 @@ from projections.lease import Lease
 from projections.stores.answers import Answers
 from projections.stores.postgres import APPLIED_CHANNEL, open_postgres_read_models
 from projections.stores.sql import SqlReadModels
-from service.adapters.eventsourcing import notify_channel
+from service.adapters.eventsourcing import notified_head, notify_channel
 from service.backends.base import Applied, Local, Notifications, OpenedEvents
 from service.backends.postgres.lease import PostgresLease
 from service.backends.postgres.notify import Listener
@@ -71,7 +71,7 @@ class PostgresBackend:
         self,
         events: EventStore,
         *,
-        on_events: Callable[[], None] | None,
+        on_events: Callable[[int | None], None] | None,
         on_applied: Callable[[Applied | None], None],
         local: Local | None = None,
     ) -> Notifications | None:
@@ -88,8 +88,10 @@ class PostgresBackend:
 
         channels: dict[str, Callable[[str], None]] = {APPLIED_CHANNEL: applied}
         if on_events is not None:
-            # The library's recorder NOTIFYs this channel on every insert.
-            channels[notify_channel(events.recorder)] = lambda _payload: on_events()
+            # The recorder NOTIFYs this channel on every insert, with the head.
+            channels[notify_channel(events.recorder)] = lambda payload: on_events(
+                notified_head(payload)
+            )
         return Listener(self.database_url, channels)
 
     def scrubber(

@@ -63,7 +63,7 @@ class SqliteBackend:
         self,
         events: EventStore,
         *,
-        on_events: Callable[[], None] | None,
+        on_events: Callable[[int | None], None] | None,
         on_applied: Callable[[Applied | None], None],
         local: Local | None = None,
     ) -> Notifications | None:
@@ -73,7 +73,7 @@ class SqliteBackend:
         # the API waits for them; either is read from the database (None).
         on: dict[str, Callable[[int | None], None]] = {}
         if "worker" in local.roles and on_events is not None:
-            on[EVENTS] = lambda _position: on_events()
+            on[EVENTS] = on_events
         if "api" in local.roles:
             on[APPLIED] = lambda _position: on_applied(None)
         link = Link(self.data_dir, on)
