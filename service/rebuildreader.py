@@ -134,7 +134,7 @@ def serve(backend: Backend, out: Connection) -> None:
 
 
 def _read(store: EventStore, after: int, limit: int, out: Connection) -> None:
-    sender = _Sender(out, AHEAD)
+    sender = _Sender(out)
     try:
         position = after
         while True:
@@ -149,14 +149,13 @@ def _read(store: EventStore, after: int, limit: int, out: Connection) -> None:
 
 
 class _Sender:
-    """Sends from a thread of its own, so work goes on while a send waits for
-    the other side to take the previous message: up to `ahead` messages
-    ahead (0: any number), which absorbs either side's hiccups on a busy
-    machine."""
+    """Sends from a thread of its own, so reading goes on while a send waits
+    for the rebuild to take the previous batch: up to AHEAD batches ahead,
+    which absorbs either side's hiccups on a busy machine."""
 
-    def __init__(self, out: Connection, ahead: int) -> None:
+    def __init__(self, out: Connection) -> None:
         self.out = out
-        self.queue: queue.Queue[bytes | None] = queue.Queue(ahead)
+        self.queue: queue.Queue[bytes | None] = queue.Queue(AHEAD)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -180,6 +179,26 @@ class _Sender:
     def close(self) -> None:
         self.queue.put(None)
         self.thread.join()
+
+
+class _Background:
+    """`work` in a thread of its own, started at once; `join` waits for it
+    and leaves what it raised in `error`."""
+
+    def __init__(self, work: Callable[[], None]) -> None:
+        self.error: BaseException | None = None
+        self._work = work
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._work()
+        except BaseException as e:
+            self.error = e
+
+    def join(self) -> None:
+        self._thread.join()
 
 
 def _answer(out: Connection) -> None:
@@ -273,33 +292,39 @@ class ProcessReader:
     ) -> tuple[list[bytes], list[bytes]]:
         """`states` encoded, and their answers: once the log is read, the
         reader process makes a share of the answers from the encoded states,
-        chunk by chunk as they are encoded here, while this one encodes the
-        rest, runs `meanwhile` and makes its own share."""
+        chunk by chunk as a thread here encodes them, while this process
+        runs `meanwhile`, then encodes the rest and makes its own share."""
         if not self._ended or len(states) < HELPER_MIN:
             blobs = [encode_state(state) for state in states]
             meanwhile()
             return blobs, [encode(state) for state in states]
         assert self._conn is not None
+        conn = self._conn
         split = len(states) - int(len(states) * HELPER_SHARE)
-        # Sent from a thread: the reader takes a chunk once it has answered
-        # the one before, and this process goes on meanwhile.
-        sender = _Sender(self._conn, 0)
         theirs: list[bytes] = []
-        try:
+
+        def feed() -> None:
+            # The reader's share, encoded and sent chunk by chunk from this
+            # thread: a send waits until the reader has answered the chunk
+            # before, and `meanwhile` (a merge of staged rows: the database's
+            # own work, the GIL released) runs beside the encoding.
             for i in range(split, len(states), ANSWER_CHUNK):
                 chunk = [encode_state(s) for s in states[i : i + ANSWER_CHUNK]]
-                theirs += chunk
-                sender.put(pickle.dumps((encode, chunk), pickle.HIGHEST_PROTOCOL))
-            sender.put(pickle.dumps(None))
-            mine = [encode_state(state) for state in states[:split]]
+                theirs.extend(chunk)
+                conn.send_bytes(pickle.dumps((encode, chunk), pickle.HIGHEST_PROTOCOL))
+            conn.send_bytes(pickle.dumps(None))
+
+        feeder = _Background(feed)
+        try:
             meanwhile()
+            mine = [encode_state(state) for state in states[:split]]
             made = [encode(state) for state in states[:split]]
-        except OSError:  # a send failed: the reader is gone
-            self._failed()
         finally:
-            sender.close()  # every chunk taken by now, or the reader is gone
-        if sender.error is not None:
+            feeder.join()  # every chunk taken by now, or the reader is gone
+        if isinstance(feeder.error, OSError):
             self._failed()
+        if feeder.error is not None:
+            raise feeder.error
         answered: list[bytes] = self._receive(_ANSWERS)
         if len(answered) != len(states) - split:
             raise ReaderFailed("the rebuild's reader process lost answers")
