@@ -32,6 +32,7 @@ import queue
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta, timezone
 from multiprocessing.connection import Connection
@@ -181,26 +182,6 @@ class _Sender:
         self.thread.join()
 
 
-class _Background:
-    """`work` in a thread of its own, started at once; `join` waits for it
-    and leaves what it raised in `error`."""
-
-    def __init__(self, work: Callable[[], None]) -> None:
-        self.error: BaseException | None = None
-        self._work = work
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._work()
-        except BaseException as e:
-            self.error = e
-
-    def join(self) -> None:
-        self._thread.join()
-
-
 def _answer(out: Connection) -> None:
     """Rounds of answers: chunks of (encoder, encoded states), then None;
     all the round's answers go back in one message, once every chunk is
@@ -314,17 +295,17 @@ class ProcessReader:
                 conn.send_bytes(pickle.dumps((encode, chunk), pickle.HIGHEST_PROTOCOL))
             conn.send_bytes(pickle.dumps(None))
 
-        feeder = _Background(feed)
-        try:
+        with ThreadPoolExecutor(1, thread_name_prefix="rebuild-feed") as pool:
+            fed = pool.submit(feed)
             meanwhile()
             mine = [encode_state(state) for state in states[:split]]
             made = [encode(state) for state in states[:split]]
-        finally:
-            feeder.join()  # every chunk taken by now, or the reader is gone
-        if isinstance(feeder.error, OSError):
+        # Leaving the block waited for `feed`: every chunk was taken, or the
+        # reader is gone.
+        try:
+            fed.result()
+        except OSError:
             self._failed()
-        if feeder.error is not None:
-            raise feeder.error
         answered: list[bytes] = self._receive(_ANSWERS)
         if len(answered) != len(states) - split:
             raise ReaderFailed("the rebuild's reader process lost answers")
