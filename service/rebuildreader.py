@@ -72,6 +72,11 @@ HELPER_MIN = 1000
 # States encoded and sent to the reader process at a time: it starts on the
 # first while the rest are encoded.
 ANSWER_CHUNK = 5000
+# The first batch is at most this many events, whatever the batch size: the
+# rebuild waits for it with nothing else to do (a full batch of 20,000 took
+# the reader ~0.25 s), and once it folds, the reader stays ahead (it reads an
+# event faster than the rebuild folds one).
+FIRST_BATCH = 1000
 
 
 class ReaderFailed(RuntimeError):
@@ -110,19 +115,19 @@ def _zone(seconds: int) -> timezone:
 
 
 def serve(backend: Backend, out: Connection) -> None:
-    """The reader process: it opens the store, then is told where to start
-    and how many events a batch; sends every event from there, then an empty
-    batch at the end (as the store's read ends a rebuild); then makes
-    answers, as asked, until the rebuild closes the pipe. On an error, its
-    text."""
+    """The reader process: it opens the store, then is told where to start,
+    how many events a batch and how many the first; sends every event from
+    there, then an empty batch at the end (as the store's read ends a
+    rebuild); then makes answers, as asked, until the rebuild closes the
+    pipe. On an error, its text."""
     # Ctrl-C at `loyalty rebuild` reaches the whole process group: the
     # rebuild decides, and closing the pipe or killing ends this process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         opened = backend.open_events(backend.master_key()[0])
         try:
-            after, limit = pickle.loads(out.recv_bytes())
-            _read(opened.events, after, limit, out)
+            after, limit, first = pickle.loads(out.recv_bytes())
+            _read(opened.events, after, limit, first, out)
         finally:
             opened.close()
         _answer(out)
@@ -134,16 +139,18 @@ def serve(backend: Backend, out: Connection) -> None:
         out.close()
 
 
-def _read(store: EventStore, after: int, limit: int, out: Connection) -> None:
+def _read(
+    store: EventStore, after: int, limit: int, first: int, out: Connection
+) -> None:
     sender = _Sender(out)
     try:
-        position = after
+        position, size = after, first
         while True:
-            rows = store.index.scan(position, limit, (), None)
+            rows = store.index.scan(position, size, (), None)
             sender.put(pack(open_rows(rows, store.keyring)))
             if not rows:
                 break
-            position = rows[-1][0]
+            position, size = rows[-1][0], limit
     finally:
         sender.close()
     sender.check()
@@ -262,7 +269,7 @@ class ProcessReader:
         self._position, self._limit = after, limit
         # If it is gone already, what it said (if anything) is read next.
         with suppress(OSError):
-            self._conn.send_bytes(pickle.dumps((after, limit)))
+            self._conn.send_bytes(pickle.dumps((after, limit, min(limit, FIRST_BATCH))))
 
     def answer_many(
         self,

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from projections.events import RecordedEvent
 from projections.rebuild import RebuildProgress, rebuild
 from projections.worker import ProjectionWorker
 from service import rebuildreader
@@ -81,6 +82,8 @@ class ReaderContract:
         # few, from states sent in several chunks.
         monkeypatch.setattr(rebuildreader, "HELPER_MIN", 1)
         monkeypatch.setattr(rebuildreader, "ANSWER_CHUNK", 7)
+        # A short first batch, so the rebuild starts folding sooner.
+        monkeypatch.setattr(rebuildreader, "FIRST_BATCH", 50)
         self.fill()
         expected = self.rebuilt_in_one_process()
         assert len(expected["states"]) > 20
@@ -89,17 +92,24 @@ class ReaderContract:
         assert b'"rr-again"' in expected["states"][ERASED[0]]
         c = self.container
         reports: list[RebuildProgress] = []
-        shared = []
+        shared, sizes = [], []
         with process_reader(c.backend, c.events) as source:
-            answer_many = source.answer_many
+            answer_many, read = source.answer_many, source.read
+
+            def measured(after: int, limit: int) -> list[RecordedEvent]:
+                events = read(after, limit)
+                sizes.append(len(events))
+                return events
 
             def counted(*args: Any) -> tuple[list[bytes], list[bytes]]:
                 shared.append(len(args[0]))
                 return answer_many(*args)
 
             source.answer_many = counted  # type: ignore[method-assign]
+            source.read = measured  # type: ignore[method-assign]
             done = rebuild(source, c.models, batch_size=128, on_progress=reports.append)
         assert shared == [len(expected["states"])]
+        assert sizes[:3] == [50, 128, 128] and sizes[-1] == 0
         assert done.finished and done.done == c.events.head()
         assert len(reports) > 3 and reports[-1] == done
         assert read_models(c) == expected
