@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 from projections.customer.points import LedgerEntry
 from projections.customer.state import CustomerState
 from projections.customer.timekeys import at, micros
 
 
-@dataclass(frozen=True, slots=True)
-class CustomerRow:
+class CustomerRow(NamedTuple):
+    """A customer's row, its fields in the table's column order
+    (tables.CUSTOMER_COLUMNS): it is its own statement parameters. A
+    NamedTuple, as cheap to make as a tuple: the live worker makes one a
+    changed customer a batch, a rebuild one a customer."""
+
     customer_id: str
     email_lower: str | None
     email_key: str | None  # sortable "newest event carrying the email"

@@ -47,22 +47,6 @@ class StalePosition(RuntimeError):
     """Another applier moved this generation on; re-read and carry on."""
 
 
-def customer_values(rows: Sequence[CustomerRow]) -> list[tuple[Any, ...]]:
-    """CustomerRows as parameter tuples, in CUSTOMER_COLUMNS order."""
-    return [
-        (
-            r.customer_id,
-            r.email_lower,
-            r.email_key,
-            r.tier,
-            r.position,
-            r.state,
-            r.answer,
-        )
-        for r in rows
-    ]
-
-
 def insert_values(
     c: Any,
     p: str,
@@ -215,15 +199,11 @@ class GenerationWriter:
         table = self._t("customers")
         for group, suffix in ((same, _UPSERT_SAME_TIER), (other, _UPSERT_CUSTOMER)):
             if group:
-                self.db.insert_rows(
-                    self.c, table, CUSTOMER_COLUMNS, customer_values(group), suffix
-                )
+                self.db.insert_rows(self.c, table, CUSTOMER_COLUMNS, group, suffix)
 
     def insert_customers(self, rows: Sequence[CustomerRow]) -> None:
         """The first customer rows of a rebuild's (empty) generation."""
-        self.db.bulk_insert(
-            self.c, self._t("customers"), CUSTOMER_COLUMNS, customer_values(rows)
-        )
+        self.db.bulk_insert(self.c, self._t("customers"), CUSTOMER_COLUMNS, rows)
 
     def write(
         self,
