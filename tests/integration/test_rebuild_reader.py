@@ -78,8 +78,8 @@ class ReaderContract:
     def test_two_processes_build_what_one_builds(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        # The reader process makes its share of the final answers however
-        # few, from states sent in several chunks.
+        # The reader process makes the final answers however few, from
+        # states sent in several chunks.
         monkeypatch.setattr(rebuildreader, "HELPER_MIN", 1)
         monkeypatch.setattr(rebuildreader, "ANSWER_CHUNK", 7)
         # A short first batch, so the rebuild starts folding sooner.
@@ -118,8 +118,7 @@ class ReaderContract:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         # States evicted and loaded back mid-rebuild; the final flush, with
-        # the reader's share of the answers, updates rows instead of
-        # inserting them.
+        # the reader's answers, updates rows instead of inserting them.
         monkeypatch.setattr(rebuildreader, "HELPER_MIN", 1)
         self.fill()
         expected = self.rebuilt_in_one_process()
