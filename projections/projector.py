@@ -161,7 +161,7 @@ class RebuildProjector(Projector):
             merged = True
 
         # The staged rows are merged while the reader process (if any) makes
-        # its share of the answers, before the customers are indexed.
+        # the answers, before the customers are indexed.
         rows = self._dirty_rows(meanwhile=merge)
         if not merged:
             merge()
