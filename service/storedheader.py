@@ -27,6 +27,8 @@ import struct
 from datetime import UTC, datetime, timedelta, timezone
 from typing import NamedTuple
 
+from projections.customer.timekeys import micros
+
 V2 = 2
 _V2_TAG = bytes([V2])
 # version, total length, created µs, received µs, created offset s, received
@@ -86,14 +88,14 @@ def _epoch_at(offset: int) -> datetime:
 
 def _instant(when: datetime) -> tuple[int, int]:
     if when.tzinfo is UTC:  # what the service writes: no offset to work out
-        return (when - _EPOCH) // _US, 0
+        return micros(when), 0
     offset = when.utcoffset()
     if offset is None:
         raise ValueError("a stored time must be timezone-aware")
     seconds, rest = divmod(offset, _SECOND)
     if rest:
         raise ValueError("a stored time's UTC offset must be whole seconds")
-    return (when - _EPOCH) // _US, seconds
+    return micros(when), seconds
 
 
 def encode_header(header: StoredHeader) -> bytes:
