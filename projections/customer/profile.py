@@ -49,6 +49,11 @@ def on_customer_created(
         )
 
 
+# The register's tuple made in one C call: a NamedTuple's own constructor is
+# Python code, and this runs for every applied event.
+_register = tuple.__new__
+
+
 def note_email(state: CustomerState, event: RecordedEvent, us: int) -> None:
     """Any applied event may carry the email (base payload, not properties).
 
@@ -58,7 +63,7 @@ def note_email(state: CustomerState, event: RecordedEvent, us: int) -> None:
     if type(email) is str and newer(us, event.id, state.email):
         email = email.strip()
         if email:
-            state.email = EmailSeen(us, event.id, email)
+            state.email = _register(EmailSeen, (us, event.id, email))
 
 
 def profile_view(state: CustomerState) -> Profile:
