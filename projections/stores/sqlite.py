@@ -21,6 +21,12 @@ from projections.stores.sql import SqlReadModels
 from projections.stores.writer import insert_values
 
 CHECKPOINT_PAGES = 10_000  # of 4 KiB: a WAL file of up to about 40 MB
+# Rows a bulk INSERT statement carries (a rebuild's staged rows and first
+# customer rows). Multi-row VALUES bind the same parameters as executemany
+# but step once a statement instead of once a row: a rebuild's staged
+# history and ledger rows cost 0.90 -> 0.48 us an event. Every full chunk is
+# the same SQL, so the connection's statement cache compiles it once.
+BULK_ROWS = 500
 
 
 class SqliteDialect:
@@ -134,8 +140,7 @@ class SqliteDb(SqliteDialect):
         columns: str,
         rows: Sequence[Sequence[Any]],
     ) -> None:
-        marks = ",".join("?" * (columns.count(",") + 1))
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+        insert_values(cursor, self.p, table, columns, rows, most=BULK_ROWS)
 
     def insert_rows(
         self,

@@ -54,12 +54,13 @@ def insert_values(
     columns: str,
     rows: Sequence[Sequence[Any]],
     suffix: str = "",
+    most: int = MAX_PARAMS,
 ) -> None:
-    """One multi-row INSERT for `rows` (several only past MAX_PARAMS): a
-    statement per batch instead of one per row."""
+    """One multi-row INSERT for `rows` (several only past `most` rows or
+    MAX_PARAMS parameters): a statement per batch instead of one per row."""
     width = columns.count(",") + 1
     one = "(" + ",".join([p] * width) + ")"
-    for chunk in chunks(rows, MAX_PARAMS // width):
+    for chunk in chunks(rows, min(most, MAX_PARAMS // width)):
         c.execute(
             f"INSERT INTO {table} ({columns}) VALUES "
             + ",".join([one] * len(chunk))
