@@ -13,7 +13,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -34,11 +34,12 @@ from service.storedevents import (
     ERASURE_TOPIC,
     Row,
     decode_rows,
-    encode,
     erasure_marker,
     originator_id,
+    sealed,
     topic_for,
 )
+from service.storedheader import StoredHeader
 
 # What a dead or unreachable database raises through the library or drivers.
 STORE_ERRORS = (PersistenceError, sqlite3.Error, psycopg.Error, OSError)
@@ -51,10 +52,15 @@ class StoreUnavailable(Exception):
 @dataclass(frozen=True, slots=True)
 class Appended:
     """The outcome of one append: accepted at `position`, or a duplicate of
-    the copy already stored at `position`."""
+    the copy already stored at `position`. An accepted one also carries what
+    was stored, the header and the state's bytes, for the committing
+    process's own worker (service/handoff.py); not part of the answer."""
 
     status: Literal["accepted", "duplicate"]
     position: int
+    stored: tuple[StoredHeader, bytes] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 
 class PositionIndex(Protocol):
@@ -145,7 +151,7 @@ class EventStore:
         # out that some ids are stored; races with other writers get the rest.
         for _attempt in range(6):
             try:
-                positions = self._insert(fresh, self._clock.now(UTC))
+                inserted = self._insert(fresh, self._clock.now(UTC))
             except KeysChanged:
                 continue
             except IntegrityError:
@@ -155,7 +161,7 @@ class EventStore:
                 known.update(stored)
                 fresh = [(env, oid) for env, oid in fresh if env.id not in stored]
                 continue
-            accepted = {env.id: p for (env, _), p in zip(fresh, positions, strict=True)}
+            accepted = {env.id: i for (env, _), i in zip(fresh, inserted, strict=True)}
             return self._answers(envelopes, known, accepted)
         raise StoreUnavailable("could not settle concurrent appends of the same ids")
 
@@ -166,7 +172,8 @@ class EventStore:
 
     def _insert(
         self, batch: list[tuple[Envelope, uuid.UUID]], received_at: datetime
-    ) -> list[int]:
+    ) -> list[tuple[int, tuple[StoredHeader, bytes]]]:
+        """Each event's position and what was stored for it, in order."""
         if not batch:
             return []
         newest: dict[str, datetime] = {}
@@ -175,10 +182,11 @@ class EventStore:
             if when is None or env.created_at > when:
                 newest[env.customer_id] = env.created_at
         keys, new = self.keyring.for_batch(newest)
-        stored = [
-            encode(env, received_at, keys[env.customer_id], env.traceparent, oid, n)
+        written = [
+            sealed(env, received_at, keys[env.customer_id], env.traceparent, oid, n)
             for (env, oid), n in zip(batch, nonces(len(batch)), strict=True)
         ]
+        stored = [event for _, event in written]
         used = {cid: k.key_id for cid, k in keys.items() if k.key_id is not None}
 
         def in_transaction(c: Any) -> None:
@@ -194,20 +202,24 @@ class EventStore:
             raise
         self.keyring.written(new)
         assert positions is not None and len(positions) == len(batch)
-        return list(positions)
+        return [
+            (p, (header, event.state))
+            for p, (header, event) in zip(positions, written, strict=True)
+        ]
 
     @staticmethod
     def _answers(
         envelopes: Sequence[Envelope],
         known: dict[str, int],
-        accepted: dict[str, int],
+        accepted: dict[str, tuple[int, tuple[StoredHeader, bytes]]],
     ) -> list[Appended]:
         answers = []
         for env in envelopes:
-            position = accepted.pop(env.id, None)
-            if position is not None:
+            inserted = accepted.pop(env.id, None)
+            if inserted is not None:
                 # Only the first copy in the batch is the accepted one.
-                answers.append(Appended("accepted", position))
+                position, stored = inserted
+                answers.append(Appended("accepted", position, stored))
                 known[env.id] = position
             else:
                 answers.append(Appended("duplicate", known[env.id]))

@@ -62,30 +62,42 @@ def encode(
     `oid` is `originator_id(envelope.id)` where the caller has it already
     (uuid5 is a SHA-1: once per event is enough); `nonce`, the seal's, where
     the caller drew it (`sealing.nonces`)."""
+    return sealed(envelope, received_at, key, traceparent, oid, nonce)[1]
+
+
+def sealed(
+    envelope: Envelope,
+    received_at: datetime,
+    key: CustomerKey,
+    traceparent: str = "",
+    oid: uuid.UUID | None = None,
+    nonce: bytes | None = None,
+) -> tuple[StoredHeader, StoredEvent]:
+    """`encode`'s stored event with the header it wrote, for the append to
+    hand over what it stored without decoding it again."""
     erased = key.erased_at is not None and envelope.created_at <= key.erased_at
     aead = None if erased else key.aead
     key_id = key.key_id if aead is not None and key.key_id is not None else REDACTED
-    header = encode_header(
-        StoredHeader(
-            envelope.id,
-            envelope.customer_id,
-            envelope.type_name,
-            envelope.created_at,
-            received_at,
-            key_id,
-            traceparent,
-        )
+    header = StoredHeader(
+        envelope.id,
+        envelope.customer_id,
+        envelope.type_name,
+        envelope.created_at,
+        received_at,
+        key_id,
+        traceparent,
     )
+    written = encode_header(header)
     payload = (
         b""
         if aead is None or key_id == REDACTED
-        else seal(aead, envelope.raw, header, nonce)
+        else seal(aead, envelope.raw, written, nonce)
     )
-    return StoredEvent(
+    return header, StoredEvent(
         originator_id=originator_id(envelope.id) if oid is None else oid,
         originator_version=1,
         topic=_TOPICS[envelope.type],
-        state=header + payload,
+        state=written + payload,
     )
 
 

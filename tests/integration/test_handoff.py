@@ -23,6 +23,7 @@ from service.bootstrap import Container
 from service.eventstore import Appended
 from service.handoff import HandOff
 from service.ingest import Envelope, parse_envelope
+from service.storedheader import StoredHeader
 from testkit.containers import pg_container, sqlite_container
 from testkit.erasure_model import balance_changed, check
 from testkit.traffic import webhooks
@@ -191,9 +192,15 @@ def run(c: Container, program: list[tuple[str, int, int]]) -> None:
         elif kind == "work":
             work(arg)
         elif kind == "phantom":
-            # Held for the next position, which another writer then takes.
+            # Held for the next position, which another writer then takes:
+            # a header sealed under the customer's live key (when they have
+            # one), beside bytes the store never got.
             position = c.events.head() + 1
-            handoff.hold([batch[0]], [Appended("accepted", position)])
+            env = batch[0]
+            live = c.events.keyring.live_ids([cid]).get(cid) or "no-key-yet"
+            header = StoredHeader(env.id, cid, env.type_name, env.created_at, now, live)
+            claimed = Appended("accepted", position, (header, b"not stored"))
+            handoff.hold([env], [claimed])
             c.events.append([balance_changed(f"t{n}", cid, n, when)])
         else:  # the process restarts: nothing held survives it
             handoff, append = handing_off(c)
