@@ -32,7 +32,7 @@ from typing import Any
 from bench import pgdb
 from service.eventstore import EventStore
 from service.ingest import Envelope, parse_envelope
-from service.storedevents import encode, originator_id
+from service.storedevents import originator_id, sealed
 from testkit.keys import master_key
 from testkit.traffic import webhooks
 
@@ -118,7 +118,7 @@ class Ladder:
     def prepared(self, b: list[Envelope]) -> tuple[list[Any], Any, Any]:
         keys, new = self.keyring.for_batch(newest_of(b))
         now = datetime.now(UTC)
-        stored = [encode(e, now, keys[e.customer_id], e.traceparent) for e in b]
+        stored = [sealed(e, now, keys[e.customer_id], e.traceparent)[1] for e in b]
         used = {c: k.key_id for c, k in keys.items() if k.key_id is not None}
 
         def verify(c: Any) -> None:
@@ -132,7 +132,7 @@ class Ladder:
         keyed = [(b, self.keyring.for_batch(newest_of(b))[0]) for b in bs]
         t0 = time.process_time()
         for b, keys in keyed:
-            [encode(e, now, keys[e.customer_id], e.traceparent) for e in b]
+            [sealed(e, now, keys[e.customer_id], e.traceparent)[1] for e in b]
         self.spent = time.process_time() - t0
 
     def insert_rolled_back(self, bs: list[list[Envelope]]) -> None:

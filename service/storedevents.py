@@ -47,24 +47,6 @@ def topic_for(event_type: EventType | None) -> str:
     return UNKNOWN_TOPIC if event_type is None else TOPIC_PREFIX + event_type.name
 
 
-def encode(
-    envelope: Envelope,
-    received_at: datetime,
-    key: CustomerKey,
-    traceparent: str = "",
-    oid: uuid.UUID | None = None,
-    nonce: bytes | None = None,
-) -> StoredEvent:
-    """The header in clear (ids, names, times and the trace context: no
-    personal data), then the request body encrypted with the customer's data
-    key, the header as associated data. An event created at or before its
-    customer's erasure keeps only the header: nothing personal is stored.
-    `oid` is `originator_id(envelope.id)` where the caller has it already
-    (uuid5 is a SHA-1: once per event is enough); `nonce`, the seal's, where
-    the caller drew it (`sealing.nonces`)."""
-    return sealed(envelope, received_at, key, traceparent, oid, nonce)[1]
-
-
 def sealed(
     envelope: Envelope,
     received_at: datetime,
@@ -73,8 +55,14 @@ def sealed(
     oid: uuid.UUID | None = None,
     nonce: bytes | None = None,
 ) -> tuple[StoredHeader, StoredEvent]:
-    """`encode`'s stored event with the header it wrote, for the append to
-    hand over what it stored without decoding it again."""
+    """The header in clear (ids, names, times and the trace context: no
+    personal data), then the request body encrypted with the customer's data
+    key, the header as associated data; with the header, so the append can
+    hand over what it stored without decoding it again. An event created at
+    or before its customer's erasure keeps only the header: nothing personal
+    is stored. `oid` is `originator_id(envelope.id)` where the caller has it
+    already (uuid5 is a SHA-1: once per event is enough); `nonce`, the
+    seal's, where the caller drew it (`sealing.nonces`)."""
     erased = key.erased_at is not None and envelope.created_at <= key.erased_at
     aead = None if erased else key.aead
     key_id = key.key_id if aead is not None and key.key_id is not None else REDACTED

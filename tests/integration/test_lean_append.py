@@ -16,7 +16,7 @@ from eventsourcing.persistence import IntegrityError
 
 from service.eventstore import EventStore, StoreUnavailable
 from service.ingest import Envelope, parse_envelope
-from service.storedevents import encode
+from service.storedevents import sealed
 from testkit.keys import master_key
 from testkit.webhooks import envelope, webhook_body
 
@@ -147,7 +147,7 @@ def test_the_recorder_refuses_a_stored_id_whole(opener: Opener) -> None:
     answers(store, [envelope("a")])
     key = store.keyring.for_append({"c1": datetime.now(UTC)})["c1"]
     when = datetime.now(UTC)
-    batch = [encode(envelope(x), when, key) for x in "za"]
+    batch = [sealed(envelope(x), when, key)[1] for x in "za"]
     with pytest.raises(IntegrityError):
         store.recorder.insert_events(batch)
     assert ids_in(store) == ["a"]

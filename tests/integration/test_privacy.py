@@ -26,7 +26,7 @@ from service.keyring import WrongMasterKey
 from service.masterkey import read_master_key, write_new_master_key
 from service.privacy import Privacy
 from service.reads import CustomerReads
-from service.storedevents import ERASURE_TOPIC, encode, topic_for
+from service.storedevents import ERASURE_TOPIC, sealed, topic_for
 from testkit.keys import master_key_file
 from testkit.privacy import ANA, body, created, legacy_state, points
 
@@ -386,7 +386,7 @@ def test_encode_redacts_an_event_created_before_its_customers_erasure() -> None:
 
     env = created("x1", "ana")
     erased = CustomerKey(None, None, env.created_at + timedelta(seconds=1))
-    stored = encode(env, datetime.now(UTC), erased)
+    stored = sealed(env, datetime.now(UTC), erased)[1]
     from service.storedheader import decode_header
 
     header, _aad, body = decode_header(stored.state)
