@@ -49,6 +49,11 @@ class StoreUnavailable(Exception):
     """The store cannot be read or written right now; callers answer 503."""
 
 
+# What the append stored for an event: the header it wrote and the state's
+# bytes (the committing process's worker matches rows against them).
+Stored = tuple[StoredHeader, bytes]
+
+
 @dataclass(frozen=True, slots=True)
 class Appended:
     """The outcome of one append: accepted at `position`, or a duplicate of
@@ -58,9 +63,7 @@ class Appended:
 
     status: Literal["accepted", "duplicate"]
     position: int
-    stored: tuple[StoredHeader, bytes] | None = field(
-        default=None, compare=False, repr=False
-    )
+    stored: Stored | None = field(default=None, compare=False, repr=False)
 
 
 class PositionIndex(Protocol):
@@ -172,7 +175,7 @@ class EventStore:
 
     def _insert(
         self, batch: list[tuple[Envelope, uuid.UUID]], received_at: datetime
-    ) -> list[tuple[int, tuple[StoredHeader, bytes]]]:
+    ) -> list[tuple[int, Stored]]:
         """Each event's position and what was stored for it, in order."""
         if not batch:
             return []
@@ -211,7 +214,7 @@ class EventStore:
     def _answers(
         envelopes: Sequence[Envelope],
         known: dict[str, int],
-        accepted: dict[str, tuple[int, tuple[StoredHeader, bytes]]],
+        accepted: dict[str, tuple[int, Stored]],
     ) -> list[Appended]:
         answers = []
         for env in envelopes:

@@ -27,14 +27,18 @@ from collections.abc import Sequence
 from datetime import UTC
 
 from projections.events import RecordedEvent
-from service.eventstore import STORE_ERRORS, Appended, EventStore, StoreUnavailable
+from service.eventstore import (
+    STORE_ERRORS,
+    Appended,
+    EventStore,
+    Stored,
+    StoreUnavailable,
+)
 from service.groupcommit import AppendBatch
 from service.ingest import Envelope
 from service.storedevents import ERASURE_TOPIC, Row, decode_rows, recorded
 from service.storedheader import StoredHeader
 
-# What the append stored for an event: its header and the state's bytes.
-Stored = tuple[StoredHeader, bytes]
 # A few batches of the worker's at full ingest: the worker takes what it is
 # handed within milliseconds, or falls behind and reads the store anyway.
 LIMIT = 4096
