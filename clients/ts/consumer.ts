@@ -270,6 +270,21 @@ function figures(rows: Rows): { [key: string]: Json } {
 
 // --- the replay --------------------------------------------------------------
 
+// Whether a stream failed because its connection did, not by the server's
+// answer: UNAVAILABLE, or what Connect for Node says instead when the server
+// goes away mid-stream. It says CANCELED when the HTTP/2 stream is reset,
+// and ABORTED when the socket's read fails first (ECONNRESET: a killed
+// host's RST, a load balancer dropping the connection), with that Node
+// error as the cause; the service itself never answers ABORTED.
+function connectionBroke(error: ConnectError): boolean {
+  if (error.code === Code.Unavailable || error.code === Code.Canceled) return true;
+  if (error.code !== Code.Aborted) return false;
+  for (let cause: unknown = error.cause; cause instanceof Error; cause = cause.cause) {
+    if (typeof (cause as NodeJS.ErrnoException).code === "string") return true;
+  }
+  return false;
+}
+
 async function main(): Promise<void> {
   const o = parseOptions();
   const typeNames = o.types.map((t) => EventTypeSchema.value[t]?.name ?? String(t)).sort();
@@ -338,9 +353,7 @@ async function main(): Promise<void> {
     } catch (err) {
       const error = ConnectError.from(err);
       if (stop.signal.aborted) break; // SIGINT/SIGTERM: save and exit
-      // Connect for Node reports a server that went away mid-stream as
-      // CANCELED (its HTTP/2 stream was reset), not UNAVAILABLE: not ours.
-      if (error.code !== Code.Unavailable && error.code !== Code.Canceled) throw err;
+      if (!connectionBroke(error)) throw err;
       save();
       emit({ step: "retrying", code: error.code, message: error.rawMessage });
       await new Promise((resolve) => setTimeout(resolve, backoffMs));

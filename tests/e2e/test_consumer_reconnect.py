@@ -1,7 +1,8 @@
-"""A following consumer outlives a service restart: the broken stream ends
-UNAVAILABLE, the consumer saves, retries with back-off after its saved
-position, and goes on with the events stored after the restart, none missed
-or applied twice."""
+"""A following consumer outlives a service restart and a reset connection:
+the broken stream ends (UNAVAILABLE; Connect for Node says CANCELED, or
+ABORTED when its socket reads the reset), the consumer saves, retries with
+back-off after its saved position, and goes on with the events stored after,
+none missed or applied twice."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from testkit.clients import LANGUAGES, build_clients, program
 from testkit.consumers import Consumer
 from testkit.launch import ServiceProcess
+from testkit.resetproxy import ResetProxy
 from testkit.signing import headers
 from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
@@ -58,6 +60,38 @@ def test_following_consumer_resumes_after_the_service_restarts(
     finally:
         svc.stop()
     # Each event once, in this one run: 5 before the restart, 7 after.
+    assert done["received"]["events"] == 2, done
+    assert [r["issued"] for r in done["figures"]["(none)"].values()] == ["12"]
+    assert json.loads(state.read_text())["position"] == str(last)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_following_consumer_resumes_after_its_connection_is_reset(
+    lang: str, tmp_path: Path
+) -> None:
+    """A killed service's kernel answers the client's socket with a FIN or
+    an RST, whichever its unread bytes decide; the proxy makes it an RST
+    every time, as a load balancer dropping the connection does."""
+    build_clients()
+    svc = ServiceProcess(tmp_path / "data")
+    state = tmp_path / "state.json"
+    try:
+        svc.start()
+        post(svc, "before", 5)
+        with ResetProxy(svc.grpc_target) as proxy:
+            argv = [*program(lang, "consumer"), "--target", proxy.target]
+            with Consumer([*argv, "--state", str(state), "--follow"]) as run:
+                run.until("caught_up")
+                assert proxy.reset() >= 1
+                run.until("retrying", timeout=30)
+                last = post(svc, "after", 7)
+                while int(run.until("saved", timeout=60)["position"]) < last:
+                    pass
+                run.proc.send_signal(signal.SIGTERM)
+                done = run.until("done")
+                assert run.close() == 0, run.stderr()
+    finally:
+        svc.stop()
     assert done["received"]["events"] == 2, done
     assert [r["issued"] for r in done["figures"]["(none)"].values()] == ["12"]
     assert json.loads(state.read_text())["position"] == str(last)
