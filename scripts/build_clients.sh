@@ -162,7 +162,7 @@ inputs_sum() { # LANG FILE...: the hash of everything that language's build read
 }
 
 declare -A want
-want[ts]="$(inputs_sum ts "$ts_dir/example.ts" "$ts_dir/consumer.ts" "$ts_dir/decimal.ts" "$ts_dir/tsconfig.json" "$ts_dir/package-lock.json" "$ts_dir/lib/package.json" "$ts_dir/lib/tsconfig.json")"
+want[ts]="$(inputs_sum ts "$ts_dir/example.ts" "$ts_dir/consumer.ts" "$ts_dir/decimal.ts" "$ts_dir/broken.ts" "$ts_dir/tsconfig.json" "$ts_dir/package-lock.json" "$ts_dir/lib/package.json" "$ts_dir/lib/tsconfig.json")"
 mapfile -t go_sources < <(find clients/go -path clients/go/build -prune -o -type f -name '*.go' -print | LC_ALL=C sort)
 want[go]="$(inputs_sum go "${go_sources[@]}")"
 mapfile -t cpp_sources < <(find clients/cpp -path clients/cpp/build -prune -o -type f -print | LC_ALL=C sort)

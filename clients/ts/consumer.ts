@@ -32,11 +32,12 @@ import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 
 import { type EventType, EventTypeSchema, type StoredEvent } from "./build/gen/jericommerce/loyalty/v1/event_pb.js";
 import { EventService } from "./build/gen/jericommerce/loyalty/v1/event_service_pb.js";
+import { connectionBroke } from "./broken.js";
 import { Decimal } from "./decimal.js";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -270,21 +271,6 @@ function figures(rows: Rows): { [key: string]: Json } {
 
 // --- the replay --------------------------------------------------------------
 
-// Whether a stream failed because its connection did, not by the server's
-// answer: UNAVAILABLE, or what Connect for Node says instead when the server
-// goes away mid-stream. It says CANCELED when the HTTP/2 stream is reset,
-// and ABORTED when the socket's read fails first (ECONNRESET: a killed
-// host's RST, a load balancer dropping the connection), with that Node
-// error as the cause; the service itself never answers ABORTED.
-function connectionBroke(error: ConnectError): boolean {
-  if (error.code === Code.Unavailable || error.code === Code.Canceled) return true;
-  if (error.code !== Code.Aborted) return false;
-  for (let cause: unknown = error.cause; cause instanceof Error; cause = cause.cause) {
-    if (typeof (cause as NodeJS.ErrnoException).code === "string") return true;
-  }
-  return false;
-}
-
 async function main(): Promise<void> {
   const o = parseOptions();
   const typeNames = o.types.map((t) => EventTypeSchema.value[t]?.name ?? String(t)).sort();
@@ -351,9 +337,9 @@ async function main(): Promise<void> {
       }
       break; // a replay without --follow ends at the head
     } catch (err) {
-      const error = ConnectError.from(err);
       if (stop.signal.aborted) break; // SIGINT/SIGTERM: save and exit
-      if (!connectionBroke(error)) throw err;
+      if (!connectionBroke(err)) throw err;
+      const error = ConnectError.from(err);
       save();
       emit({ step: "retrying", code: error.code, message: error.rawMessage });
       await new Promise((resolve) => setTimeout(resolve, backoffMs));

@@ -29,6 +29,7 @@ import { CustomerService } from "./build/gen/jericommerce/loyalty/v1/customer_se
 import type { StoredEvent } from "./build/gen/jericommerce/loyalty/v1/event_pb.js";
 import { EventTypeSchema } from "./build/gen/jericommerce/loyalty/v1/event_pb.js";
 import { EventService } from "./build/gen/jericommerce/loyalty/v1/event_service_pb.js";
+import { connectionBroke } from "./broken.js";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -89,8 +90,9 @@ function parseOptions() {
   };
 }
 
-// Retries the idempotent reads (every unary call of these two services) on
-// UNAVAILABLE, with exponential back-off inside the call's own deadline.
+// Retries the idempotent reads (every unary call of these two services) when
+// the connection failed (UNAVAILABLE, or what Connect for Node says instead:
+// broken.ts), with exponential back-off inside the call's own deadline.
 // Streams are left out: a follow stream is resumed from the last position seen.
 const retryUnavailable: Interceptor = (next) => async (req) => {
   if (req.stream) return next(req);
@@ -98,8 +100,7 @@ const retryUnavailable: Interceptor = (next) => async (req) => {
     try {
       return await next(req);
     } catch (err) {
-      const retryable = ConnectError.from(err).code === Code.Unavailable;
-      if (!retryable || attempt >= 4 || req.signal.aborted) throw err;
+      if (!connectionBroke(err) || attempt >= 4 || req.signal.aborted) throw err;
       await new Promise((resolve) => setTimeout(resolve, Math.min(backoffMs, 1000)));
     }
   }
