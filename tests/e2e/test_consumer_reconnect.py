@@ -7,13 +7,15 @@ none missed or applied twice."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from testkit.clients import LANGUAGES, build_clients, program
+from testkit.clients import CLIENTS, LANGUAGES, build_clients, program
 from testkit.consumers import Consumer
 from testkit.launch import ServiceProcess
 from testkit.resetproxy import ResetProxy
@@ -95,3 +97,51 @@ def test_following_consumer_resumes_after_its_connection_is_reset(
     assert done["received"]["events"] == 2, done
     assert [r["issued"] for r in done["figures"]["(none)"].values()] == ["12"]
     assert json.loads(state.read_text())["position"] == str(last)
+
+
+# What Connect for Node gives for each case, and whether the TypeScript
+# programs retry it (clients/ts/broken.ts).
+BROKEN_CASES = """
+const reset = Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
+const out = {
+  unavailable: connectionBroke(new ConnectError("no connection", Code.Unavailable)),
+  canceled: connectionBroke(new ConnectError("stream reset", Code.Canceled)),
+  aborted_by_reset: connectionBroke(
+    new ConnectError("read ECONNRESET", Code.Aborted, undefined, undefined, reset),
+  ),
+  aborted_by_server: connectionBroke(new ConnectError("aborted", Code.Aborted)),
+  invalid_argument: connectionBroke(new ConnectError("bad", Code.InvalidArgument)),
+  not_found: connectionBroke(new ConnectError("none", Code.NotFound)),
+  plain_error: connectionBroke(new Error("bug")),
+};
+console.log(JSON.stringify(out));
+"""
+
+
+def test_typescript_retries_a_broken_connection_and_nothing_else() -> None:
+    build_clients()
+    ts = CLIENTS / "ts"
+    script = (
+        'import { Code, ConnectError } from "@connectrpc/connect";\n'
+        f'import {{ connectionBroke }} from "{ts / "build" / "js" / "broken.js"}";\n'
+        + BROKEN_CASES
+    )
+    node = shutil.which("node")
+    assert node, "node vanished after the build"
+    done = subprocess.run(
+        [node, "--input-type=module", "-e", script],
+        cwd=ts,  # where @connectrpc/connect is installed
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(done.stdout) == {
+        "unavailable": True,
+        "canceled": True,
+        "aborted_by_reset": True,
+        "aborted_by_server": False,
+        "invalid_argument": False,
+        "not_found": False,
+        "plain_error": False,
+    }
