@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -37,6 +38,27 @@ def post(svc: ServiceProcess, event_id: str, amount: int) -> int:
     return int(r.json()["position"])
 
 
+def post_after_and_stop(
+    svc: ServiceProcess, run: Consumer
+) -> tuple[dict[str, Any], int]:
+    """After the break: one more event, seen and saved by the resumed
+    consumer, which is then stopped. Its `done` line and that position."""
+    last = post(svc, "after", 7)
+    while int(run.until("saved", timeout=60)["position"]) < last:
+        pass
+    run.proc.send_signal(signal.SIGTERM)
+    done = run.until("done")
+    assert run.close() == 0, run.stderr()
+    return done, last
+
+
+def received_each_event_once(done: dict[str, Any], last: int, state: Path) -> None:
+    """Each event once, in this one run: 5 before the break, 7 after."""
+    assert done["received"]["events"] == 2, done
+    assert [r["issued"] for r in done["figures"]["(none)"].values()] == ["12"]
+    assert json.loads(state.read_text())["position"] == str(last)
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_following_consumer_resumes_after_the_service_restarts(
     lang: str, tmp_path: Path
@@ -53,18 +75,10 @@ def test_following_consumer_resumes_after_the_service_restarts(
             svc.kill()  # SIGKILL: the stream breaks mid-call
             run.until("retrying", timeout=30)
             svc.start()
-            last = post(svc, "after", 7)
-            while int(run.until("saved", timeout=60)["position"]) < last:
-                pass
-            run.proc.send_signal(signal.SIGTERM)
-            done = run.until("done")
-            assert run.close() == 0, run.stderr()
+            done, last = post_after_and_stop(svc, run)
     finally:
         svc.stop()
-    # Each event once, in this one run: 5 before the restart, 7 after.
-    assert done["received"]["events"] == 2, done
-    assert [r["issued"] for r in done["figures"]["(none)"].values()] == ["12"]
-    assert json.loads(state.read_text())["position"] == str(last)
+    received_each_event_once(done, last, state)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -86,17 +100,10 @@ def test_following_consumer_resumes_after_its_connection_is_reset(
                 run.until("caught_up")
                 assert proxy.reset() >= 1
                 run.until("retrying", timeout=30)
-                last = post(svc, "after", 7)
-                while int(run.until("saved", timeout=60)["position"]) < last:
-                    pass
-                run.proc.send_signal(signal.SIGTERM)
-                done = run.until("done")
-                assert run.close() == 0, run.stderr()
+                done, last = post_after_and_stop(svc, run)
     finally:
         svc.stop()
-    assert done["received"]["events"] == 2, done
-    assert [r["issued"] for r in done["figures"]["(none)"].values()] == ["12"]
-    assert json.loads(state.read_text())["position"] == str(last)
+    received_each_event_once(done, last, state)
 
 
 # What Connect for Node gives for each case, and whether the TypeScript
