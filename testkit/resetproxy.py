@@ -29,15 +29,17 @@ class ResetProxy:
         self.target = f"127.0.0.1:{self._listener.getsockname()[1]}"
         self._lock = threading.Lock()
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
-        self._closing = False
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
 
     def __enter__(self) -> ResetProxy:
-        self._threads[0].start()
+        self._acceptor.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._closing = True
+        # On Linux a shutdown, not a close, wakes the thread blocked in accept.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._acceptor.join(timeout=5)
         self._listener.close()
         self.reset()
 
@@ -56,7 +58,7 @@ class ResetProxy:
         return len(pairs)
 
     def _accept(self) -> None:
-        while not self._closing:
+        while True:
             try:
                 client, _ = self._listener.accept()
             except OSError:
@@ -73,8 +75,7 @@ class ResetProxy:
             )
             thread.start()
 
-    @staticmethod
-    def _pump(client: socket.socket, upstream: socket.socket) -> None:
+    def _pump(self, client: socket.socket, upstream: socket.socket) -> None:
         """Copies both ways until either side ends or the pair is reset."""
         peer = {client: upstream, upstream: client}
         with selectors.DefaultSelector() as sel:
@@ -92,6 +93,9 @@ class ResetProxy:
             except OSError:
                 return  # either side failed
             finally:
+                with self._lock:  # an ended pair is not counted by `reset`
+                    if (client, upstream) in self._pairs:
+                        self._pairs.remove((client, upstream))
                 for s in peer:
                     with contextlib.suppress(OSError):
                         s.close()
