@@ -3,7 +3,8 @@
 Each request awaits its own future; one writer task drains whatever has
 queued up while the previous transaction was committing and appends it as a
 single batch on a worker thread (the library is synchronous). Nothing is
-answered before its batch has committed.
+answered before its batch has committed. The store's writer process queues
+each ingress process's batch as one group, answered together.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from service.tracing import span as span_of
 log = logs.get(__name__)
 
 AppendBatch = Callable[[Sequence[Envelope]], list[Appended]]
+_Entry = tuple[Sequence[Envelope], "asyncio.Future[list[Appended]]", "Span | None"]
 
 
 class GroupCommitter:
@@ -46,9 +48,9 @@ class GroupCommitter:
         # loop checks and waiter bookkeeping showed in the ingest profile
         # (docs/performance.md, "Why the code is shaped this way"),
         # and there is exactly one consumer to wake.
-        self._pending: deque[tuple[Envelope, asyncio.Future[Appended], Span | None]] = (
-            deque()
-        )
+        # Each entry: a group of envelopes answered together (one request's,
+        # or one batch from an ingress process), its future and its span.
+        self._pending: deque[_Entry] = deque()
         self._wakeup: asyncio.Future[None] | None = None
         # One thread: batches commit in order and never compete for the lock.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
@@ -65,15 +67,25 @@ class GroupCommitter:
 
     async def submit(self, envelope: Envelope) -> Appended:
         """Resolves once the envelope's batch is durably committed."""
+        return (await self._queued((envelope,)))[0]
+
+    async def submit_many(self, envelopes: Sequence[Envelope]) -> list[Appended]:
+        """Resolves once all of `envelopes` are durably committed, in one
+        transaction (a group is never split across batches)."""
+        return await self._queued(envelopes)
+
+    def _queued(self, envelopes: Sequence[Envelope]) -> asyncio.Future[list[Appended]]:
         if self._task is None or self._task.done():
             raise StoreUnavailable("the writer is not running")
-        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[Appended]] = (
+            asyncio.get_running_loop().create_future()
+        )
         span = None if self._tracer is None else trace.get_current_span()
-        self._pending.append((envelope, future, span))  # unbounded: never waits
+        self._pending.append((envelopes, future, span))  # unbounded: never waits
         wakeup = self._wakeup
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
-        return await future
+        return future
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -83,10 +95,12 @@ class GroupCommitter:
                 self._wakeup = loop.create_future()
                 await self._wakeup
                 self._wakeup = None
-            batch = [
-                pending.popleft() for _ in range(min(len(pending), self._max_batch))
-            ]
-            envelopes = [env for env, _, _ in batch]
+            batch = [pending.popleft()]
+            size = len(batch[0][0])
+            while pending and size + len(pending[0][0]) <= self._max_batch:
+                size += len(pending[0][0])
+                batch.append(pending.popleft())
+            envelopes = [env for group, _, _ in batch for env in group]
             try:
                 if self._tracer is None:
                     answers = await loop.run_in_executor(
@@ -110,9 +124,12 @@ class GroupCommitter:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            for (_, future, _), answer in zip(batch, answers, strict=True):
+            start = 0
+            for group, future, _ in batch:
+                end = start + len(group)
                 if not future.done():
-                    future.set_result(answer)
+                    future.set_result(answers[start:end])
+                start = end
             if self._on_commit is not None:
                 self._on_commit(answers)
 

@@ -144,3 +144,46 @@ def test_submit_without_a_running_writer_is_store_unavailable(
 
     asyncio.run(main())
     assert container.events.head() == 0
+
+
+def test_a_group_is_committed_whole_and_answered_in_its_order(
+    container: Container,
+) -> None:
+    """The writer process queues an ingress's batch as one group: never
+    split across transactions, even one larger than max_batch."""
+    batches: list[list[str]] = []
+    gate = threading.Event()
+
+    def append(envelopes: Sequence[Envelope]) -> list[Appended]:
+        gate.wait(5)
+        batches.append([e.id for e in envelopes])
+        return container.events.append(envelopes)
+
+    async def main() -> list[list[Appended]]:
+        committer = GroupCommitter(append, max_batch=4)
+        committer.start()
+        try:
+            held = asyncio.create_task(committer.submit_many([envelope("h")]))
+            await asyncio.sleep(0.05)  # taken: the next groups queue behind it
+            groups = [["a1", "a2", "a3"], ["b1", "b2"], ["c1", "c2", "c3", "c4", "c5"]]
+            tasks = [
+                asyncio.create_task(committer.submit_many([envelope(i) for i in g]))
+                for g in groups
+            ]
+            await asyncio.sleep(0.05)
+            gate.set()
+            return [await held, *await asyncio.gather(*tasks)]
+        finally:
+            await committer.stop()
+
+    held, a, b, c = asyncio.run(main())
+    # a (3) and b (2) exceed 4 together; c (5) exceeds it alone and goes whole.
+    assert batches == [
+        ["h"],
+        ["a1", "a2", "a3"],
+        ["b1", "b2"],
+        ["c1", "c2", "c3", "c4", "c5"],
+    ]
+    positions = [x.position for x in (*held, *a, *b, *c)]
+    assert positions == list(range(1, 12))
+    assert {x.status for x in (*held, *a, *b, *c)} == {"accepted"}
