@@ -23,7 +23,6 @@ from projections.stores.sql import SqlReadModels
 from projections.worker import ProjectionWorker
 from service import adapters, logs
 from service.backends import (
-    Applied,
     Backend,
     Local,
     Notifications,
@@ -37,10 +36,14 @@ from service.handoff import HandOff
 from service.health import HealthWatch
 from service.ingest import Envelope
 from service.metrics import Metrics
+from service.notifications import notifications
 from service.positions import PositionWatch
 from service.quarantine import Quarantine
 from service.rpc.answers import ANSWERS
 from service.tracing import OFF, Tracing
+from service.writer.client import RemoteCommitter
+from service.writer.server import WriterServer
+from service.writer.wire import address as writer_address
 
 if TYPE_CHECKING:  # imported where used: each only matters to some roles
     from sanic import Sanic
@@ -155,7 +158,9 @@ class Service:
     applied: PositionWatch  # the newest position the read models hold
     watch: HealthWatch
     worker: ProjectionWorker | None = None
-    committer: GroupCommitter | None = None
+    # The group committer, or an ingress's link to the writer process.
+    committer: GroupCommitter | RemoteCommitter | None = None
+    writer: WriterServer | None = None  # the store's writer process serves here
     listener: Notifications | None = None  # other processes' commits
     app: Sanic | None = None  # type: ignore[type-arg]
     http_sock: socket.socket | None = None  # else HTTP_HOST:HTTP_PORT
@@ -173,11 +178,14 @@ def build_service(
     lease: Lease | None = None,
     append: AppendBatch | None = None,
     tracing: Tracing = OFF,
+    remote_writer: bool = False,
 ) -> Service:
     """The parts of `roles` over `container`'s stores. Call inside the running
     event loop. `reuse_port`: the HTTP socket is shared with other ingress
     processes; `lease` and `append` replace the worker's lease and the group
-    committer's store append; `tracing` gives every part its spans."""
+    committer's store append; `tracing` gives every part its spans;
+    `remote_writer`: the ingress sends its envelopes to the store's writer
+    process (role "writer", SQLite) instead of appending them itself."""
     settings, metrics = container.settings, container.metrics
     for problem in adapters.problems():
         # Serving on a library the adapters were not written for: say so,
@@ -231,21 +239,34 @@ def build_service(
         ),
     )
     local = Local(roles, head, applied)
-    service.listener = _notifications(container, local, worker, follow_events)
-    if "ingress" in roles:
+    service.listener = notifications(container, local, worker, follow_events)
 
-        def committed(answers: list[Appended]) -> None:
-            metrics.batch_size.observe(len(answers))
-            head.advance(max(a.position for a in answers))
-            if worker is not None:
-                worker.wake()
+    def committed(answers: list[Appended]) -> None:
+        metrics.batch_size.observe(len(answers))
+        head.advance(max(a.position for a in answers))
+        if worker is not None:
+            worker.wake()
 
-        append = append or container.events.append
+    if "writer" in roles:
         service.committer = GroupCommitter(
-            append if handoff is None else handoff.recording(append),
-            on_commit=committed,
-            tracer=tracing.tracer,
+            container.events.append, on_commit=committed, tracer=tracing.tracer
         )
+        service.writer = WriterServer(
+            service.committer, writer_address(settings.data_dir)
+        )
+    if "ingress" in roles:
+        if remote_writer:
+            # The writer process counts the batches and tells of the commits.
+            remote = RemoteCommitter(writer_address(settings.data_dir))
+            service.committer = remote
+            service.watch.writer_link = lambda: remote.connected
+        else:
+            append = append or container.events.append
+            service.committer = GroupCommitter(
+                append if handoff is None else handoff.recording(append),
+                on_commit=committed,
+                tracer=tracing.tracer,
+            )
         service.app = ingress_app(
             container, service.committer.submit, service.watch.ready, tracing
         )
@@ -355,43 +376,3 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     sock.listen(1024)
     sock.setblocking(False)
     return sock
-
-
-def _notifications(
-    container: Container,
-    local: Local,
-    worker: ProjectionWorker | None,
-    follow_events: bool,
-) -> Notifications | None:
-    """Hear other processes' commits, where the backend has several."""
-    events, models = container.events, container.models
-    head, applied = local.head, local.applied
-
-    def on_events(position: int | None) -> None:
-        # The head, as the notification says it, or read (None: a sender that
-        # says none, or a reconnection after which anything may have happened).
-        try:
-            head.advance(events.head() if position is None else position)
-        except Exception as e:
-            # The health watch polls the head as well; this only delays it.
-            log.warning("could not read the head after NOTIFY", error=str(e))
-        if worker is not None:
-            worker.wake()
-
-    def on_applied(commit: Applied | None) -> None:
-        if commit is None:
-            try:
-                applied.advance(models.applied_position())
-            except Exception as e:
-                log.warning("could not read the applied position", error=str(e))
-            return
-        # A rebuild's generation is not what readers see until it is switched in.
-        if commit.generation == models.current_generation():
-            applied.advance(commit.position)
-
-    return container.backend.notifications(
-        events,
-        on_events=on_events if follow_events else None,
-        on_applied=on_applied,
-        local=local,
-    )

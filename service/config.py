@@ -273,8 +273,8 @@ class Settings:
         None,
         "`/healthz`, `/readyz` and `/metrics` on this port (at `HTTP_HOST`) for "
         "processes without the ingress (`loyalty worker`, `loyalty api`, the "
-        "projector of `loyalty run --split`); the "
-        "ingress serves them on `HTTP_PORT`",
+        "projector of `loyalty run --split`, the store's writer process of "
+        "`loyalty ingress --writer`); the ingress serves them on `HTTP_PORT`",
     )
     access_log_limit: int = setting(
         "ACCESS_LOG_LIMIT",

@@ -4,6 +4,7 @@ hourly purge of the quarantine, once a second on the event loop."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -36,6 +37,8 @@ class HealthWatch:
     follow_events: bool  # the head is pushed (LISTEN or our own commits)
     retention_days: int
     grpc_health: Health | None = None
+    # An ingress that sends to the store's writer process: whether it can.
+    writer_link: Callable[[], bool] | None = None
     interval: float = HEALTH_INTERVAL
 
     def __post_init__(self) -> None:
@@ -49,6 +52,8 @@ class HealthWatch:
             checks = {"store": False}
         # Reachable but out of space refuses every webhook: not ready either.
         checks["store_space"] = await asyncio.to_thread(self.events.space.writable)
+        if self.writer_link is not None:
+            checks["writer"] = self.writer_link()
         if self.worker is not None:
             # Applying, or standing by for the worker that applies: both are
             # what a healthy worker process does.

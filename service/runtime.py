@@ -65,6 +65,8 @@ async def serve(
         stoppers.append(lambda: asyncio.to_thread(listener.stop))
     if service.committer is not None:
         service.committer.start()
+    if service.writer is not None:
+        await service.writer.start()
     if service.api is not None:
         stoppers.append(await _start_api(service))
         bound.grpc_port = service.api.port
@@ -98,6 +100,8 @@ async def serve(
         log.info("stopping", **service.container.metrics.summary())
         if http_server is not None:
             await stop_server(http_server)
+        if service.writer is not None:
+            await service.writer.stop()
         if service.committer is not None:
             await service.committer.stop()
         watch_task.cancel()

@@ -2,7 +2,9 @@
 
 `run` is one process; `run --split` is a supervisor of two: the front
 (ingress and API) and the projector (the worker), which tell each other of
-their commits (service/backends/sqlite/notify.py on SQLite)."""
+their commits (service/backends/sqlite/notify.py on SQLite). `ingress
+--workers N` on SQLite supervises N ingress processes and the store's
+writer process they send their envelopes to (service/writer/)."""
 
 from __future__ import annotations
 
@@ -21,11 +23,16 @@ from service.cli.supervisor import Child, stop_when_orphaned, supervise
 from service.config import ConfigError, Settings
 
 
-def serve(settings: Settings, roles: frozenset[str], reuse_port: bool = False) -> int:
+def serve(
+    settings: Settings,
+    roles: frozenset[str],
+    reuse_port: bool = False,
+    remote_writer: bool = False,
+) -> int:
     traces = tracing.from_environ(os.environ)  # OTEL_* only; off when unset
     container = build(settings)
     try:
-        _loop_runner(roles)(_run(container, roles, reuse_port, traces))
+        _loop_runner(roles)(_run(container, roles, reuse_port, remote_writer, traces))
     except (OSError, RuntimeError) as e:
         if "address" not in str(e).lower() and "bind" not in str(e).lower():
             raise
@@ -52,35 +59,59 @@ async def _run(
     container: Container,
     roles: frozenset[str],
     reuse_port: bool,
+    remote_writer: bool,
     traces: tracing.Tracing,
 ) -> None:
     from service.runtime import serve
 
-    await serve(build_service(container, roles, reuse_port=reuse_port, tracing=traces))
+    service = build_service(
+        container,
+        roles,
+        reuse_port=reuse_port,
+        tracing=traces,
+        remote_writer=remote_writer,
+    )
+    await serve(service)
 
 
-def _ingress_child(supervisor: int, settings: Settings) -> None:
+def _ingress_child(supervisor: int, job: tuple[Settings, bool]) -> None:
+    settings, remote_writer = job
     logs.configure(settings.log_level)
     stop_when_orphaned(supervisor)
     # Its exit code tells the supervisor when a restart cannot help.
-    sys.exit(serve(settings, frozenset({"ingress"}), reuse_port=True))
+    roles = frozenset({"ingress"})
+    sys.exit(serve(settings, roles, reuse_port=True, remote_writer=remote_writer))
 
 
 def _cmd_ingress(args: argparse.Namespace, settings: Settings) -> int:
-    if args.workers == 1:
-        return serve(settings, frozenset({"ingress"}))
     backend = backend_for(settings)
-    if not backend.shared_writers:
+    # SQLite has one writer: several ingress processes share a writer
+    # process, and one may use it to keep its own core for HTTP.
+    writer = args.writer or (args.workers > 1 and not backend.shared_writers)
+    if writer and backend.shared_writers:
         raise ConfigError(
-            f"--workers above 1 needs DATABASE_URL ({backend.name} has one writer)"
+            f"--writer is for the embedded store ({backend.name} is a writer itself)"
         )
+    if args.workers == 1 and not writer:
+        return serve(settings, frozenset({"ingress"}))
     children = [
-        Child(f"ingress-{i}", _ingress_child, settings) for i in range(args.workers)
+        Child(f"ingress-{i}", _ingress_child, (settings, writer))
+        for i in range(args.workers)
     ]
-    return supervise(children, shared_metrics=True)
+    if writer:
+        # Opened (created, migrated) once, before the children open it at once.
+        build(settings).close()
+        # Its probes on METRICS_PORT, or any free port (its "listening" line).
+        probes = dataclasses.replace(settings, metrics_port=settings.metrics_port or 0)
+        children.insert(0, Child("writer", _split_child, (probes, WRITER)))
+    # One port for several ingress processes: a scrape reaching any of them
+    # reports them all. One ingress keeps plain metrics (the shared files
+    # cost ~7 % of its loop) and its writer serves its own on METRICS_PORT.
+    return supervise(children, shared_metrics=args.workers > 1)
 
 
 FRONT, PROJECTOR = frozenset({"ingress", "api"}), frozenset({"worker"})
+WRITER = frozenset({"writer"})
 
 
 def _split_child(supervisor: int, job: tuple[Settings, frozenset[str]]) -> None:
@@ -126,10 +157,17 @@ def add_parsers(sub: Any) -> None:
     run.set_defaults(func=_cmd_run, needs_secret=True)
     ing = sub.add_parser(
         "ingress",
-        help="run only the webhook ingress (PostgreSQL: scale with --workers)",
+        help="run only the webhook ingress (scale with --workers; on SQLite "
+        "the workers share a writer process)",
     )
     ing.add_argument(
         "--workers", type=int, default=1, help="processes sharing HTTP_PORT"
+    )
+    ing.add_argument(
+        "--writer",
+        action="store_true",
+        help="SQLite: append through a writer process of its own, leaving the "
+        "ingress's core to HTTP (implied by --workers above 1)",
     )
     ing.set_defaults(func=_cmd_ingress, needs_secret=True)
     wk = sub.add_parser(

@@ -78,7 +78,7 @@ class SqliteBackend:
             on[APPLIED] = lambda _position: on_applied(None)
         link = Link(self.data_dir, on)
         # Told: this process's own commits and applied batches.
-        if "ingress" in local.roles:
+        if local.roles & {"ingress", "writer"}:
             local.head.follow(lambda position: link.send(EVENTS, position))
         if "worker" in local.roles:
             local.applied.follow(lambda position: link.send(APPLIED, position))

@@ -1,0 +1,1 @@
+"""The store's writer process (SQLite) and an ingress process's link to it."""

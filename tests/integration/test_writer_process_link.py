@@ -1,0 +1,213 @@
+"""The store's writer and the ingress processes' links to it, in one event
+loop over a real SQLite store: answers as the in-process append gives
+them, batches from several links in one commit, and a broken link failing
+only what is in flight, never answering it as stored."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from service.backends.sqlite.store import open_sqlite
+from service.eventstore import Appended, EventStore, StoreUnavailable
+from service.groupcommit import GroupCommitter
+from service.ingest import Envelope
+from service.writer.client import RemoteCommitter
+from service.writer.server import WriterServer
+from testkit.keys import master_key
+from testkit.webhooks import envelope
+
+
+def _address(tmp_path: Path) -> bytes:
+    return f"\0loyalty-test-writer-{os.getpid()}-{tmp_path.name}".encode()
+
+
+class Writer:
+    """A writer over `store`; `gate`, when cleared, holds every append."""
+
+    def __init__(self, store: EventStore, where: bytes) -> None:
+        self.store = store
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()  # an append has started
+        self.batches: list[int] = []
+        self.committer = GroupCommitter(self._append)
+        self.server = WriterServer(self.committer, where)
+
+    def _append(self, envelopes: Sequence[Envelope]) -> list[Appended]:
+        self.entered.set()
+        self.gate.wait(10)
+        self.batches.append(len(envelopes))
+        return self.store.append(envelopes)
+
+    async def start(self) -> None:
+        self.committer.start()
+        await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        await self.committer.stop()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EventStore]:
+    events, _quarantine, factory = open_sqlite(tmp_path, master_key())
+    yield events
+    factory.close()
+
+
+async def connected(where: bytes) -> RemoteCommitter:
+    link = RemoteCommitter(where)
+    link.start()
+    for _ in range(200):
+        if link.connected:
+            return link
+        await asyncio.sleep(0.01)
+    raise AssertionError("the link never connected")
+
+
+def test_answers_and_stored_events_are_the_in_process_appends(
+    store: EventStore, tmp_path: Path
+) -> None:
+    async def body() -> None:
+        writer = Writer(store, _address(tmp_path))
+        await writer.start()
+        a, b = await connected(_address(tmp_path)), await connected(_address(tmp_path))
+        try:
+            first = [envelope(f"ev-{i}", f"cus-{i % 3}") for i in range(20)]
+            answers = await asyncio.gather(
+                *(link.submit(e) for link, e in zip([a, b] * 10, first, strict=True))
+            )
+            assert [x.status for x in answers] == ["accepted"] * 20
+            assert sorted(x.position for x in answers) == list(range(1, 21))
+            # The same ids again, from the other link: the positions they have.
+            again = await asyncio.gather(
+                *(link.submit(e) for link, e in zip([b, a] * 10, first, strict=True))
+            )
+            assert [(x.status, x.position) for x in again] == [
+                ("duplicate", x.position) for x in answers
+            ]
+            stored = {e.id: e for e in store.read(0, 100)}
+            for env, answer in zip(first, answers, strict=True):
+                assert stored[env.id].position == answer.position
+                assert stored[env.id].raw == env.raw
+                assert stored[env.id].customer_id == env.customer_id
+            # Both links' requests shared transactions: fewer batches than events.
+            assert len(writer.batches) < 40
+        finally:
+            await a.stop()
+            await b.stop()
+            await writer.stop()
+
+    asyncio.run(body())
+
+
+def test_a_broken_link_fails_what_is_in_flight_and_a_retry_finds_it_stored(
+    store: EventStore, tmp_path: Path
+) -> None:
+    async def body() -> None:
+        writer = Writer(store, _address(tmp_path))
+        await writer.start()
+        link = await connected(_address(tmp_path))
+        try:
+            writer.gate.clear()  # the commit is under way when the link breaks
+            env = envelope("ev-held", "cus-1")
+            pending = asyncio.ensure_future(link.submit(env))
+            assert await asyncio.to_thread(writer.entered.wait, 5)
+            link._transport.abort()  # type: ignore[union-attr]
+            with pytest.raises(StoreUnavailable, match="broke"):
+                await pending
+            writer.gate.set()  # the writer commits it after all
+            link = await connected(_address(tmp_path))  # reconnected on its own
+            again = await link.submit(env)
+            assert again.status == "duplicate"
+            assert [e.id for e in store.read(0, 10)] == ["ev-held"]
+        finally:
+            writer.gate.set()
+            await link.stop()
+            await writer.stop()
+
+    asyncio.run(body())
+
+
+def test_without_a_writer_each_request_is_refused_at_once(tmp_path: Path) -> None:
+    async def body() -> None:
+        link = RemoteCommitter(_address(tmp_path))
+        link.start()
+        try:
+            await asyncio.sleep(0.1)
+            assert not link.connected
+            with pytest.raises(StoreUnavailable, match="not connected"):
+                await link.submit(envelope("ev-1", "cus-1"))
+        finally:
+            await link.stop()
+
+    asyncio.run(body())
+
+
+def test_a_store_failure_reaches_the_ingress_as_unavailable(
+    store: EventStore, tmp_path: Path
+) -> None:
+    async def body() -> None:
+        writer = Writer(store, _address(tmp_path))
+
+        def failing(envelopes: Sequence[Envelope]) -> list[Appended]:
+            raise StoreUnavailable("database is locked")
+
+        writer.committer = GroupCommitter(failing)
+        writer.server = WriterServer(writer.committer, _address(tmp_path))
+        await writer.start()
+        link = await connected(_address(tmp_path))
+        try:
+            with pytest.raises(StoreUnavailable, match="database is locked"):
+                await link.submit(envelope("ev-1", "cus-1"))
+        finally:
+            await link.stop()
+            await writer.stop()
+
+    asyncio.run(body())
+
+
+def test_a_stream_that_is_not_the_protocol_is_cut_off_and_stores_nothing(
+    store: EventStore, tmp_path: Path
+) -> None:
+    async def body() -> None:
+        writer = Writer(store, _address(tmp_path))
+        await writer.start()
+        good = await connected(_address(tmp_path))
+        try:
+            loop = asyncio.get_running_loop()
+            bad = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            bad.setblocking(False)
+            await loop.sock_connect(bad, _address(tmp_path))
+            await loop.sock_sendall(bad, b"\x00\x00\x00\x05hello")
+            assert await asyncio.wait_for(loop.sock_recv(bad, 100), 5) == b""  # closed
+            bad.close()
+            assert (await good.submit(envelope("ev-ok", "cus-1"))).status == "accepted"
+            assert [e.id for e in store.read(0, 10)] == ["ev-ok"]
+        finally:
+            await good.stop()
+            await writer.stop()
+
+    asyncio.run(body())
+
+
+def test_a_second_writer_for_the_same_store_cannot_start(
+    store: EventStore, tmp_path: Path
+) -> None:
+    async def body() -> None:
+        writer = Writer(store, _address(tmp_path))
+        await writer.start()
+        try:
+            with pytest.raises(OSError):
+                await Writer(store, _address(tmp_path)).server.start()
+        finally:
+            await writer.stop()
+
+    asyncio.run(body())
