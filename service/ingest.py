@@ -200,7 +200,7 @@ _TYPES: dict[str, EventType | None] = {}
 _TYPES_KEPT = 1024
 
 
-def _event_type(name: str) -> EventType | None:
+def event_type(name: str) -> EventType | None:
     try:
         return _TYPES[name]
     except KeyError:
@@ -251,7 +251,7 @@ def parse_envelope(
         id=event_id,
         customer_id=customer_id,
         created_at=created_at,
-        type=_event_type(type_name),
+        type=event_type(type_name),
         type_name=type_name,
         body=body,
         raw=raw,

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import msgspec
 
-from projections.events import parse_event_type
 from service.backends.sqlite.notify import address as channel_address
-from service.ingest import Envelope
+from service.ingest import Envelope, event_type
 
 # A frame's length before its bytes. A batch carries at most what the
 # requests in flight carry, each at most MAX_BODY_BYTES; this is a bound
@@ -91,7 +90,7 @@ def from_wire(event: Event) -> Envelope:
         id=event.id,
         customer_id=event.customer_id,
         created_at=event.created_at,
-        type=parse_event_type(event.type_name),
+        type=event_type(event.type_name),
         type_name=event.type_name,
         body={},
         raw=event.raw,
