@@ -18,8 +18,10 @@ from typing import Any
 
 from bench import client, data, procs, profiling, traced
 from bench.context import Context
+from bench.p1_writer import writer_row
 from bench.report import Row
 from bench.tools import children_cpu, pinned
+from testkit import procs as proc_info
 from testkit import traffic
 from testkit.webhooks import WEBHOOK_PATH
 
@@ -170,6 +172,7 @@ def run(ctx: Context) -> list[Row]:
     warm, mains = request_files(ctx, "p1", s.rounds)
     # The ladder's store-only step needs never-seen events of its own.
     warm_i, mains_i = request_files(ctx, "p1i", s.rounds)
+    warm_w, mains_w = request_files(ctx, "p1w", s.rounds)
     logs, core = ctx.out / "logs", ctx.server_core
     data_dir = ctx.dir("p1/store")
     bare_runs: list[WrkResult] = []
@@ -178,6 +181,8 @@ def run(ctx: Context) -> list[Row]:
     handler_runs: list[WrkResult] = []
     grouped_runs: list[WrkResult] = []
     ingress_runs: list[WrkResult] = []
+    writer_runs: list[WrkResult] = []
+    writer_own: list[float] = []  # the ingress process's CPU seconds, a round
     traced_runs: list[WrkResult] = []
     positions = [ctx.dir("p1") / f"accepted-{r}.txt" for r in range(s.rounds)]
     with (
@@ -188,6 +193,9 @@ def run(ctx: Context) -> list[Row]:
         procs.start_ingress_only(
             ctx.dir("p1/ingress-store"), core, logs, "p1-ingress"
         ) as ingress,
+        procs.start_ingress_writer(
+            ctx.dir("p1/writer-store"), core, ctx.gen_core, logs, "p1-writer"
+        ) as writer,
         procs.start_service(data_dir, core, logs, "p1-service") as svc,
         # Its own store: the same requests are new to it.
         traced.service(ctx, "p1-traced", ctx.dir("p1/traced-store")) as on,
@@ -197,6 +205,7 @@ def run(ctx: Context) -> list[Row]:
                 ctx, server.http_url, mains[0], seconds=s.warmup_seconds, mode="wrap"
             )
         send_all(ctx, ingress.http_url, warm_i)
+        send_all(ctx, writer.http_url, warm_w)
         send_all(ctx, svc.http_url, warm)
         client.wait_caught_up(svc.grpc_target)
         if on is not None:
@@ -209,6 +218,9 @@ def run(ctx: Context) -> list[Row]:
             handler_runs.append(measured(ctx, handler, main, mode="wrap"))
             grouped_runs.append(measured(ctx, grouped, main, mode="wrap"))
             ingress_runs.append(measured(ctx, ingress, mains_i[r]))
+            own = proc_info.cpu_seconds(writer.ingress_pid)
+            writer_runs.append(measured(ctx, writer, mains_w[r]))
+            writer_own.append(proc_info.cpu_seconds(writer.ingress_pid) - own)
             svc_runs.append(measured(ctx, svc, main, positions=positions[r]))
             # The worker catches up before the next round, off the clock.
             client.wait_caught_up(svc.grpc_target)
@@ -254,6 +266,7 @@ def run(ctx: Context) -> list[Row]:
             f"rounds {', '.join(f'{r.rps:,.0f}' for r in ingress_runs)} req/s, "
             f"server CPU {path.cpu_share:.0%} of a core",
         ),
+        writer_row(writer_runs, writer_own, base),
         Row(
             "P1 make run (one process), 64 connections",
             got.rps,

@@ -4,6 +4,7 @@ the PostgreSQL mode, to no core at all)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -44,6 +45,7 @@ class Server:
     started: float = field(default_factory=time.monotonic)  # when spawned
     group: bool = False  # leads its own process group (it forks workers)
     tree: bool = False  # a supervisor: its CPU is its children's too
+    ingress_pid: int = 0  # a supervised shape's ingress, on the server core
 
     @property
     def pid(self) -> int:
@@ -202,6 +204,41 @@ def start_ingress_only(data_dir: Path, core: int, log_dir: Path, name: str) -> S
     proc, log = _spawn(name, ["-m", "service", "ingress"], core, log_dir, env)
     server = Server(name, proc, log, http, 0, data_dir, env)
     return _wait(server, lambda: http_ok(server.http_url + "/readyz"))
+
+
+def start_ingress_writer(
+    data_dir: Path, core: int, other: int, log_dir: Path, name: str
+) -> Server:
+    """`python -m service ingress --writer` on SQLite in data_dir: an ingress
+    process on `core` that sends its envelopes to the store's writer
+    process, which runs with the supervisor on `other` (the way PostgreSQL
+    runs on a core of its own in `--pg`). Returns the server (its CPU is the
+    whole tree's) and the ingress process's pid."""
+    http = free_port()
+    env = {
+        "WEBHOOK_SECRET": SECRET,
+        "DATA_DIR": str(data_dir),
+        "HTTP_PORT": str(http),
+        "GRPC_PORT": str(free_port()),
+        "METRICS_PORT": str(free_port()),
+    }
+    argv = ["-m", "service", "ingress", "--writer"]
+    proc, log = _spawn(name, argv, other, log_dir, env, group=True)
+    server = Server(name, proc, log, http, 0, data_dir, env, group=True, tree=True)
+    _wait(server, lambda: http_ok(server.http_url + "/readyz"))
+    server.ingress_pid = _started_child(log, "ingress-0")
+    os.sched_setaffinity(server.ingress_pid, {core})
+    return server
+
+
+def _started_child(log: Path, child: str) -> int:
+    """The pid the supervisor's log gives for `child`."""
+    for line in log.read_text(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if record.get("event") == "started child" and record.get("child") == child:
+                return int(record["pid"])
+    raise RuntimeError(f"no 'started child' line for {child} in {log}")
 
 
 def start_webhook_handler(

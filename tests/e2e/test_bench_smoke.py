@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow
 
 ROWS = (
     "P1 ingest path (service ingress), 64 connections",
+    "P1 ingest path, ingress + the store's writer process",
     "P1 make run (one process), 64 connections",
     "P1 vs bare Sanic on asyncio loop",
     "P1 latency p50",
@@ -60,6 +61,7 @@ def test_smoke_run_fills_every_row(tmp_path: Path) -> None:
         assert isinstance(figure, float | int) and figure > 0, (name, rows[name])
     for name in (
         "P1 ingest path (service ingress), 64 connections",
+        "P1 ingest path, ingress + the store's writer process",
         "P2 GetCustomer",
         "P3 rebuild",
     ):
