@@ -35,6 +35,8 @@ IN_FLIGHT = 2
 
 
 class RemoteCommitter:
+    """The group committer's face (start, submit, stop) over the writer."""
+
     def __init__(self, where: bytes) -> None:
         self._where = where
         self._transport: asyncio.Transport | None = None
@@ -58,8 +60,18 @@ class RemoteCommitter:
         self._lost = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._keep_connected())
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Wait (up to `grace` seconds) for the answers to what was sent:
+        the HTTP server has stopped taking requests, and those in flight
+        are better answered than failed (their retries would only find them
+        stored); then close."""
         self._stopping = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while (self._sent or self._events) and self._transport is not None:
+            if loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -161,13 +173,12 @@ class RemoteCommitter:
             await self._lost.wait()
 
     def _connection_lost(self, exc: Exception | None) -> None:
-        if self._stopping:
-            return
-        log.warning(
-            "lost the store's writer process",
-            in_flight=sum(len(w) for w in self._sent.values()),
-            error=str(exc) if exc else None,
-        )
+        if not self._stopping:
+            log.warning(
+                "lost the store's writer process",
+                in_flight=sum(len(w) for w in self._sent.values()),
+                error=str(exc) if exc else None,
+            )
         self._broken("the connection to the store's writer process broke")
         if self._lost is not None:
             self._lost.set()

@@ -211,3 +211,28 @@ def test_a_second_writer_for_the_same_store_cannot_start(
             await writer.stop()
 
     asyncio.run(body())
+
+
+def test_stopping_an_ingress_answers_what_it_sent_before_it_closes(
+    store: EventStore, tmp_path: Path
+) -> None:
+    async def body() -> None:
+        writer = Writer(store, _address(tmp_path))
+        await writer.start()
+        link = await connected(_address(tmp_path))
+        try:
+            writer.gate.clear()
+            pending = asyncio.ensure_future(link.submit(envelope("ev-late", "cus-1")))
+            assert await asyncio.to_thread(writer.entered.wait, 5)
+            stopping = asyncio.ensure_future(link.stop())
+            await asyncio.sleep(0.1)  # the stop waits for the commit's answer
+            assert not pending.done()
+            writer.gate.set()
+            assert (await pending).status == "accepted"
+            await stopping
+            assert not link.connected
+        finally:
+            writer.gate.set()
+            await writer.stop()
+
+    asyncio.run(body())
