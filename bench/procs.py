@@ -190,17 +190,22 @@ def start_api(
     return _wait(server, lambda: grpc_ok(server.grpc_target))
 
 
+def _ingress_env(data_dir: Path, http: int) -> dict[str, str]:
+    return {
+        "WEBHOOK_SECRET": SECRET,
+        "DATA_DIR": str(data_dir),
+        "HTTP_PORT": str(http),
+        "GRPC_PORT": str(free_port()),
+        "METRICS_PORT": str(free_port()),  # the writer's probes, if any
+    }
+
+
 def start_ingress_only(data_dir: Path, core: int, log_dir: Path, name: str) -> Server:
     """`python -m service ingress` on SQLite in data_dir: the webhook app and
     the group commit, with no projection worker and no gRPC API (a step of
     the P1 ladder)."""
     http = free_port()
-    env = {
-        "WEBHOOK_SECRET": SECRET,
-        "DATA_DIR": str(data_dir),
-        "HTTP_PORT": str(http),
-        "GRPC_PORT": str(free_port()),
-    }
+    env = _ingress_env(data_dir, http)
     proc, log = _spawn(name, ["-m", "service", "ingress"], core, log_dir, env)
     server = Server(name, proc, log, http, 0, data_dir, env)
     return _wait(server, lambda: http_ok(server.http_url + "/readyz"))
@@ -212,16 +217,10 @@ def start_ingress_writer(
     """`python -m service ingress --writer` on SQLite in data_dir: an ingress
     process on `core` that sends its envelopes to the store's writer
     process, which runs with the supervisor on `other` (the way PostgreSQL
-    runs on a core of its own in `--pg`). Returns the server (its CPU is the
-    whole tree's) and the ingress process's pid."""
+    runs on a core of its own in `--pg`). The server's CPU is the whole
+    tree's; `ingress_pid` is the ingress process's."""
     http = free_port()
-    env = {
-        "WEBHOOK_SECRET": SECRET,
-        "DATA_DIR": str(data_dir),
-        "HTTP_PORT": str(http),
-        "GRPC_PORT": str(free_port()),
-        "METRICS_PORT": str(free_port()),
-    }
+    env = _ingress_env(data_dir, http)
     argv = ["-m", "service", "ingress", "--writer"]
     proc, log = _spawn(name, argv, other, log_dir, env, group=True)
     server = Server(name, proc, log, http, 0, data_dir, env, group=True, tree=True)

@@ -6,10 +6,11 @@ only what is in flight, never answering it as stored."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -23,21 +24,20 @@ from service.writer.server import WriterServer
 from testkit.keys import master_key
 from testkit.webhooks import envelope
 
-
-def _address(tmp_path: Path) -> bytes:
-    return f"\0loyalty-test-writer-{os.getpid()}-{tmp_path.name}".encode()
+Append = Callable[[Sequence[Envelope]], list[Appended]]
 
 
 class Writer:
-    """A writer over `store`; `gate`, when cleared, holds every append."""
+    """A writer over `store` (or `append`); `gate`, when cleared, holds
+    every append once it has started (`entered`)."""
 
-    def __init__(self, store: EventStore, where: bytes) -> None:
-        self.store = store
+    def __init__(self, store: EventStore, where: bytes, append: Append | None) -> None:
+        self.store, self.where = store, where
         self.gate = threading.Event()
         self.gate.set()
-        self.entered = threading.Event()  # an append has started
+        self.entered = threading.Event()
         self.batches: list[int] = []
-        self.committer = GroupCommitter(self._append)
+        self.committer = GroupCommitter(append or self._append)
         self.server = WriterServer(self.committer, where)
 
     def _append(self, envelopes: Sequence[Envelope]) -> list[Appended]:
@@ -45,14 +45,6 @@ class Writer:
         self.gate.wait(10)
         self.batches.append(len(envelopes))
         return self.store.append(envelopes)
-
-    async def start(self) -> None:
-        self.committer.start()
-        await self.server.start()
-
-    async def stop(self) -> None:
-        await self.server.stop()
-        await self.committer.stop()
 
 
 @pytest.fixture
@@ -62,24 +54,44 @@ def store(tmp_path: Path) -> Iterator[EventStore]:
     factory.close()
 
 
-async def connected(where: bytes) -> RemoteCommitter:
-    link = RemoteCommitter(where)
-    link.start()
-    for _ in range(200):
+async def until_connected(link: RemoteCommitter) -> RemoteCommitter:
+    for _ in range(500):
         if link.connected:
             return link
         await asyncio.sleep(0.01)
     raise AssertionError("the link never connected")
 
 
+@contextlib.asynccontextmanager
+async def serving(
+    store: EventStore, tmp_path: Path, links: int = 1, append: Append | None = None
+) -> AsyncIterator[tuple[Writer, list[RemoteCommitter]]]:
+    """A started writer on an address of this test's own, and `links`
+    connected ingress links to it; all stopped at the end."""
+    where = f"\0loyalty-test-writer-{os.getpid()}-{tmp_path.name}".encode()
+    writer = Writer(store, where, append)
+    writer.committer.start()
+    await writer.server.start()
+    made: list[RemoteCommitter] = []
+    try:
+        for _ in range(links):
+            made.append(RemoteCommitter(where))
+            made[-1].start()
+            await until_connected(made[-1])
+        yield writer, made
+    finally:
+        writer.gate.set()
+        for link in made:
+            await link.stop()
+        await writer.server.stop()
+        await writer.committer.stop()
+
+
 def test_answers_and_stored_events_are_the_in_process_appends(
     store: EventStore, tmp_path: Path
 ) -> None:
     async def body() -> None:
-        writer = Writer(store, _address(tmp_path))
-        await writer.start()
-        a, b = await connected(_address(tmp_path)), await connected(_address(tmp_path))
-        try:
+        async with serving(store, tmp_path, links=2) as (writer, (a, b)):
             first = [envelope(f"ev-{i}", f"cus-{i % 3}") for i in range(20)]
             answers = await asyncio.gather(
                 *(link.submit(e) for link, e in zip([a, b] * 10, first, strict=True))
@@ -100,10 +112,6 @@ def test_answers_and_stored_events_are_the_in_process_appends(
                 assert stored[env.id].customer_id == env.customer_id
             # Both links' requests shared transactions: fewer batches than events.
             assert len(writer.batches) < 40
-        finally:
-            await a.stop()
-            await b.stop()
-            await writer.stop()
 
     asyncio.run(body())
 
@@ -112,10 +120,7 @@ def test_a_broken_link_fails_what_is_in_flight_and_a_retry_finds_it_stored(
     store: EventStore, tmp_path: Path
 ) -> None:
     async def body() -> None:
-        writer = Writer(store, _address(tmp_path))
-        await writer.start()
-        link = await connected(_address(tmp_path))
-        try:
+        async with serving(store, tmp_path) as (writer, (link,)):
             writer.gate.clear()  # the commit is under way when the link breaks
             env = envelope("ev-held", "cus-1")
             pending = asyncio.ensure_future(link.submit(env))
@@ -124,21 +129,17 @@ def test_a_broken_link_fails_what_is_in_flight_and_a_retry_finds_it_stored(
             with pytest.raises(StoreUnavailable, match="broke"):
                 await pending
             writer.gate.set()  # the writer commits it after all
-            link = await connected(_address(tmp_path))  # reconnected on its own
+            await until_connected(link)  # the link connects again on its own
             again = await link.submit(env)
             assert again.status == "duplicate"
             assert [e.id for e in store.read(0, 10)] == ["ev-held"]
-        finally:
-            writer.gate.set()
-            await link.stop()
-            await writer.stop()
 
     asyncio.run(body())
 
 
 def test_without_a_writer_each_request_is_refused_at_once(tmp_path: Path) -> None:
     async def body() -> None:
-        link = RemoteCommitter(_address(tmp_path))
+        link = RemoteCommitter(f"\0loyalty-test-nobody-{os.getpid()}".encode())
         link.start()
         try:
             await asyncio.sleep(0.1)
@@ -154,22 +155,13 @@ def test_without_a_writer_each_request_is_refused_at_once(tmp_path: Path) -> Non
 def test_a_store_failure_reaches_the_ingress_as_unavailable(
     store: EventStore, tmp_path: Path
 ) -> None:
+    def failing(envelopes: Sequence[Envelope]) -> list[Appended]:
+        raise StoreUnavailable("database is locked")
+
     async def body() -> None:
-        writer = Writer(store, _address(tmp_path))
-
-        def failing(envelopes: Sequence[Envelope]) -> list[Appended]:
-            raise StoreUnavailable("database is locked")
-
-        writer.committer = GroupCommitter(failing)
-        writer.server = WriterServer(writer.committer, _address(tmp_path))
-        await writer.start()
-        link = await connected(_address(tmp_path))
-        try:
+        async with serving(store, tmp_path, append=failing) as (_, (link,)):
             with pytest.raises(StoreUnavailable, match="database is locked"):
                 await link.submit(envelope("ev-1", "cus-1"))
-        finally:
-            await link.stop()
-            await writer.stop()
 
     asyncio.run(body())
 
@@ -178,22 +170,16 @@ def test_a_stream_that_is_not_the_protocol_is_cut_off_and_stores_nothing(
     store: EventStore, tmp_path: Path
 ) -> None:
     async def body() -> None:
-        writer = Writer(store, _address(tmp_path))
-        await writer.start()
-        good = await connected(_address(tmp_path))
-        try:
+        async with serving(store, tmp_path) as (writer, (good,)):
             loop = asyncio.get_running_loop()
             bad = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             bad.setblocking(False)
-            await loop.sock_connect(bad, _address(tmp_path))
+            await loop.sock_connect(bad, writer.where)
             await loop.sock_sendall(bad, b"\x00\x00\x00\x05hello")
-            assert await asyncio.wait_for(loop.sock_recv(bad, 100), 5) == b""  # closed
+            assert await asyncio.wait_for(loop.sock_recv(bad, 100), 5) == b""
             bad.close()
             assert (await good.submit(envelope("ev-ok", "cus-1"))).status == "accepted"
             assert [e.id for e in store.read(0, 10)] == ["ev-ok"]
-        finally:
-            await good.stop()
-            await writer.stop()
 
     asyncio.run(body())
 
@@ -202,13 +188,9 @@ def test_a_second_writer_for_the_same_store_cannot_start(
     store: EventStore, tmp_path: Path
 ) -> None:
     async def body() -> None:
-        writer = Writer(store, _address(tmp_path))
-        await writer.start()
-        try:
+        async with serving(store, tmp_path, links=0) as (writer, _):
             with pytest.raises(OSError):
-                await Writer(store, _address(tmp_path)).server.start()
-        finally:
-            await writer.stop()
+                await Writer(store, writer.where, None).server.start()
 
     asyncio.run(body())
 
@@ -217,10 +199,7 @@ def test_stopping_an_ingress_answers_what_it_sent_before_it_closes(
     store: EventStore, tmp_path: Path
 ) -> None:
     async def body() -> None:
-        writer = Writer(store, _address(tmp_path))
-        await writer.start()
-        link = await connected(_address(tmp_path))
-        try:
+        async with serving(store, tmp_path) as (writer, (link,)):
             writer.gate.clear()
             pending = asyncio.ensure_future(link.submit(envelope("ev-late", "cus-1")))
             assert await asyncio.to_thread(writer.entered.wait, 5)
@@ -231,8 +210,5 @@ def test_stopping_an_ingress_answers_what_it_sent_before_it_closes(
             assert (await pending).status == "accepted"
             await stopping
             assert not link.connected
-        finally:
-            writer.gate.set()
-            await writer.stop()
 
     asyncio.run(body())
