@@ -257,7 +257,9 @@ def build_service(
     if "ingress" in roles:
         if remote_writer:
             # The writer process counts the batches and tells of the commits.
-            remote = RemoteCommitter(writer_address(settings.data_dir))
+            remote = RemoteCommitter(
+                writer_address(settings.data_dir), container.events.space
+            )
             service.committer = remote
             service.watch.writer_link = lambda: remote.connected
         else:

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from service import logs
+from service.diskspace import WriteSpace
 from service.eventstore import Appended, StoreUnavailable
 from service.ingest import Envelope
 from service.writer.wire import ACCEPTED, Batch, Event, Reply, frame, frames, to_wire
@@ -37,8 +38,11 @@ IN_FLIGHT = 2
 class RemoteCommitter:
     """The group committer's face (start, submit, stop) over the writer."""
 
-    def __init__(self, where: bytes) -> None:
+    def __init__(self, where: bytes, space: WriteSpace | None = None) -> None:
         self._where = where
+        # The writer's refusals for lack of space make this process's
+        # readiness say so too, as its own append's would.
+        self._space = space
         self._transport: asyncio.Transport | None = None
         self._encoder = msgspec.msgpack.Encoder()
         self._decode = msgspec.msgpack.Decoder(Reply).decode
@@ -118,10 +122,14 @@ class RemoteCommitter:
             answers = reply.answers
             if answers is None or len(answers) != len(waiting):
                 error = StoreUnavailable(reply.error or "the writer's reply is wrong")
+                if self._space is not None:
+                    self._space.saw(error)
                 for future in waiting:
                     if not future.done():
                         future.set_exception(error)
                 continue
+            if self._space is not None:
+                self._space.wrote()
             for future, (status, position) in zip(waiting, answers, strict=True):
                 if not future.done():
                     future.set_result(

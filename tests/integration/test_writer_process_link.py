@@ -75,7 +75,7 @@ async def serving(
     made: list[RemoteCommitter] = []
     try:
         for _ in range(links):
-            made.append(RemoteCommitter(where))
+            made.append(RemoteCommitter(where, store.space))
             made[-1].start()
             await until_connected(made[-1])
         yield writer, made
@@ -155,13 +155,26 @@ def test_without_a_writer_each_request_is_refused_at_once(tmp_path: Path) -> Non
 def test_a_store_failure_reaches_the_ingress_as_unavailable(
     store: EventStore, tmp_path: Path
 ) -> None:
-    def failing(envelopes: Sequence[Envelope]) -> list[Appended]:
-        raise StoreUnavailable("database is locked")
+    failures = ["database is locked", "database or disk is full"]
+
+    def append(envelopes: Sequence[Envelope]) -> list[Appended]:
+        if failures:
+            raise StoreUnavailable(failures.pop(0))
+        return store.append(envelopes)
 
     async def body() -> None:
-        async with serving(store, tmp_path, append=failing) as (_, (link,)):
+        async with serving(store, tmp_path, append=append) as (_, (link,)):
+            space = store.space  # the links' (as the composition root wires it)
             with pytest.raises(StoreUnavailable, match="database is locked"):
                 await link.submit(envelope("ev-1", "cus-1"))
+            assert not space.full
+            # Out of space in the writer: this process's readiness says so
+            # until a write succeeds again.
+            with pytest.raises(StoreUnavailable, match="disk is full"):
+                await link.submit(envelope("ev-1", "cus-1"))
+            assert space.full
+            assert (await link.submit(envelope("ev-1", "cus-1"))).status == "accepted"
+            assert not space.full
 
     asyncio.run(body())
 
