@@ -10,7 +10,6 @@ they meet only in the database, and LISTEN/NOTIFY carries "new events" and
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,10 +20,6 @@ from service.adapters.sanic import start_server, stop_server
 from service.bootstrap import Service
 
 log = logs.get(__name__)
-# The cyclic collector's young generation: big enough that the objects of
-# the requests in flight mostly die by reference counting before a
-# collection walks them (the default 700 collects every few requests).
-GC_YOUNG = 5000
 
 
 @dataclass
@@ -85,7 +80,6 @@ async def serve(
         )
 
     started = loop.time()
-    _tune_collector()
     http = f"{settings.http_host}:{bound.http_port}" if bound.http_port else None
     log.info(
         "listening",
@@ -141,14 +135,3 @@ async def _start_ingress(service: Service) -> tuple[Any, int]:
     settings, sock, app = service.container.settings, service.http_sock, service.app
     assert app is not None
     return await start_server(app, settings.http_host, settings.http_port, sock)
-
-
-def _tune_collector() -> None:
-    """Start-up's objects (modules, the apps, protobuf descriptors, the
-    stores) live as long as the process: frozen, no full collection walks
-    them again (each took ~40 ms under P1's load, ~1.5 ms frozen). With the
-    larger young generation the collector's time under P1 went from 7 to 13
-    us an event to ~0.1 (docs/performance.md)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from service import logs, tracing
+from service import collector, logs, tracing
 from service.backends import backend_for
 from service.bootstrap import ALL_ROLES, Container, build, build_service
 from service.cli.supervisor import Child, stop_when_orphaned, supervise
@@ -71,7 +71,8 @@ async def _run(
         tracing=traces,
         remote_writer=remote_writer,
     )
-    await serve(service)
+    # Once started, the process's start-up objects are settled for the collector.
+    await serve(service, on_ready=lambda _bound: collector.tune())
 
 
 def _ingress_child(supervisor: int, job: tuple[Settings, bool]) -> None:

@@ -4,14 +4,13 @@ role gets, and roles served on a free port with a part replaced."""
 from __future__ import annotations
 
 import asyncio
-import gc
 from dataclasses import replace
 
 import pytest
 
 from service.bootstrap import ALL_ROLES, Container, build_service
 from service.ingest import parse_envelope
-from service.runtime import GC_YOUNG, Bound, serve
+from service.runtime import Bound, serve
 from testkit.webhooks import webhook_body
 
 
@@ -89,28 +88,3 @@ def test_served_with_the_lease_replaced_the_worker_stands_by_and_stops_cleanly(
     assert (head, applied) == (1, 0)  # stored, and nobody applied it
     assert port
     assert container.models.applied_position() == 0
-
-
-def test_a_served_process_freezes_its_start_up_objects_for_the_collector(
-    container: Container,
-) -> None:
-    """Start-up's objects are never walked by a collection again, and the
-    young generation is large enough for the requests in flight."""
-    container.settings = replace(container.settings, http_port=0, grpc_port=0)
-    seen: dict[str, int] = {}
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        service = build_service(container, frozenset({"ingress"}))
-
-        def ready(_bound: Bound) -> None:
-            seen["frozen"] = gc.get_freeze_count()
-            seen["young"] = gc.get_threshold()[0]
-            stop.set()
-
-        await serve(service, stop=stop, on_ready=ready)
-
-    gc.unfreeze()
-    asyncio.run(main())
-    assert seen["young"] == GC_YOUNG
-    assert seen["frozen"] > 10_000  # the modules, the app, the stores
