@@ -4,7 +4,6 @@ the PostgreSQL mode, to no core at all)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -225,19 +224,12 @@ def start_ingress_writer(
     proc, log = _spawn(name, argv, other, log_dir, env, group=True)
     server = Server(name, proc, log, http, 0, data_dir, env, group=True, tree=True)
     _wait(server, lambda: http_ok(server.http_url + "/readyz"))
-    server.ingress_pid = _started_child(log, "ingress-0")
+    ingress = proc_info.started_child(log.read_text(errors="replace"), "ingress-0")
+    if ingress is None:
+        raise RuntimeError(f"no 'started child' line for ingress-0 in {log}")
+    server.ingress_pid = ingress
     os.sched_setaffinity(server.ingress_pid, {core})
     return server
-
-
-def _started_child(log: Path, child: str) -> int:
-    """The pid the supervisor's log gives for `child`."""
-    for line in log.read_text(errors="replace").splitlines():
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
-            if record.get("event") == "started child" and record.get("child") == child:
-                return int(record["pid"])
-    raise RuntimeError(f"no 'started child' line for {child} in {log}")
 
 
 def start_webhook_handler(

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import psutil
 
+from testkit.killtest.run import log_entries
+
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far."""
@@ -95,3 +97,14 @@ def listeners(port: int) -> int:
 def rss_bytes(pid: int | None = None) -> int:
     """Current resident set size of `pid` (this process by default)."""
     return psutil.Process(pid).memory_info().rss
+
+
+def started_child(log_text: str, name: str) -> int | None:
+    """The pid of the newest start of supervised child `name`, from the
+    supervisor's log (None before its first "started child" line)."""
+    pids = [
+        int(e["pid"])
+        for e in log_entries(log_text)
+        if e.get("event") == "started child" and e.get("child") == name
+    ]
+    return pids[-1] if pids else None

@@ -43,13 +43,9 @@ class Split:
 
     def child_pid(self, name: str) -> int:
         """The pid of the newest start of child `name`, from the supervisor's log."""
-        pids = [
-            int(e["pid"])
-            for e in log_entries(self.svc.log())
-            if e.get("event") == "started child" and e.get("child") == name
-        ]
-        assert pids, self.svc.log()
-        return pids[-1]
+        pid = procs.started_child(self.svc.log(), name)
+        assert pid is not None, self.svc.log()
+        return pid
 
     def restarts(self, name: str) -> int:
         return sum(

@@ -17,29 +17,23 @@ import httpx
 import pytest
 
 from service.backends.sqlite.store import open_sqlite
-from testkit.killtest.run import log_entries
-from testkit.launch import ServiceProcess, free_port, http_ok
+from testkit import procs
+from testkit.launch import ServiceProcess, free_port, http_ok, wait_until
 from testkit.signing import headers
 from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
 pytestmark = pytest.mark.slow
 
 
-def wait_for(ok: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not ok():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def child_pid(svc: ServiceProcess, name: str) -> int:
-    pids = [
-        int(e["pid"])
-        for e in log_entries(svc.log())
-        if e.get("event") == "started child" and e.get("child") == name
-    ]
-    assert pids, svc.log()
-    return pids[-1]
+    pid = procs.started_child(svc.log(), name)
+    assert pid is not None, svc.log()
+    return pid
+
+
+def wait_for(svc: ServiceProcess, ok: Callable[[], bool]) -> None:
+    assert svc.proc is not None
+    wait_until(ok, svc.proc, 30, svc.log)
 
 
 def deliver(
@@ -75,7 +69,7 @@ def test_killing_the_writer_or_an_ingress_loses_nothing_and_stores_once(
         tmp_path, command=("ingress", "--workers", "2"), METRICS_PORT=str(probes)
     ).start()
     try:
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{probes}/readyz"))
+        wait_for(svc, lambda: http_ok(f"http://127.0.0.1:{probes}/readyz"))
         ready = httpx.get(svc.url + "/readyz").json()
         assert ready["checks"]["writer"] is True, ready
         acked: dict[str, int] = {}
@@ -96,8 +90,8 @@ def test_killing_the_writer_or_an_ingress_loses_nothing_and_stores_once(
                 pid = child_pid(svc, child)
                 before = len(acked)
                 os.kill(pid, signal.SIGKILL)
-                wait_for(lambda c=child, p=pid: child_pid(svc, c) != p)  # type: ignore[misc]
-                wait_for(lambda b=before: len(acked) > b + 20)  # type: ignore[misc]
+                wait_for(svc, lambda c=child, p=pid: child_pid(svc, c) != p)  # type: ignore[misc]
+                wait_for(svc, lambda b=before: len(acked) > b + 20)  # type: ignore[misc]
         finally:
             stop.set()
             for t in senders:
