@@ -31,6 +31,12 @@ def child_pid(svc: ServiceProcess, name: str) -> int:
     return pid
 
 
+def writer_linked(svc: ServiceProcess) -> bool:
+    """The ingress's readiness names the writer check, and it holds."""
+    checks = httpx.get(svc.url + "/readyz").json()["checks"]
+    return checks.get("writer") is True
+
+
 def wait_for(svc: ServiceProcess, ok: Callable[[], bool]) -> None:
     assert svc.proc is not None
     wait_until(ok, svc.proc, 30, svc.log)
@@ -70,8 +76,9 @@ def test_killing_the_writer_or_an_ingress_loses_nothing_and_stores_once(
     ).start()
     try:
         wait_for(svc, lambda: http_ok(f"http://127.0.0.1:{probes}/readyz"))
-        ready = httpx.get(svc.url + "/readyz").json()
-        assert ready["checks"]["writer"] is True, ready
+        # The ingress connects to the writer once the writer listens (it
+        # retries with back-off): ready, with its writer check, soon after.
+        wait_for(svc, lambda: writer_linked(svc))
         acked: dict[str, int] = {}
         lock, stop = threading.Lock(), threading.Event()
 
@@ -97,8 +104,7 @@ def test_killing_the_writer_or_an_ingress_loses_nothing_and_stores_once(
             for t in senders:
                 t.join(60)
         assert svc.proc is not None and svc.proc.poll() is None
-        ingress_ready = httpx.get(svc.url + "/readyz").json()
-        assert ingress_ready["checks"]["writer"] is True
+        wait_for(svc, lambda: writer_linked(svc))
         # The writer's log says when the ingress processes came and went.
         assert '"event": "ingress connected"' in svc.log()
         assert '"event": "lost the store\'s writer process"' in svc.log()
