@@ -18,7 +18,7 @@ from projections.stores.rows import (
     ledger_row,
 )
 from projections.stores.sql import SqlReadModels
-from projections.stores.writer import GenerationWriter
+from projections.stores.writer import GenerationWriter, Indexed
 
 
 class EventSource(Protocol):
@@ -74,10 +74,10 @@ class Projector:
             known = sorted(
                 {e.customer_id for e in events if e.type is not None and not e.kind}
             )
-            tiers: dict[str, str | None] = {}
-            stored = w.load_states(known, tiers)
+            indexed: Indexed = {}
+            stored = w.load_states(known, indexed)
             batch = fold_batch(events, stored, answers=self.answers)
-            w.write(batch, tiers=tiers)
+            w.write(batch, indexed=indexed)
         self.position = batch.position
         return batch
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from projections.stores.db import Db
 from projections.stores.migrations import Migration, migrate
+from projections.stores.tables import create_indexes
 
 STORE = "read_models"
 
@@ -48,9 +49,26 @@ def migrations(db: Db) -> list[Migration]:
             if "answer" not in _columns(c, customers):
                 c.execute(f"ALTER TABLE {customers} ADD COLUMN answer {db.blob}")
 
+    def email_index_without_recency(c: Any) -> None:
+        # A rebuild's pending generation gets its indexes when it completes.
+        c.execute(
+            f"SELECT value FROM {db.name('projection_meta')} WHERE key = 'pending'"
+        )
+        row = c.fetchone()
+        pending = int(row[0]) if row else 0
+        for g in _generations(db, c):
+            c.execute(f"DROP INDEX IF EXISTS {db.name(f'customers_{g}_email')}")
+            if g != pending:
+                create_indexes(db, c, g)
+
     return [
         Migration(1, "the generations' meta and position tables", meta_tables),
         Migration(2, "customers keep their answer ready to send", stored_answers),
+        Migration(
+            3,
+            "the customers' email index keys on the email alone",
+            email_index_without_recency,
+        ),
     ]
 
 
