@@ -1,7 +1,7 @@
 """Where `service ingress`'s CPU goes by thread, under P1's load.
 
     python -m bench.ingress_threads [--role ingress|run] [--seconds 8]
-        [--rounds 2]
+        [--rounds 2] [--pg] [--pg-url URL]
 
 The process under test runs pinned to one core, as in P1, on a fresh
 SQLite store; wrk (64 connections, on the other core) sends its warm-up
@@ -17,11 +17,18 @@ loop's (HTTP, signature, parsing, the futures) and how much the commit
 thread's (encryption, the insert, the commit), and whether the two threads
 hand the core to each other often (they do not: well under one switch a
 webhook, so the GIL's hand-offs are not where the time goes).
+
+With `--pg`, each round also runs `service ingress` on PostgreSQL (a fresh
+schema, the process pinned the same way, PostgreSQL unpinned) right after
+the SQLite one, and prints PostgreSQL's own CPU per webhook beside the
+process's threads: the ingress's ladder on PostgreSQL, the same steps on
+both stores in the same rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import tempfile
@@ -32,6 +39,7 @@ import psutil
 
 from bench import data, procs
 from bench.p1_ingest import CONNECTIONS, LUA
+from bench.pgdb import default_url, fresh_schema, postgres_cpu
 from bench.tools import cores, ensure_binary, pinned
 from service.webhook import WEBHOOK_PATH
 from testkit import traffic
@@ -79,21 +87,47 @@ def wrk(url: str, requests: Path, seconds: int, core: int) -> tuple[float, int]:
     return r["requests"] / (r["duration_us"] / 1e6), int(r["accepted"])
 
 
-def measure(role: str, seconds: int, tmp: Path, round_: int) -> None:
-    gen_core, server_core = cores()
+def requests(tmp: Path, seconds: int, round_: int) -> tuple[Path, Path]:
+    """(the warm-up: every customer created, the measured run's webhooks)."""
     warm, main = tmp / f"warm-{round_}.txt", tmp / f"main-{round_}.txt"
     tag = f"threads{round_}"
     data.write_requests(warm, traffic.webhooks(CUSTOMERS, CUSTOMERS, tag=tag))
     hooks = traffic.webhooks(seconds * 15_000, CUSTOMERS, tag=tag, offset=CUSTOMERS)
     data.write_requests(main, hooks)
-    start = procs.start_ingress_only if role == "ingress" else procs.start_service
-    store = tmp / f"store-{round_}"
-    with start(store, server_core, tmp, f"{role}-{round_}") as server:
+    return warm, main
+
+
+def measure(
+    role: str, seconds: int, tmp: Path, round_: int, pg_url: str | None = None
+) -> None:
+    gen_core, server_core = cores()
+    warm, main = requests(tmp, seconds, round_)
+    with contextlib.ExitStack() as stack:
+        if pg_url is None:
+            start = (
+                procs.start_ingress_only if role == "ingress" else procs.start_service
+            )
+            store = tmp / f"store-{round_}"
+            server = stack.enter_context(
+                start(store, server_core, tmp, f"{role}-{round_}")
+            )
+            where = "SQLite"
+        else:
+            url = stack.enter_context(fresh_schema(pg_url, "threads"))
+            server = stack.enter_context(
+                procs.start_pg_role(
+                    role, url, tmp, f"pg-{role}-{round_}", core=server_core
+                )
+            )
+            where = "PostgreSQL"
         wrk(server.http_url, warm, 30, gen_core)
-        before = threads(server.pid)
+        before, pg_before = threads(server.pid), postgres_cpu()
         rate, accepted = wrk(server.http_url, main, seconds, gen_core)
-        after = threads(server.pid)
-    print(f"round {round_ + 1}, {role}: {rate:,.0f} req/s, {accepted:,} accepted")
+        after, pg_after = threads(server.pid), postgres_cpu()
+    print(
+        f"round {round_ + 1}, {role} on {where}: {rate:,.0f} req/s, "
+        f"{accepted:,} accepted"
+    )
     total_user = total_system = 0.0
     for tid, now in sorted(after.items()):
         was = before.get(tid, ThreadCpu(0.0, 0.0, 0, 0))
@@ -112,6 +146,12 @@ def measure(role: str, seconds: int, tmp: Path, round_: int) -> None:
         f"  all threads    user {total_user / accepted * 1e6:6.1f} us, "
         f"system {total_system / accepted * 1e6:5.1f} us a webhook"
     )
+    if pg_url is not None:
+        # Its processes' CPU in 10 ms ticks, other users' work included.
+        print(
+            f"  PostgreSQL     {(pg_after - pg_before) / accepted * 1e6:6.1f} us "
+            "a webhook (all its processes)"
+        )
 
 
 def main() -> None:
@@ -119,10 +159,18 @@ def main() -> None:
     parser.add_argument("--role", choices=("ingress", "run"), default="ingress")
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--pg", action="store_true", help="each round on PostgreSQL too"
+    )
+    parser.add_argument("--pg-url", default=default_url())
     args = parser.parse_args()
+    if args.pg and args.role != "ingress":
+        parser.error("--pg measures `service ingress` (the role both stores run)")
     with tempfile.TemporaryDirectory(prefix="ingress-threads-") as tmp:
         for r in range(args.rounds):
             measure(args.role, args.seconds, Path(tmp), r)
+            if args.pg:
+                measure(args.role, args.seconds, Path(tmp), r, args.pg_url)
 
 
 if __name__ == "__main__":

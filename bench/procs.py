@@ -265,11 +265,16 @@ def start_bare_grpc(core: int, log_dir: Path, samples: Path) -> Server:
 
 
 def start_pg_role(
-    role: str, database_url: str, log_dir: Path, name: str, workers: int = 1
+    role: str,
+    database_url: str,
+    log_dir: Path,
+    name: str,
+    workers: int = 1,
+    core: int | None = None,
 ) -> Server:
-    """`python -m service ROLE` on PostgreSQL, on no particular core. The
-    ingress serves HTTP (with `--workers N`, N processes on one port); the
-    worker serves only /metrics; the api serves gRPC."""
+    """`python -m service ROLE` on PostgreSQL, on `core` (default: none in
+    particular). The ingress serves HTTP (with `--workers N`, N processes on
+    one port); the worker serves only /metrics; the api serves gRPC."""
     from bench.pgdb import master_key_file
 
     http, rpc = free_port(), free_port()
@@ -284,7 +289,7 @@ def start_pg_role(
     argv = ["-m", "service", role]
     if workers > 1:
         argv += ["--workers", str(workers)]
-    proc, log = _spawn(name, argv, None, log_dir, env, group=workers > 1)
+    proc, log = _spawn(name, argv, core, log_dir, env, group=workers > 1)
     server = Server(name, proc, log, http, rpc, env=env, group=workers > 1)
 
     def ready() -> bool:
