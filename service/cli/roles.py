@@ -9,11 +9,9 @@ writer process they send their envelopes to (service/writer/)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 from service import collector, logs, tracing
@@ -29,10 +27,18 @@ def serve(
     reuse_port: bool = False,
     remote_writer: bool = False,
 ) -> int:
+    import uvloop
+
     traces = tracing.from_environ(os.environ)  # OTEL_* only; off when unset
     container = build(settings)
     try:
-        _loop_runner(roles)(_run(container, roles, reuse_port, remote_writer, traces))
+        # uvloop for every role: the webhook ingress alone spent about 6 %
+        # less CPU a webhook on it, and `make run`'s one process (the gRPC
+        # API included) 4 to 10 % less an event in each of four same-run
+        # pairs (docs/performance.md). grpc.aio runs on any asyncio loop
+        # that can watch a file descriptor (its poller thread wakes the
+        # loop through a socket).
+        uvloop.run(_run(container, roles, reuse_port, remote_writer, traces))
     except (OSError, RuntimeError) as e:
         if "address" not in str(e).lower() and "bind" not in str(e).lower():
             raise
@@ -41,18 +47,6 @@ def serve(
     finally:
         container.close()
     return 0
-
-
-def _loop_runner(roles: frozenset[str]) -> Callable[[Coroutine[Any, Any, None]], None]:
-    """uvloop for a process without the gRPC API: the webhook ingress alone
-    spent about 6 % less CPU a webhook on it (P1's ingress, same-run rounds;
-    docs/performance.md). grpc.aio keeps the stdlib loop it is tested on,
-    and so does a process that serves it."""
-    if "api" in roles:
-        return asyncio.run
-    import uvloop
-
-    return uvloop.run
 
 
 async def _run(
