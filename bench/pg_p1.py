@@ -1,7 +1,14 @@
-"""P1 on PostgreSQL: `python -m service ingress --workers 2` (two processes
-sharing the port with SO_REUSEPORT), one `worker` and one `api`, under wrk
-replaying unique signed webhooks; afterwards the ingress is killed (SIGKILL)
-and every position a 2xx named must be in the schema's stored_events.
+"""P1 on PostgreSQL: `python -m service ingress --workers N` (N processes
+sharing the port with SO_REUSEPORT; one without a supervisor when N is 1),
+one `worker` and one `api`, under wrk replaying unique signed webhooks;
+afterwards the ingress is killed (SIGKILL) and every position a 2xx named
+must be in the schema's stored_events.
+
+N is half the machine's cores (one on two): PostgreSQL and the worker need
+the rest. The same deployment with one ingress process more runs in the
+same interleaved rounds, on the same schema, as an informational row: on
+two cores its second process made fewer webhooks a second for more CPU an
+event (smaller group commits, five busy processes on two cores).
 
 Only wrk (and this process) stay pinned to the generator core: with two
 cores, PostgreSQL, the ingress processes and the worker have to share both.
@@ -10,6 +17,7 @@ cores, PostgreSQL, the ingress processes and the worker have to share both.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import threading
 from collections.abc import Callable
@@ -28,7 +36,8 @@ if TYPE_CHECKING:
     pass
 from bench.pgdb import fresh_schema, postgres_cpu, stored_positions
 
-INGRESS = 2
+INGRESS = max(1, (os.cpu_count() or 2) // 2)  # the target's shape
+MORE = INGRESS + 1  # measured beside it, in the same rounds
 WIDE = 256  # connections of the extra, informational round
 P1_TARGET = 10_000
 CPU_TARGET_US = 400  # CPU per stored and projected event, all processes
@@ -74,40 +83,60 @@ def _best(rounds: list[Round]) -> Round:
 
 def run_p1(ctx: Context) -> list[Row]:
     s, logs = ctx.sizes, ctx.out / "logs"
-    # One file per round, and one for a round with WIDE connections.
-    warm, mains = p1_ingest.request_files(ctx, "pg1", s.rounds + 1)
-    positions = [ctx.dir("pg1") / f"accepted-{r}.txt" for r in range(s.rounds + 1)]
+    # A file per round of each shape, and one for a round with WIDE connections.
+    warm, files = p1_ingest.request_files(ctx, "pg1", 2 * s.rounds + 1)
+    mains, more_mains = files[: s.rounds + 1], files[s.rounds + 1 :]
+    positions = [ctx.dir("pg1") / f"accepted-{r}.txt" for r in range(len(files))]
     svc: list[Round] = []
+    more: list[Round] = []
     bare: list[Round] = []
     with fresh_schema(ctx.pg_url, "p1") as url:
         with (
             procs.start_bare_sanic(None, logs, "uvloop") as sanic,
             procs.start_pg_role("ingress", url, logs, "pg-ingress", INGRESS) as ing,
+            procs.start_pg_role("ingress", url, logs, "pg-ingress-more", MORE) as ing2,
             procs.start_pg_role("worker", url, logs, "pg-worker") as worker,
             procs.start_pg_role("api", url, logs, "pg-api") as api,
         ):
             deployment = {"ingress": ing, "worker": worker, "api": api}
+            wider = {"ingress": ing2, "worker": worker, "api": api}
+
+            def settle() -> None:
+                client.wait_caught_up(api.grpc_target)
+
             p1_ingest.run_wrk(
                 ctx, sanic.http_url, mains[0], seconds=s.warmup_seconds, mode="wrap"
             )
             p1_ingest.send_all(ctx, ing.http_url, warm)
-            client.wait_caught_up(api.grpc_target)
-            for r, main in enumerate(mains[:-1]):  # interleaved; the best counts
+            settle()
+            for r in range(s.rounds):  # interleaved; the best of each counts
                 bare.append(
-                    _measure(ctx, sanic.http_url, {"bare": sanic}, main, mode="wrap")
+                    _measure(
+                        ctx, sanic.http_url, {"bare": sanic}, mains[r], mode="wrap"
+                    )
                 )
-                at = positions[r]
                 svc.append(
                     _measure(
                         ctx,
                         ing.http_url,
                         deployment,
-                        main,
-                        settle=lambda: client.wait_caught_up(api.grpc_target),
-                        positions=at,
+                        mains[r],
+                        settle=settle,
+                        positions=positions[r],
                     )
                 )
-                client.wait_caught_up(api.grpc_target)  # off the clock
+                settle()  # off the clock
+                more.append(
+                    _measure(
+                        ctx,
+                        ing2.http_url,
+                        wider,
+                        more_mains[r],
+                        settle=settle,
+                        positions=positions[s.rounds + 1 + r],
+                    )
+                )
+                settle()
             # With 64 connections the rate is at most 64 / latency; more in
             # flight shows what the processes do when commits are not waited on.
             wide = _measure(
@@ -115,41 +144,65 @@ def run_p1(ctx: Context) -> list[Row]:
                 ing.http_url,
                 deployment,
                 mains[-1],
-                positions=positions[-1],
+                positions=positions[s.rounds],
                 connections=WIDE,
             )
             metrics = ing.metrics()
             if ctx.profile:
-                _profile_p1(ctx, ing, api)
-            metrics_dir = _metrics_dir(ing)
-            ing.kill()  # the supervisor and both children: no clean shutdown
-            if metrics_dir is not None:  # the supervisor leaves it behind
-                shutil.rmtree(metrics_dir, ignore_errors=True)
+                _profile_p1(ctx, ing, api, 2 * s.rounds + 1)
+            dirs = [d for d in (_metrics_dir(ing), _metrics_dir(ing2)) if d]
+            ing.kill()  # the supervisors and their children: no clean shutdown
+            ing2.kill()
+            for d in dirs:  # a supervisor leaves its directory behind
+                shutil.rmtree(d, ignore_errors=True)
         answered = [int(x) for p in positions for x in p.read_text().split()]
         stored = stored_positions(url)
-    return _p1_rows(ctx, svc, bare, wide, answered, stored, metrics)
+    rows = _p1_rows(ctx, svc, bare, [*more, wide], answered, stored, metrics)
+    return [*rows, _more_row(more, svc, bare)]
+
+
+def _more_row(more: list[Round], svc: list[Round], bare: list[Round]) -> Row:
+    got, base, ours = _best(more), _best(bare), _best(svc)
+    per = got.cores["ingress"] / got.wrk.rps * 1e6
+    return Row(
+        f"P1 on PostgreSQL, {MORE} ingress processes",
+        got.wrk.rps,
+        "req/s",
+        ours.wrk.rps,
+        got.wrk.rps / ours.wrk.rps,
+        note=f"the same deployment with one ingress process more, in the same "
+        f"rounds on the same schema; baseline: {INGRESS} (the row above). "
+        f"Rounds {', '.join(f'{r.wrk.rps:,.0f}' for r in more)} req/s; CPU per "
+        f"stored and projected event {got.us_per_event:.0f} us (rounds "
+        + ", ".join(f"{r.us_per_event:.0f}" for r in more)
+        + f") against {ours.us_per_event:.0f}; ingress {per:.0f} us of CPU a "
+        f"request; bare Sanic {base.wrk.rps:,.0f} req/s",
+    )
 
 
 def _p1_rows(
     ctx: Context,
     svc: list[Round],
     bare: list[Round],
-    wide: Round,
+    others: list[Round],
     answered: list[int],
     stored: set[int],
     metrics: dict[str, float],
 ) -> list[Row]:
+    """The target's rows; `others` are the rounds that also stored events
+    (the other shape's, then the WIDE one)."""
     s = ctx.sizes
     got, base = _best(svc), _best(bare)
     w = got.wrk
     unique = set(answered)
     found = len(unique & stored) if len(unique) == len(answered) else -1
-    accepted = sum(r.wrk.accepted for r in svc) + wide.wrk.accepted
-    bad = sum(r.wrk.non2xx + r.wrk.errors for r in [*svc, wide])
+    wide = others[-1]
+    accepted = sum(r.wrk.accepted for r in [*svc, *others])
+    bad = sum(r.wrk.non2xx + r.wrk.errors for r in [*svc, *others])
     count = metrics.get("loyalty_append_batch_size_count")
     batch = (
         f"Group commit: {metrics['loyalty_append_batch_size_sum'] / count:.1f} "
-        "webhooks per transaction (mean over the run, both ingress processes)"
+        f"webhooks per transaction (mean over the run, {INGRESS} ingress process(es))"
         if count
         else "(no group-commit metrics found)"
     )
@@ -161,7 +214,7 @@ def _p1_rows(
             + f"; ingress {per:.0f} us of CPU a request"
         )
 
-    name = f"P1 ingest on PostgreSQL, {INGRESS} ingress processes"
+    name = f"P1 ingest on PostgreSQL, {INGRESS} ingress process(es)"
     return [
         Row(
             name,
@@ -212,7 +265,8 @@ def _p1_rows(
             target="all, after SIGKILL",
             passed=found == len(answered) == accepted and bad == 0,
             note=f"{len(answered):,} answered accepted in the measured rounds "
-            f"(with the {WIDE}-connection one), {found:,} of them in stored_events "
+            f"(with the {MORE}-process ones and the {WIDE}-connection one), "
+            f"{found:,} of them in stored_events "
             "after kill -9 of the ingress; "
             f"{len(stored):,} rows with the warm-up"
             + (" and the profile pass" if ctx.profile else "")
@@ -239,12 +293,13 @@ def _metrics_dir(server: procs.Server) -> Path | None:
     return None
 
 
-def _profile_p1(ctx: Context, ing: procs.Server, api: procs.Server) -> None:
-    """Unmeasured: py-spy on one ingress process under wrk, fresh webhooks."""
+def _profile_p1(ctx: Context, ing: procs.Server, api: procs.Server, files: int) -> None:
+    """Unmeasured: py-spy on one ingress process under wrk, fresh webhooks
+    (past the `files` request files the rounds used)."""
     s = ctx.sizes
     client.wait_caught_up(api.grpc_target)
     path = ctx.dir("pg1") / "profile.txt"
-    offset = s.p1_customers + (s.rounds + 1) * s.p1_requests  # unseen ids
+    offset = s.p1_customers + files * s.p1_requests  # unseen ids
     data.write_requests(
         path, traffic.webhooks(s.p1_requests, s.p1_customers, tag="pg1", offset=offset)
     )
@@ -256,13 +311,13 @@ def _profile_p1(ctx: Context, ing: procs.Server, api: procs.Server) -> None:
     load.start()
     rec = profiling.record(
         ctx.tools["py-spy"],
-        proc_info.spawned_children(ing.pid)[0],
+        (proc_info.spawned_children(ing.pid) or [ing.pid])[0],
         s.profile_seconds,
         ctx.out / "profile-pg-p1.txt",
         ctx.gen_core,
     )
     load.join()
-    title = f"P1 on PostgreSQL (one of {INGRESS} ingress processes, under wrk)"
+    title = f"P1 on PostgreSQL (an ingress process of {INGRESS}, under wrk)"
     ctx.shared.setdefault("profiles", []).append(profiling.summarize(rec, title))
 
 
