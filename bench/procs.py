@@ -224,10 +224,9 @@ def start_ingress_writer(
     proc, log = _spawn(name, argv, other, log_dir, env, group=True)
     server = Server(name, proc, log, http, 0, data_dir, env, group=True, tree=True)
     _wait(server, lambda: http_ok(server.http_url + "/readyz"))
-    ingress = proc_info.started_child(log.read_text(errors="replace"), "ingress-0")
-    if ingress is None:
-        raise RuntimeError(f"no 'started child' line for ingress-0 in {log}")
-    server.ingress_pid = ingress
+    server.ingress_pid = proc_info.started_child(
+        log.read_text(errors="replace"), "ingress-0"
+    )
     os.sched_setaffinity(server.ingress_pid, {core})
     return server
 

@@ -99,12 +99,19 @@ def rss_bytes(pid: int | None = None) -> int:
     return psutil.Process(pid).memory_info().rss
 
 
-def started_child(log_text: str, name: str) -> int | None:
+class NoChildStarted(LookupError):
+    """The supervisor's log has not started the child asked for."""
+
+
+def started_child(log_text: str, name: str) -> int:
     """The pid of the newest start of supervised child `name`, from the
-    supervisor's log (None before its first "started child" line)."""
+    supervisor's log; NoChildStarted (with the log) before its first
+    "started child" line."""
     pids = [
         int(e["pid"])
         for e in log_entries(log_text)
         if e.get("event") == "started child" and e.get("child") == name
     ]
-    return pids[-1] if pids else None
+    if not pids:
+        raise NoChildStarted(f"no 'started child' line for {name} in:\n{log_text}")
+    return pids[-1]

@@ -17,18 +17,12 @@ import httpx
 import pytest
 
 from service.backends.sqlite.store import open_sqlite
-from testkit import procs
 from testkit.launch import ServiceProcess, free_port, http_ok, wait_until
+from testkit.procs import started_child
 from testkit.signing import headers
 from testkit.webhooks import WEBHOOK_PATH, webhook_body
 
 pytestmark = pytest.mark.slow
-
-
-def child_pid(svc: ServiceProcess, name: str) -> int:
-    pid = procs.started_child(svc.log(), name)
-    assert pid is not None, svc.log()
-    return pid
 
 
 def writer_linked(svc: ServiceProcess) -> bool:
@@ -94,10 +88,10 @@ def test_killing_the_writer_or_an_ingress_loses_nothing_and_stores_once(
         try:
             for child in ("writer", "ingress-0", "writer"):
                 time.sleep(0.7)
-                pid = child_pid(svc, child)
+                pid = started_child(svc.log(), child)
                 before = len(acked)
                 os.kill(pid, signal.SIGKILL)
-                wait_for(svc, lambda c=child, p=pid: child_pid(svc, c) != p)  # type: ignore[misc]
+                wait_for(svc, lambda c=child, p=pid: started_child(svc.log(), c) != p)  # type: ignore[misc]
                 wait_for(svc, lambda b=before: len(acked) > b + 20)  # type: ignore[misc]
         finally:
             stop.set()
