@@ -153,21 +153,48 @@ def main() -> None:
 def probe(ctx: Context, svc: procs.Server, rate: float, path: Path) -> dict[str, Any]:
     """This module's client (main, on the generator's core) against `svc`:
     the load from `path` at `rate` and the probes; their figures."""
+    return probe_at(ctx, svc.http_url, svc.grpc_target, rate, path)
+
+
+def probe_at(
+    ctx: Context, http_url: str, grpc_target: str, rate: float, path: Path
+) -> dict[str, Any]:
+    """`probe` where the webhooks and the calls go to different processes."""
     s = ctx.sizes
     argv = [
-        sys.executable, "-m", "bench.p4_freshness", svc.http_url,
-        svc.grpc_target, f"{rate:.1f}", str(s.p4_seconds),
+        sys.executable, "-m", "bench.p4_freshness", http_url,
+        grpc_target, f"{rate:.1f}", str(s.p4_seconds),
         str(s.p4_probe_interval), str(path),
     ]  # fmt: skip
     return client_result(argv, ctx.gen_core, procs.ROOT)
 
 
-def run(ctx: Context) -> list[Row]:
+def requests(ctx: Context, rate: float, path: Path, tag: str) -> Path:
+    """Enough never-seen webhooks for a run at `rate`, written to `path`."""
     s = ctx.sizes
-    rate = ctx.shared["p1_rps"] / 2
     needed = int(rate * s.p4_seconds * 1.2 + s.p4_seconds / s.p4_probe_interval) + 1000
-    path = ctx.dir("p4") / "requests.txt"
-    data.write_requests(path, traffic.webhooks(needed, s.p1_customers, tag="p4"))
+    data.write_requests(path, traffic.webhooks(needed, s.p1_customers, tag=tag))
+    return path
+
+
+def freshness_row(name: str, r: dict[str, Any], rate: float, note: str = "") -> Row:
+    return Row(
+        name,
+        r["p99_ms"],
+        "ms",
+        target="< 50 ms",
+        passed=r["p99_ms"] < 50 and r["errors"] == 0,
+        note=f"2xx -> GetCustomer(min_position) answered: p50 {r['p50_ms']:.1f} "
+        f"ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms over "
+        f"{r['probes']} probes; load {r['rate']:,.0f} webhooks/s (asked "
+        f"{rate:,.0f}, half of P1), webhook answered in {r['ack_p50_ms']:.1f} "
+        f"ms (p50); {r['errors']} errors" + note,
+    )
+
+
+def run(ctx: Context) -> list[Row]:
+    rate = ctx.shared["p1_rps"] / 2
+    path = requests(ctx, rate, ctx.dir("p4") / "requests.txt", "p4")
     data_dir = ctx.dir("p4/store")
     with procs.start_service(
         data_dir, ctx.server_core, ctx.out / "logs", "p4-service"
@@ -177,22 +204,9 @@ def run(ctx: Context) -> list[Row]:
     if ctx.split:
         from bench import split
 
-        extra = split.p4(ctx, rate, split.p4_requests(ctx, needed))
-    return [
-        Row(
-            "P4 freshness p99",
-            r["p99_ms"],
-            "ms",
-            target="< 50 ms",
-            passed=r["p99_ms"] < 50 and r["errors"] == 0,
-            note=f"2xx -> GetCustomer(min_position) answered: p50 {r['p50_ms']:.1f} "
-            f"ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms over "
-            f"{r['probes']} probes; load {r['rate']:,.0f} webhooks/s (asked "
-            f"{rate:,.0f}, half of P1), webhook answered in {r['ack_p50_ms']:.1f} "
-            f"ms (p50); {r['errors']} errors",
-        ),
-        *extra,
-    ]
+        shared = requests(ctx, rate, ctx.dir("p4s") / "requests.txt", "p4s")
+        extra = split.p4(ctx, rate, shared)
+    return [freshness_row("P4 freshness p99", r, rate), *extra]
 
 
 if __name__ == "__main__":

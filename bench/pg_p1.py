@@ -12,6 +12,11 @@ event (smaller group commits, five busy processes on two cores).
 
 Only wrk (and this process) stay pinned to the generator core: with two
 cores, PostgreSQL, the ingress processes and the worker have to share both.
+
+Then P4's freshness on the same deployment, at half the best round's rate:
+the worker lingers under load by default on PostgreSQL (a wake-up's round
+trips cost the same whatever its size), and this row shows what that costs
+a `min_position` read.
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench import client, data, p1_ingest, procs, profiling
+from bench import client, data, p1_ingest, p4_freshness, procs, profiling
 from bench.context import Context
 from bench.p1_ingest import WrkResult
 from bench.report import Row
+from service.backends.postgres.backend import PostgresBackend
 from testkit import procs as proc_info
 from testkit import traffic
 
@@ -148,6 +154,17 @@ def run_p1(ctx: Context) -> list[Row]:
                 connections=WIDE,
             )
             metrics = ing.metrics()
+            # Freshness at half the best rate, the worker lingering as
+            # deployed (PROJECTION_LINGER_MS's default on PostgreSQL).
+            rate = _best(svc).wrk.rps / 2
+            p4 = p4_freshness.probe_at(
+                ctx,
+                ing.http_url,
+                api.grpc_target,
+                rate,
+                p4_freshness.requests(ctx, rate, ctx.dir("pg4") / "r.txt", "pg4"),
+            )
+            settle()
             if ctx.profile:
                 _profile_p1(ctx, ing, api, 2 * s.rounds + 1)
             dirs = [d for d in (_metrics_dir(ing), _metrics_dir(ing2)) if d]
@@ -158,7 +175,14 @@ def run_p1(ctx: Context) -> list[Row]:
         answered = [int(x) for p in positions for x in p.read_text().split()]
         stored = stored_positions(url)
     rows = _p1_rows(ctx, svc, bare, [*more, wide], answered, stored, metrics)
-    return [*rows, _more_row(more, svc, bare)]
+    fresh = p4_freshness.freshness_row(
+        "P4 freshness p99 on PostgreSQL",
+        p4,
+        rate,
+        f"; `ingress --workers {INGRESS}`, `worker` (lingering "
+        f"{int(PostgresBackend.worker_linger * 1000)} ms under load), `api`",
+    )
+    return [*rows, _more_row(more, svc, bare), fresh]
 
 
 def _more_row(more: list[Round], svc: list[Round], bare: list[Round]) -> Row:

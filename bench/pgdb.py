@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -94,14 +94,23 @@ def postgres_cpu() -> float:
 
 def own_backends_cpu() -> float:
     """CPU seconds of the PostgreSQL backends serving this process's open
-    connections (found by their client ports in the backends' titles), so
-    other users of the server do not count. Background processes (the WAL
-    writer, the checkpointer) are left out."""
-    ports = {
-        f"({c.laddr.port})"
-        for c in psutil.Process().net_connections(kind="tcp")
-        if c.raddr and c.laddr
-    }
+    connections; see `backends_cpu`."""
+    return backends_cpu([os.getpid()])
+
+
+def backends_cpu(pids: Iterable[int]) -> float:
+    """CPU seconds of the PostgreSQL backends serving the open connections
+    of processes `pids` (found by their client ports in the backends'
+    titles), so other users of the server do not count. Background
+    processes (the WAL writer, the checkpointer) are left out."""
+    ports = set()
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):  # exited meanwhile
+            ports |= {
+                f"({c.laddr.port})"
+                for c in psutil.Process(pid).net_connections(kind="tcp")
+                if c.raddr and c.laddr
+            }
     total = 0.0
     for p in psutil.process_iter(["name", "cmdline"]):
         title = " ".join(p.info["cmdline"] or ())

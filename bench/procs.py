@@ -270,10 +270,12 @@ def start_pg_role(
     name: str,
     workers: int = 1,
     core: int | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Server:
     """`python -m service ROLE` on PostgreSQL, on `core` (default: none in
-    particular). The ingress serves HTTP (with `--workers N`, N processes on
-    one port); the worker serves only /metrics; the api serves gRPC."""
+    particular), with `extra_env` besides the bench's settings. The ingress
+    serves HTTP (with `--workers N`, N processes on one port); the worker
+    serves only /metrics; the api serves gRPC."""
     from bench.pgdb import master_key_file
 
     http, rpc = free_port(), free_port()
@@ -284,6 +286,7 @@ def start_pg_role(
         "HTTP_PORT": str(http),
         "GRPC_PORT": str(rpc),
         "METRICS_PORT": str(http),
+        **(extra_env or {}),
     }
     argv = ["-m", "service", role]
     if workers > 1:

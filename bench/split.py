@@ -14,11 +14,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench import client, data, p4_freshness, procs
+from bench import client, p4_freshness, procs
 from bench.context import Context
 from bench.p1_ingest import WrkResult, request_files, run_wrk, send_all
 from bench.report import Row
-from testkit import traffic
 
 SHAPES = ("one", "split")
 
@@ -127,11 +126,3 @@ def p4(ctx: Context, rate: float, path: Path) -> list[Row]:
             f"{sp['errors']} / {o['errors']}",
         )
     ]
-
-
-def p4_requests(ctx: Context, needed: int) -> Path:
-    path = ctx.dir("p4s") / "requests.txt"
-    data.write_requests(
-        path, traffic.webhooks(needed, ctx.sizes.p1_customers, tag="p4s")
-    )
-    return path

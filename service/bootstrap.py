@@ -170,6 +170,14 @@ class Service:
     probes: Sanic | None = None  # type: ignore[type-arg]
 
 
+def worker_linger(settings: Settings, backend: Backend) -> float:
+    """Seconds the projection worker lingers under load: the setting's,
+    else the backend's default."""
+    if settings.projection_linger_ms is None:
+        return backend.worker_linger
+    return settings.projection_linger_ms / 1000
+
+
 def build_service(
     container: Container,
     roles: frozenset[str] = ALL_ROLES,
@@ -215,6 +223,8 @@ def build_service(
             lease=lease or container.worker_lease(),
             batch_scope=tracing.projection_batch(),
             on_lease=on_lease,
+            linger=worker_linger(settings, container.backend),
+            on_batch=metrics.projection_batch_size.observe,
         )
     # The head only feeds an ingress-only process's gauges: its health watch
     # polls it instead of querying it after every commit any process makes.

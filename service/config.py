@@ -239,6 +239,17 @@ class Settings:
         shown="`DATA_DIR/master.key`, created on the first start of a new store "
         "only (SQLite only; required with `DATABASE_URL`)",
     )
+    projection_linger_ms: int | None = setting(
+        "PROJECTION_LINGER_MS",
+        _count,
+        None,
+        "under load, the milliseconds the projection worker waits after a "
+        "wake-up that applied events before it starts the next, so that one "
+        "carries several commits: fewer round trips an event, at most this "
+        "much longer until a webhook is visible (`min_position` waits too); "
+        "`0`: every commit at once",
+        shown="`20` on PostgreSQL, `0` on SQLite",
+    )
     quarantine_retention_days: int = setting(
         "QUARANTINE_RETENTION_DAYS",
         _positive_int,

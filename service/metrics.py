@@ -36,6 +36,12 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
             registry=r,
         )
+        self.projection_batch_size = Histogram(
+            "loyalty_projection_batch_size",
+            "Events the projections applied per read-model transaction.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            registry=r,
+        )
         self.applied_position = Gauge(
             "loyalty_projection_applied_position",
             "Highest global position the projections have applied.",

@@ -69,6 +69,10 @@ class Backend(Protocol):
     inline_reads: bool
     # Several processes may append at once (`loyalty ingress --workers N`).
     shared_writers: bool
+    # Seconds the projection worker lingers under load by default
+    # (PROJECTION_LINGER_MS; projections/worker.py): what a wake-up costs
+    # whatever its size decides it.
+    worker_linger: float
 
     def where(self) -> str:
         """Where the data is, for an operator (never a password)."""

@@ -71,6 +71,8 @@ def test_metrics_after_known_traffic(svc: ServiceProcess) -> None:
     assert m[(web, (("event_type", "-"), ("outcome", "too_large")))] == 1
     assert m[("loyalty_append_seconds_count", ())] == 4
     assert m[("loyalty_append_batch_size_count", ())] >= 1
+    # Three accepted events, applied in one batch or more.
+    assert m[("loyalty_projection_batch_size_sum", ())] == 3
     assert m[("loyalty_event_store_head_position", ())] == 3
     assert m[("loyalty_projection_applied_position", ())] == 3
     assert m[("loyalty_projection_lag_events", ())] == 0

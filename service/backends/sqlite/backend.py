@@ -34,6 +34,9 @@ class SqliteBackend:
     name = "sqlite"
     inline_reads = True  # a point read is a local B-tree lookup
     shared_writers = False  # SQLite has one writer: one ingress process
+    # A wake-up's fixed cost is ~0.3 ms: batches past a commit's size save
+    # nothing measurable, so events are applied at once.
+    worker_linger = 0.0
 
     def __init__(self, data_dir: Path, master_key_file: Path | None = None) -> None:
         self.data_dir = data_dir
