@@ -96,6 +96,15 @@ def _count(name: str, raw: str) -> int:
     return value
 
 
+def _linger_ms(name: str, raw: str) -> int:
+    # Past a second it would outwait the worker's poll and the callers of
+    # `min_position` (their deadlines are seconds): a mistake, not a choice.
+    value = _count(name, raw)
+    if value > 1000:
+        raise ConfigError(f"{name} must be at most 1000 milliseconds, got {value}")
+    return value
+
+
 def _level(name: str, raw: str) -> str:
     level = raw.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -241,13 +250,13 @@ class Settings:
     )
     projection_linger_ms: int | None = setting(
         "PROJECTION_LINGER_MS",
-        _count,
+        _linger_ms,
         None,
         "under load, the milliseconds the projection worker waits after a "
         "wake-up that applied events before it starts the next, so that one "
         "carries several commits: fewer round trips an event, at most this "
         "much longer until a webhook is visible (`min_position` waits too); "
-        "`0`: every commit at once",
+        "`0`: every commit at once; at most `1000`",
         shown="`20` on PostgreSQL, `0` on SQLite",
     )
     quarantine_retention_days: int = setting(

@@ -114,3 +114,5 @@ def test_the_linger_is_the_setting_else_the_backends() -> None:
     assert worker_linger(settings(PROJECTION_LINGER_MS="50"), lite) == 0.05
     with pytest.raises(ConfigError, match="PROJECTION_LINGER_MS must be 0 or more"):
         settings(PROJECTION_LINGER_MS="-1")
+    with pytest.raises(ConfigError, match="at most 1000 milliseconds, got 60000"):
+        settings(PROJECTION_LINGER_MS="60000")
