@@ -6,6 +6,7 @@ PROJECTION_LINGER_MS, else from the backend."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -46,35 +47,33 @@ def started(linger: float) -> tuple[ProjectionWorker, Recorder]:
     return worker, recorder
 
 
-def commits(worker: ProjectionWorker, seconds: float, every: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        worker.wake()
-        time.sleep(every)
+def under_load(linger: float, every: float, settle: float) -> list[float]:
+    """When run_once ran while commits kept coming for 0.6 s, one every
+    `every` seconds, and `settle` seconds after."""
+    worker, runs = started(linger)
+    try:
+        end = time.monotonic() + 0.6
+        while time.monotonic() < end:
+            worker.wake()
+            time.sleep(every)
+        time.sleep(settle)
+    finally:
+        worker.stop()
+    return runs.calls
 
 
 def test_under_load_wake_ups_are_a_linger_apart() -> None:
-    worker, runs = started(linger=0.1)
-    try:
-        commits(worker, seconds=0.6, every=0.002)  # ~300 commits
-        time.sleep(0.15)
-    finally:
-        worker.stop()
-    gaps = [b - a for a, b in zip(runs.calls, runs.calls[1:], strict=False)]
-    assert len(runs.calls) <= 9, runs.calls  # 0.6 s of commits / 0.1 s, + edges
+    calls = under_load(linger=0.1, every=0.002, settle=0.15)  # ~300 commits
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    assert len(calls) <= 9, calls  # 0.6 s of commits / 0.1 s, + edges
     assert gaps and min(gaps) >= 0.095, gaps
 
 
 def test_without_a_linger_every_commit_wakes_it() -> None:
-    worker, runs = started(linger=0.0)
-    try:
-        commits(worker, seconds=0.6, every=0.01)  # ~60 commits
-        time.sleep(0.05)
-    finally:
-        worker.stop()
+    calls = under_load(linger=0.0, every=0.01, settle=0.05)  # ~60 commits
     # A run per commit, give or take a slow scheduler: far more than
     # the linger's few.
-    assert len(runs.calls) >= 20, len(runs.calls)
+    assert len(calls) >= 20, len(calls)
 
 
 def test_after_a_quiet_spell_an_event_is_applied_at_once() -> None:
