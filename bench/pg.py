@@ -2,10 +2,11 @@
 
 P1 in bench/pg_p1.py, P3 in bench/pg_p3.py, the database in bench/pgdb.py.
 
-P1: `python -m service ingress --workers 2` (two processes sharing the port
-with SO_REUSEPORT), one `worker` and one `api`, under wrk replaying unique
-signed webhooks; afterwards the ingress is killed (SIGKILL) and every
-position a 2xx named must be in the schema's stored_events. P3: the events
+P1: `python -m service ingress --workers N` (N processes sharing the port
+with SO_REUSEPORT; half the machine's cores, one on two), one `worker` and
+one `api`, under wrk replaying unique signed webhooks, then P4's freshness
+on the same deployment; afterwards the ingress is killed (SIGKILL) and
+every position a 2xx named must be in the schema's stored_events. P3: the events
 of SQLite P3, appended through EventStore.append, then a full rebuild into
 PostgreSQL read models, timed in a child process, against reading them.
 
