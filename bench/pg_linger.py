@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -81,8 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pg-url", default=default_url())
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
-    sizes = SMOKE if args.smoke else FULL
-    sizes = type(sizes)(**{**vars(sizes), "load_seconds": args.seconds})
+    sizes = dataclasses.replace(
+        SMOKE if args.smoke else FULL, load_seconds=args.seconds
+    )
     gen, srv = cores()
     with tempfile.TemporaryDirectory(prefix="loyalty-linger-") as tmp:
         work = Path(tmp)

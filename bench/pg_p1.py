@@ -35,6 +35,8 @@ from bench.context import Context
 from bench.p1_ingest import WrkResult
 from bench.report import Row
 from service.backends.postgres.backend import PostgresBackend
+from service.bootstrap import worker_linger
+from service.config import Settings
 from testkit import procs as proc_info
 from testkit import traffic
 
@@ -175,19 +177,16 @@ def run_p1(ctx: Context) -> list[Row]:
         answered = [int(x) for p in positions for x in p.read_text().split()]
         stored = stored_positions(url)
     rows = _p1_rows(ctx, svc, bare, [*more, wide], answered, stored, metrics)
-    # What the worker ran with: the bench's environment passes through.
-    set_ms = os.environ.get("PROJECTION_LINGER_MS")
-    linger = (
-        f"{set_ms} ms, PROJECTION_LINGER_MS"
-        if set_ms
-        else f"{int(PostgresBackend.worker_linger * 1000)} ms, the default"
-    )
+    # What the worker ran with, resolved as it resolves it: the bench's
+    # environment passes through to the roles.
+    settings = Settings.from_environ(require_secret=False)
+    linger_ms = worker_linger(settings, PostgresBackend(url)) * 1000
     fresh = p4_freshness.freshness_row(
         "P4 freshness p99 on PostgreSQL",
         p4,
         rate,
         f"; `ingress --workers {INGRESS}`, `worker` (lingering under load: "
-        f"{linger}), `api`",
+        f"{linger_ms:.0f} ms), `api`",
     )
     return [*rows, _more_row(more, svc, bare), fresh]
 
