@@ -332,7 +332,10 @@ class Keyring(KeyRecords):
         """The live-key cache, holding `wanted` where they have a key."""
         epoch = self.meta("key_epoch")
         if epoch != self._epoch:
-            self._live.clear()
+            # A new dict, not a clear: a reader still filling the old one
+            # (the worker, a replay, another thread) cannot put a key it read
+            # before the erasure into the cache of the epoch after it.
+            self._live = {}
             self._epoch = epoch
         known = self._live
         missing = [cid for cid in wanted if cid not in known]
