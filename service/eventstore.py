@@ -107,6 +107,15 @@ class PositionIndex(Protocol):
         costs more than decoding the event; a replay reads millions."""
         ...
 
+    def scan_keyed(
+        self, after: int, limit: int, topics: Sequence[str], until: int | None
+    ) -> tuple[list[Row], str | None]:
+        """`scan`'s rows and the store's key epoch (service/keyring.py) read
+        by the same statement, so in the rows' snapshot (None when no rows):
+        opening them needs no second transaction to learn whether an erasure
+        changed the live keys."""
+        ...
+
 
 class EventStore:
     """Appends batches of webhooks, one transaction per batch (group commit)."""
@@ -251,8 +260,8 @@ class EventStore:
         if topics and erasures:
             topics.append(ERASURE_TOPIC)
         try:
-            rows = self.index.scan(after, limit, topics, until)
-            return decode_rows(rows, self.keyring)
+            rows, epoch = self.index.scan_keyed(after, limit, topics, until)
+            return decode_rows(rows, self.keyring, epoch)
         except STORE_ERRORS as e:
             raise StoreUnavailable(str(e)) from e
 

@@ -134,11 +134,14 @@ class HandOff:
         if not self._held:
             return self.events.read(after, limit)
         try:
-            rows = self.events.index.scan(after, limit, (), None)
+            rows, epoch = self.events.index.scan_keyed(after, limit, (), None)
         except STORE_ERRORS as e:
             raise StoreUnavailable(str(e)) from e
         taken = self._take(after, rows)
-        events = self._decode(rows, taken) if taken else self._from_store(rows)
+        if taken:
+            events = self._decode(rows, taken, epoch)
+        else:
+            events = self._from_store(rows, epoch)
         for event in events:
             if event.is_erasure:
                 self.forget(event.customer_id)
@@ -160,7 +163,10 @@ class HandOff:
         return taken
 
     def _decode(
-        self, rows: Sequence[Row], taken: dict[int, tuple[Envelope, Stored]]
+        self,
+        rows: Sequence[Row],
+        taken: dict[int, tuple[Envelope, Stored]],
+        epoch: str | None,
     ) -> list[RecordedEvent]:
         keyring = self.events.keyring
         headers: dict[int, StoredHeader] = {}
@@ -183,11 +189,11 @@ class HandOff:
                 headers[position] = held
                 wanted.add(held.customer_id)
         if not headers:
-            return self._from_store(rows)
+            return self._from_store(rows, epoch)
         # As decode_rows: a body is readable only under its customer's live
         # key of the same id; one erased since is read from the store
         # (redacted).
-        live = keyring.live_ids(wanted)
+        live = keyring.live_ids(wanted, epoch)
         out: list[RecordedEvent | None] = []
         missing: list[Row] = []
         for row in rows:
@@ -203,11 +209,13 @@ class HandOff:
         self.taken += len(rows) - len(missing)
         if not missing:
             return out  # type: ignore[return-value]
-        decoded = iter(self._from_store(missing))
+        decoded = iter(self._from_store(missing, epoch))
         return [next(decoded) if e is None else e for e in out]
 
-    def _from_store(self, rows: Sequence[Row]) -> list[RecordedEvent]:
+    def _from_store(
+        self, rows: Sequence[Row], epoch: str | None
+    ) -> list[RecordedEvent]:
         try:
-            return decode_rows(rows, self.events.keyring)
+            return decode_rows(rows, self.events.keyring, epoch)
         except STORE_ERRORS as e:
             raise StoreUnavailable(str(e)) from e

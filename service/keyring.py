@@ -41,7 +41,15 @@ from service.keyrecords import (
 )
 from service.masterkey import MasterKey
 
-__all__ = ["CustomerKey", "KeyTables", "Keyring", "KeysChanged", "WrongMasterKey"]
+__all__ = [
+    "UNREAD",
+    "CustomerKey",
+    "KeyTables",
+    "Keyring",
+    "KeysChanged",
+    "Unread",
+    "WrongMasterKey",
+]
 _CHUNK = 500
 _CACHE_LIMIT = 100_000  # customers' keys kept unwrapped, per process
 
@@ -67,6 +75,12 @@ class NewKey:
     erased_at: datetime | None = None  # of that row
     erased_text: str | None = None  # as stored: the row must still say it
 
+
+class Unread:
+    """The key epoch was not read with the rows: `Keyring.live` reads it."""
+
+
+UNREAD = Unread()
 
 # A data_keys row: key id, wrapped key, master key id, erased at (parsed,
 # and as stored).
@@ -311,26 +325,39 @@ class Keyring(KeyRecords):
 
     # -- keys for reading --------------------------------------------------------
 
-    def live(self, customer_ids: Iterable[str]) -> dict[str, tuple[str, AESGCM]]:
+    def live(
+        self, customer_ids: Iterable[str], epoch: str | Unread | None = UNREAD
+    ) -> dict[str, tuple[str, AESGCM]]:
         """Each customer's live key as (key id, key); none for a customer
         erased since (and a row encrypted under another key id than the live
-        one is unreadable: its key is gone)."""
+        one is unreadable: its key is gone). `epoch`: the key epoch as read
+        with the rows to open (`PositionIndex.scan_keyed`), else read now."""
         wanted = list(customer_ids)
-        known = self._known(wanted)
+        known = self._known(wanted, epoch)
         return {
             cid: (entry[0], AESGCM(entry[1]))
             for cid in wanted
             if (entry := known.get(cid)) is not None
         }
 
-    def live_ids(self, customer_ids: Iterable[str]) -> dict[str, str]:
+    def live_ids(
+        self, customer_ids: Iterable[str], epoch: str | Unread | None = UNREAD
+    ) -> dict[str, str]:
         """`live`'s key ids alone, no key made (~1 us each): the hand-off's."""
-        known = self._known(wanted := list(customer_ids))
+        known = self._known(wanted := list(customer_ids), epoch)
         return {c: entry[0] for c in wanted if (entry := known.get(c)) is not None}
 
-    def _known(self, wanted: list[str]) -> dict[str, tuple[str, bytes]]:
-        """The live-key cache, holding `wanted` where they have a key."""
-        epoch = self.meta("key_epoch")
+    def _known(
+        self, wanted: list[str], epoch: str | Unread | None
+    ) -> dict[str, tuple[str, bytes]]:
+        """The live-key cache, holding `wanted` where they have a key.
+
+        An epoch read with the rows, in their snapshot, may be older than
+        the cache's: the cache is then remade from the keys as they are now,
+        which can only hold fewer (an erasure since) than the snapshot saw.
+        """
+        if isinstance(epoch, Unread):
+            epoch = self.meta("key_epoch")
         if epoch != self._epoch:
             # A new dict, not a clear: a reader still filling the old one
             # (the worker, a replay, another thread) cannot put a key it read

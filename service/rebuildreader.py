@@ -140,8 +140,8 @@ def _read(
     try:
         position, size = after, first
         while True:
-            rows = store.index.scan(position, size, (), None)
-            sender.put(pack(open_rows(rows, store.keyring)))
+            rows, epoch = store.index.scan_keyed(position, size, (), None)
+            sender.put(pack(open_rows(rows, store.keyring, epoch)))
             if not rows:
                 break
             position, size = rows[-1][0], limit

@@ -14,7 +14,7 @@ from eventsourcing.persistence import StoredEvent
 
 from projections.events import ERASURE, REDACTED_EVENT, EventType, RecordedEvent
 from service.ingest import Envelope, loads
-from service.keyring import CustomerKey, Keyring
+from service.keyring import UNREAD, CustomerKey, Keyring, Unread
 from service.sealing import seal, unseal
 from service.storedheader import StoredHeader, decode_header, encode_header
 
@@ -119,10 +119,13 @@ Row = tuple[int, str, bytes]
 Opened = tuple[int, str, str, str, str, datetime, datetime, bytes | None, str, str]
 
 
-def open_rows(rows: Sequence[Row], keyring: Keyring) -> list[Opened]:
+def open_rows(
+    rows: Sequence[Row], keyring: Keyring, epoch: str | Unread | None = UNREAD
+) -> list[Opened]:
     """Stored rows decrypted where the customer's key is live. An erased
     customer's events have no body: ids, type, times and position only. Rows
-    from before encryption (v0 headers) are read as they were written."""
+    from before encryption (v0 headers) are read as they were written.
+    `epoch`: the key epoch read with the rows (`scan_keyed`), else read now."""
     parsed = []
     wanted: set[str] = set()
     for position, topic, state in rows:
@@ -130,7 +133,7 @@ def open_rows(rows: Sequence[Row], keyring: Keyring) -> list[Opened]:
         if header.key_id:
             wanted.add(header.customer_id)
         parsed.append((position, topic, header, aad, payload))
-    live = keyring.live(wanted) if wanted else {}
+    live = keyring.live(wanted, epoch) if wanted else {}
     opened: list[Opened] = []
     for position, topic, header, aad, payload in parsed:
         raw: bytes | None = payload
@@ -163,9 +166,11 @@ def open_rows(rows: Sequence[Row], keyring: Keyring) -> list[Opened]:
     return opened
 
 
-def decode_rows(rows: Sequence[Row], keyring: Keyring) -> list[RecordedEvent]:
+def decode_rows(
+    rows: Sequence[Row], keyring: Keyring, epoch: str | Unread | None = UNREAD
+) -> list[RecordedEvent]:
     """Stored rows as events (`open_rows`), each body parsed."""
-    return [event_of(*fields) for fields in open_rows(rows, keyring)]
+    return [event_of(*fields) for fields in open_rows(rows, keyring, epoch)]
 
 
 def event_of(

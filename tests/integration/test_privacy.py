@@ -257,6 +257,19 @@ class PrivacyContract:
         finally:
             reader.close()
 
+    def test_rows_and_the_key_epoch_are_read_together(self) -> None:
+        index, keyring = self.container.events.index, self.container.events.keyring
+        assert index.scan_keyed(0, 10, (), None) == ([], None)
+        self.seed()
+        rows, epoch = index.scan_keyed(0, 10, (), None)
+        assert rows == index.scan(0, 10, (), None) and len(rows) == 4
+        assert epoch is None and keyring.meta("key_epoch") is None  # no erasure
+        self.erase("bob")
+        rows, epoch = index.scan_keyed(0, 10, (), None)
+        assert len(rows) == 5 and epoch is not None
+        assert epoch == keyring.meta("key_epoch")
+        assert index.scan_keyed(5, 10, (), None) == ([], None)
+
     def test_two_writers_making_the_same_new_customers_key_agree(self) -> None:
         other = build(self.settings)  # another process on the same store
         try:

@@ -126,11 +126,19 @@ def ensure_schema(env: dict[str, str]) -> None:
 
 
 class PostgresPositionIndex:
-    def __init__(self, recorder: PostgresApplicationRecorder, dsn: str) -> None:
+    def __init__(
+        self, recorder: PostgresApplicationRecorder, dsn: str, key_meta: str
+    ) -> None:
         self._recorder = recorder
         self._dsn = dsn
         table = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)
         self._table = table
+        # The key epoch (service/keyring.py) as a column of the scan, in the
+        # rows' snapshot: an InitPlan, evaluated once a statement. `key_meta`
+        # is the dialect's quoted name.
+        self._epoch = sql.SQL(
+            f", (SELECT value FROM {key_meta} WHERE name = 'key_epoch') AS epoch"
+        )
         self._by_ids = sql.SQL(
             "SELECT originator_id, notification_id FROM {} "
             "WHERE originator_id = ANY(%s)"
@@ -155,6 +163,21 @@ class PostgresPositionIndex:
     def scan(
         self, after: int, limit: int, topics: Sequence[str], until: int | None
     ) -> list[tuple[int, str, bytes]]:
+        return self._scan(False, after, limit, topics, until)[0]
+
+    def scan_keyed(
+        self, after: int, limit: int, topics: Sequence[str], until: int | None
+    ) -> tuple[list[Row], str | None]:
+        return self._scan(True, after, limit, topics, until)
+
+    def _scan(
+        self,
+        keyed: bool,
+        after: int,
+        limit: int,
+        topics: Sequence[str],
+        until: int | None,
+    ) -> tuple[list[Row], str | None]:
         where = [sql.SQL("notification_id > %s")]
         params: list[object] = [after]
         if until is not None:
@@ -164,12 +187,17 @@ class PostgresPositionIndex:
             where.append(sql.SQL("topic = ANY(%s)"))
             params.append(list(topics))
         query = sql.SQL(
-            "SELECT notification_id, topic, state FROM {} WHERE {} "
+            "SELECT notification_id, topic, state{} FROM {} WHERE {} "
             "ORDER BY notification_id LIMIT %s"
-        ).format(self._table, sql.SQL(" AND ").join(where))
+        ).format(
+            self._epoch if keyed else sql.SQL(""),
+            self._table,
+            sql.SQL(" AND ").join(where),
+        )
         params.append(limit)
-        rows = self._select(query, params)
-        return [(r["notification_id"], r["topic"], bytes(r["state"])) for r in rows]
+        found = self._select(query, params)
+        rows = [(r["notification_id"], r["topic"], bytes(r["state"])) for r in found]
+        return rows, found[0]["epoch"] if keyed and found else None
 
     def ping(self) -> None:
         # A fresh connection, not the pool: the pool would wait and the
@@ -212,14 +240,12 @@ def open_postgres(
     schema = factory.datastore.schema
     migrate_events(partial(factory.datastore.transaction, commit=True), schema)
     dialect = PostgresDialect(schema)
+    tables = key_tables(dialect)
     keyring = Keyring(
-        master,
-        factory.datastore.transaction,
-        key_tables(dialect),
-        read=factory.datastore.cursor,
+        master, factory.datastore.transaction, tables, read=factory.datastore.cursor
     )
     keyring.check_master()
     keyring.record_legacy_head(recorder.max_notification_id() or 0)
     quarantine = Quarantine(factory.datastore.transaction, dialect, keyring)
-    index = PostgresPositionIndex(recorder, conninfo(env))
+    index = PostgresPositionIndex(recorder, conninfo(env), tables.key_meta)
     return EventStore(recorder, index, keyring), quarantine, factory

@@ -38,9 +38,12 @@ _MAX_ROWID = 2**63 - 1
 
 
 class SqlitePositionIndex:
-    def __init__(self, recorder: SQLiteApplicationRecorder) -> None:
+    def __init__(self, recorder: SQLiteApplicationRecorder, key_meta: str) -> None:
         self._recorder = recorder
         self._table = recorder.events_table_name
+        # The key epoch (service/keyring.py) as a column of the scan: SQLite
+        # runs an uncorrelated subquery once a statement.
+        self._epoch = f"(SELECT value FROM {key_meta} WHERE name = 'key_epoch')"
 
     def positions(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
         found: dict[uuid.UUID, int] = {}
@@ -59,7 +62,23 @@ class SqlitePositionIndex:
     def scan(
         self, after: int, limit: int, topics: Sequence[str], until: int | None
     ) -> list[tuple[int, str, bytes]]:
-        sql = f"SELECT rowid, topic, state FROM {self._table} WHERE rowid > ?"
+        return self._scan(False, after, limit, topics, until)[0]
+
+    def scan_keyed(
+        self, after: int, limit: int, topics: Sequence[str], until: int | None
+    ) -> tuple[list[Row], str | None]:
+        return self._scan(True, after, limit, topics, until)
+
+    def _scan(
+        self,
+        keyed: bool,
+        after: int,
+        limit: int,
+        topics: Sequence[str],
+        until: int | None,
+    ) -> tuple[list[Row], str | None]:
+        epoch = f", {self._epoch}" if keyed else ""
+        sql = f"SELECT rowid, topic, state{epoch} FROM {self._table} WHERE rowid > ?"
         params: list[object] = [after]
         if until is not None:
             sql += " AND rowid <= ?"
@@ -71,7 +90,9 @@ class SqlitePositionIndex:
         params.append(limit)
         with self._recorder.datastore.transaction(commit=False) as c:
             c.execute(sql, params)
-            return [(r[0], r[1], r[2]) for r in c.fetchall()]
+            found = c.fetchall()
+        rows = [(r[0], r[1], r[2]) for r in found]
+        return rows, found[0][3] if keyed and found else None
 
     def ping(self) -> None:
         with self._recorder.datastore.transaction(commit=False) as c:
@@ -219,5 +240,5 @@ def open_sqlite(
     keyring.check_master()
     keyring.record_legacy_head(recorder.max_notification_id() or 0)
     quarantine = Quarantine(factory.datastore.transaction, DIALECT, keyring)
-    index = SqlitePositionIndex(recorder)
+    index = SqlitePositionIndex(recorder, KEY_TABLES.key_meta)
     return EventStore(recorder, index, keyring), quarantine, factory
