@@ -101,19 +101,14 @@ class PositionIndex(Protocol):
 
     def scan(
         self, after: int, limit: int, topics: Sequence[str], until: int | None
-    ) -> list[tuple[int, str, bytes]]:
-        """(position, topic, state) rows after `after`, in order. The library's
-        select_notifications builds a UUID and a Notification per row, which
-        costs more than decoding the event; a replay reads millions."""
-        ...
-
-    def scan_keyed(
-        self, after: int, limit: int, topics: Sequence[str], until: int | None
     ) -> tuple[list[Row], str | None]:
-        """`scan`'s rows and the store's key epoch (service/keyring.py) read
-        by the same statement, so in the rows' snapshot (None when no rows):
-        opening them needs no second transaction to learn whether an erasure
-        changed the live keys."""
+        """(position, topic, state) rows after `after`, in order, and the
+        store's key epoch (service/livekeys.py) read by the same statement,
+        so in the rows' snapshot (None when there are no rows): opening them
+        needs no second transaction to learn whether an erasure changed the
+        live keys. The library's select_notifications builds a UUID and a
+        Notification per row, which costs more than decoding the event; a
+        replay reads millions."""
         ...
 
 
@@ -260,7 +255,7 @@ class EventStore:
         if topics and erasures:
             topics.append(ERASURE_TOPIC)
         try:
-            rows, epoch = self.index.scan_keyed(after, limit, topics, until)
+            rows, epoch = self.index.scan(after, limit, topics, until)
             return decode_rows(rows, self.keyring, epoch)
         except STORE_ERRORS as e:
             raise StoreUnavailable(str(e)) from e

@@ -134,7 +134,7 @@ class HandOff:
         if not self._held:
             return self.events.read(after, limit)
         try:
-            rows, epoch = self.events.index.scan_keyed(after, limit, (), None)
+            rows, epoch = self.events.index.scan(after, limit, (), None)
         except STORE_ERRORS as e:
             raise StoreUnavailable(str(e)) from e
         taken = self._take(after, rows)

@@ -39,19 +39,17 @@ from service.keyrecords import (
     own_cursor,
     wrap_aad,
 )
+from service.livekeys import CACHE_LIMIT, UNREAD, LiveKeys, Unread
 from service.masterkey import MasterKey
 
 __all__ = [
-    "UNREAD",
     "CustomerKey",
     "KeyTables",
     "Keyring",
     "KeysChanged",
-    "Unread",
     "WrongMasterKey",
 ]
 _CHUNK = 500
-_CACHE_LIMIT = 100_000  # customers' keys kept unwrapped, per process
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +73,6 @@ class NewKey:
     erased_at: datetime | None = None  # of that row
     erased_text: str | None = None  # as stored: the row must still say it
 
-
-class Unread:
-    """The key epoch was not read with the rows: `Keyring.live` reads it."""
-
-
-UNREAD = Unread()
 
 # A data_keys row: key id, wrapped key, master key id, erased at (parsed,
 # and as stored).
@@ -108,12 +100,8 @@ class Keyring(KeyRecords):
         # one of those holds an OpenSSL context of ~2.4 KB (240 MB for
         # 100,000 customers), and making one from the bytes takes ~1 us.
         self._materials: dict[str, bytes] = {}
-        # Readers' view of which key is live for whom, valid while the store's
-        # key epoch is unchanged (every erasure, in any process, draws a new
-        # one in its transaction): a batch of reads asks only for the epoch and
-        # the customers not seen yet, not all (most of a replay's decryption).
-        self._live: dict[str, tuple[str, bytes]] = {}
-        self._epoch: str | None = None
+        # Readers' view of which key is live for whom, one key epoch at a time.
+        self._readers = LiveKeys(self.meta, self._rows, self._material)
         # Writers' key rows, as last read or written here: read once per
         # customer, not per batch. A stale one (another process erased) costs
         # a retry, never a wrong key: `verify` and `store_new` check the rows
@@ -170,7 +158,7 @@ class Keyring(KeyRecords):
         cache, wanted = self._writing, list(customer_ids)
         missing = [cid for cid in wanted if cid not in cache]
         if missing:
-            if len(cache) + len(missing) > _CACHE_LIMIT:
+            if len(cache) + len(missing) > CACHE_LIMIT:
                 cache.clear()
             cache.update(self._rows(missing))
         return {cid: row for cid in wanted if (row := cache.get(cid)) is not None}
@@ -284,7 +272,7 @@ class Keyring(KeyRecords):
         return material
 
     def _remember(self, key_id: str, material: bytes) -> None:
-        if len(self._materials) >= _CACHE_LIMIT:
+        if len(self._materials) >= CACHE_LIMIT:
             self._materials.clear()
         self._materials[key_id] = material
 
@@ -331,9 +319,9 @@ class Keyring(KeyRecords):
         """Each customer's live key as (key id, key); none for a customer
         erased since (and a row encrypted under another key id than the live
         one is unreadable: its key is gone). `epoch`: the key epoch as read
-        with the rows to open (`PositionIndex.scan_keyed`), else read now."""
+        with the rows to open (`PositionIndex.scan`), else read now."""
         wanted = list(customer_ids)
-        known = self._known(wanted, epoch)
+        known = self._readers.known(wanted, epoch)
         return {
             cid: (entry[0], AESGCM(entry[1]))
             for cid in wanted
@@ -344,35 +332,8 @@ class Keyring(KeyRecords):
         self, customer_ids: Iterable[str], epoch: str | Unread | None = UNREAD
     ) -> dict[str, str]:
         """`live`'s key ids alone, no key made (~1 us each): the hand-off's."""
-        known = self._known(wanted := list(customer_ids), epoch)
+        known = self._readers.known(wanted := list(customer_ids), epoch)
         return {c: entry[0] for c in wanted if (entry := known.get(c)) is not None}
-
-    def _known(
-        self, wanted: list[str], epoch: str | Unread | None
-    ) -> dict[str, tuple[str, bytes]]:
-        """The live-key cache, holding `wanted` where they have a key.
-
-        An epoch read with the rows, in their snapshot, may be older than
-        the cache's: the cache is then remade from the keys as they are now,
-        which can only hold fewer (an erasure since) than the snapshot saw.
-        """
-        if isinstance(epoch, Unread):
-            epoch = self.meta("key_epoch")
-        if epoch != self._epoch:
-            # A new dict, not a clear: a reader still filling the old one
-            # (the worker, a replay, another thread) cannot put a key it read
-            # before the erasure into the cache of the epoch after it.
-            self._live = {}
-            self._epoch = epoch
-        known = self._live
-        missing = [cid for cid in wanted if cid not in known]
-        if missing:
-            if len(known) + len(missing) > _CACHE_LIMIT:
-                known.clear()
-            for cid, row in self._rows(missing).items():
-                if row[0] is not None:  # no negative entries: keys get made
-                    known[cid] = (row[0], self._material(cid, row[0], row[1], row[2]))
-        return known
 
     # -- erasure -------------------------------------------------------------------
 
@@ -411,7 +372,7 @@ class Keyring(KeyRecords):
         self.set_meta(c, "key_epoch", uuid.uuid4().hex)
         if old_key is not None:
             self._materials.pop(old_key, None)
-        self._live.pop(customer_id, None)
+        self._readers.forget(customer_id)
         self._writing.pop(customer_id, None)
         return had_key
 

@@ -38,7 +38,7 @@ class LegacyRows:
     def count(self, batch: int = 5000) -> int:
         """How many rows are still in clear (a full scan)."""
         count, after = 0, 0
-        while rows := self.index.scan(after, batch, (), None):
+        while rows := self.index.scan(after, batch, (), None)[0]:
             after = rows[-1][0]
             count += sum(1 for _p, _t, state in rows if _in_clear(state))
         return count
@@ -63,7 +63,7 @@ class LegacyRows:
         done = 0
         after = 0
         while True:
-            rows = self.index.scan(after, batch, (), None)
+            rows = self.index.scan(after, batch, (), None)[0]
             if not rows:
                 return done
             after = rows[-1][0]

@@ -140,7 +140,7 @@ def _read(
     try:
         position, size = after, first
         while True:
-            rows, epoch = store.index.scan_keyed(position, size, (), None)
+            rows, epoch = store.index.scan(position, size, (), None)
             sender.put(pack(open_rows(rows, store.keyring, epoch)))
             if not rows:
                 break

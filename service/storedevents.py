@@ -14,7 +14,8 @@ from eventsourcing.persistence import StoredEvent
 
 from projections.events import ERASURE, REDACTED_EVENT, EventType, RecordedEvent
 from service.ingest import Envelope, loads
-from service.keyring import UNREAD, CustomerKey, Keyring, Unread
+from service.keyring import CustomerKey, Keyring
+from service.livekeys import UNREAD, Unread
 from service.sealing import seal, unseal
 from service.storedheader import StoredHeader, decode_header, encode_header
 
@@ -125,7 +126,8 @@ def open_rows(
     """Stored rows decrypted where the customer's key is live. An erased
     customer's events have no body: ids, type, times and position only. Rows
     from before encryption (v0 headers) are read as they were written.
-    `epoch`: the key epoch read with the rows (`scan_keyed`), else read now."""
+    `epoch`: the key epoch read with the rows (`PositionIndex.scan`), else
+    read now."""
     parsed = []
     wanted: set[str] = set()
     for position, topic, state in rows:

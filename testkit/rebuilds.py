@@ -15,11 +15,11 @@ class _DyingIndex:
     index: Any
     scans: int
 
-    def scan_keyed(self, *args: Any) -> Any:
+    def scan(self, *args: Any) -> Any:
         if self.scans == 0:
             os._exit(3)  # as a crash or the OOM killer would: no goodbye
         self.scans -= 1
-        return self.index.scan_keyed(*args)
+        return self.index.scan(*args)
 
 
 @dataclass

@@ -55,7 +55,7 @@ def _seen(c: Container) -> list[list[Any]]:
 
 
 def _versions(c: Container) -> list[int]:
-    rows = c.events.index.scan(0, 100, (), None)
+    rows = c.events.index.scan(0, 100, (), None)[0]
     return [
         2 if s[:1] == b"\x02" else 0 if decode_header(s)[0].in_clear else 1
         for _p, _t, s in rows

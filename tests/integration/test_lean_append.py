@@ -251,7 +251,7 @@ def test_every_event_of_a_batch_is_sealed_under_its_own_nonce(
     store, _ = opener()
     batch = [envelope(f"n{i}", customer=f"c{i % 2}") for i in range(40)]
     store.append(batch)
-    rows = store.index.scan(0, 100, (), None)
+    rows = store.index.scan(0, 100, (), None)[0]
     sealed = [decode_header(state)[2] for _, _, state in rows]
     assert len(sealed) == 40 and all(len(s) > NONCE for s in sealed)
     assert len({s[:NONCE] for s in sealed}) == 40

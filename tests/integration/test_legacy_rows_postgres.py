@@ -53,7 +53,7 @@ def test_v0_rows_are_encrypted_as_v2(container: Container) -> None:
     assert container.events.legacy.count() == 2
     assert container.events.legacy.encrypt_all() == 2
     assert container.events.legacy.count() == 0
-    states = [s for _p, _t, s in container.events.index.scan(0, 10, (), None)]
+    states = [s for _p, _t, s in container.events.index.scan(0, 10, (), None)[0]]
     assert all(s[:1] == b"\x02" and b"legacy.person" not in s for s in states)
     assert all(decode_header(s)[0].key_id for s in states)
     after = [(e.id, e.raw, e.received_at) for e in container.events.read(0, 10)]

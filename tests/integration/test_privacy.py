@@ -228,48 +228,6 @@ class PrivacyContract:
         finally:
             reader.close()
 
-    def test_a_read_begun_before_an_erasure_leaves_no_key_for_after_it(
-        self,
-    ) -> None:
-        """A reader whose key look-up was answered before an erasure, while
-        another read in its process already moved the key cache on to the
-        erasure's epoch: the key it read must not serve the reads after."""
-        self.seed()
-        reader = build(self.settings)  # another process, nothing cached yet
-        keyring = reader.events.keyring
-        look_up = keyring._rows
-        raced = []
-
-        def look_up_then_erase(*args: object, **kwargs: object) -> object:
-            found = look_up(*args, **kwargs)  # ana's key, still live
-            if not raced:
-                raced.append(True)
-                self.erase("ana")
-                reader.events.read(0, 10)  # another thread: the new epoch
-            return found
-
-        try:
-            keyring._rows = look_up_then_erase  # type: ignore[method-assign]
-            assert not reader.events.read(0, 4)[0].redacted  # before it
-            assert raced
-            events = [e for e in reader.events.read(0, 10) if e.customer_id == "ana"]
-            assert events and all(e.redacted or e.is_erasure for e in events)
-        finally:
-            reader.close()
-
-    def test_rows_and_the_key_epoch_are_read_together(self) -> None:
-        index, keyring = self.container.events.index, self.container.events.keyring
-        assert index.scan_keyed(0, 10, (), None) == ([], None)
-        self.seed()
-        rows, epoch = index.scan_keyed(0, 10, (), None)
-        assert rows == index.scan(0, 10, (), None) and len(rows) == 4
-        assert epoch is None and keyring.meta("key_epoch") is None  # no erasure
-        self.erase("bob")
-        rows, epoch = index.scan_keyed(0, 10, (), None)
-        assert len(rows) == 5 and epoch is not None
-        assert epoch == keyring.meta("key_epoch")
-        assert index.scan_keyed(5, 10, (), None) == ([], None)
-
     def test_two_writers_making_the_same_new_customers_key_agree(self) -> None:
         other = build(self.settings)  # another process on the same store
         try:

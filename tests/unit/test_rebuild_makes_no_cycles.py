@@ -23,7 +23,9 @@ KEY = AESGCM(bytes(32))
 class OneKey:
     """Every customer's data key is KEY (the keyring's reading side)."""
 
-    def live(self, customer_ids: set[str]) -> dict[str, tuple[str, AESGCM]]:
+    def live(
+        self, customer_ids: set[str], epoch: object = None
+    ) -> dict[str, tuple[str, AESGCM]]:
         return dict.fromkeys(customer_ids, ("key-1", KEY))
 
 

@@ -133,7 +133,7 @@ class PostgresPositionIndex:
         self._dsn = dsn
         table = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)
         self._table = table
-        # The key epoch (service/keyring.py) as a column of the scan, in the
+        # The key epoch (service/livekeys.py) as a column of the scan, in the
         # rows' snapshot: an InitPlan, evaluated once a statement. `key_meta`
         # is the dialect's quoted name.
         self._epoch = sql.SQL(
@@ -162,21 +162,6 @@ class PostgresPositionIndex:
 
     def scan(
         self, after: int, limit: int, topics: Sequence[str], until: int | None
-    ) -> list[tuple[int, str, bytes]]:
-        return self._scan(False, after, limit, topics, until)[0]
-
-    def scan_keyed(
-        self, after: int, limit: int, topics: Sequence[str], until: int | None
-    ) -> tuple[list[Row], str | None]:
-        return self._scan(True, after, limit, topics, until)
-
-    def _scan(
-        self,
-        keyed: bool,
-        after: int,
-        limit: int,
-        topics: Sequence[str],
-        until: int | None,
     ) -> tuple[list[Row], str | None]:
         where = [sql.SQL("notification_id > %s")]
         params: list[object] = [after]
@@ -190,14 +175,14 @@ class PostgresPositionIndex:
             "SELECT notification_id, topic, state{} FROM {} WHERE {} "
             "ORDER BY notification_id LIMIT %s"
         ).format(
-            self._epoch if keyed else sql.SQL(""),
+            self._epoch,
             self._table,
             sql.SQL(" AND ").join(where),
         )
         params.append(limit)
         found = self._select(query, params)
         rows = [(r["notification_id"], r["topic"], bytes(r["state"])) for r in found]
-        return rows, found[0]["epoch"] if keyed and found else None
+        return rows, found[0]["epoch"] if found else None
 
     def ping(self) -> None:
         # A fresh connection, not the pool: the pool would wait and the

@@ -41,7 +41,7 @@ class SqlitePositionIndex:
     def __init__(self, recorder: SQLiteApplicationRecorder, key_meta: str) -> None:
         self._recorder = recorder
         self._table = recorder.events_table_name
-        # The key epoch (service/keyring.py) as a column of the scan: SQLite
+        # The key epoch (service/livekeys.py) as a column of the scan: SQLite
         # runs an uncorrelated subquery once a statement.
         self._epoch = f"(SELECT value FROM {key_meta} WHERE name = 'key_epoch')"
 
@@ -61,24 +61,11 @@ class SqlitePositionIndex:
 
     def scan(
         self, after: int, limit: int, topics: Sequence[str], until: int | None
-    ) -> list[tuple[int, str, bytes]]:
-        return self._scan(False, after, limit, topics, until)[0]
-
-    def scan_keyed(
-        self, after: int, limit: int, topics: Sequence[str], until: int | None
     ) -> tuple[list[Row], str | None]:
-        return self._scan(True, after, limit, topics, until)
-
-    def _scan(
-        self,
-        keyed: bool,
-        after: int,
-        limit: int,
-        topics: Sequence[str],
-        until: int | None,
-    ) -> tuple[list[Row], str | None]:
-        epoch = f", {self._epoch}" if keyed else ""
-        sql = f"SELECT rowid, topic, state{epoch} FROM {self._table} WHERE rowid > ?"
+        sql = (
+            f"SELECT rowid, topic, state, {self._epoch} FROM {self._table} "
+            "WHERE rowid > ?"
+        )
         params: list[object] = [after]
         if until is not None:
             sql += " AND rowid <= ?"
@@ -92,7 +79,7 @@ class SqlitePositionIndex:
             c.execute(sql, params)
             found = c.fetchall()
         rows = [(r[0], r[1], r[2]) for r in found]
-        return rows, found[0][3] if keyed and found else None
+        return rows, found[0][3] if found else None
 
     def ping(self) -> None:
         with self._recorder.datastore.transaction(commit=False) as c:
