@@ -42,13 +42,7 @@ from service.keyrecords import (
 from service.livekeys import CACHE_LIMIT, UNREAD, LiveKeys, Unread
 from service.masterkey import MasterKey
 
-__all__ = [
-    "CustomerKey",
-    "KeyTables",
-    "Keyring",
-    "KeysChanged",
-    "WrongMasterKey",
-]
+__all__ = ["CustomerKey", "KeyTables", "Keyring", "KeysChanged", "WrongMasterKey"]
 _CHUNK = 500
 
 

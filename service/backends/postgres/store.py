@@ -174,11 +174,7 @@ class PostgresPositionIndex:
         query = sql.SQL(
             "SELECT notification_id, topic, state{} FROM {} WHERE {} "
             "ORDER BY notification_id LIMIT %s"
-        ).format(
-            self._epoch,
-            self._table,
-            sql.SQL(" AND ").join(where),
-        )
+        ).format(self._epoch, self._table, sql.SQL(" AND ").join(where))
         params.append(limit)
         found = self._select(query, params)
         rows = [(r["notification_id"], r["topic"], bytes(r["state"])) for r in found]
