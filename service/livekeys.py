@@ -26,8 +26,9 @@ UNREAD = Unread()
 
 
 class LiveKeys:
-    """`meta` reads the store's epoch, `rows` the key rows of customers and
-    `material` unwraps one (its key id, wrapped key, master key id)."""
+    """`meta` reads the store's epoch, `rows` the key rows of customers
+    (key id, wrapped key, master key id first) and `material` unwraps one
+    (customer id, key id, wrapped key, master key id)."""
 
     def __init__(
         self,
