@@ -177,13 +177,22 @@ def requests(ctx: Context, rate: float, path: Path, tag: str) -> Path:
     return path
 
 
+TARGET = "< 50 ms"
+
+
+def passed(r: dict[str, Any]) -> bool:
+    """P4's target, for a run of this module's client: p99 under 50 ms and
+    every request answered."""
+    return bool(r["p99_ms"] < 50 and r["errors"] == 0)
+
+
 def freshness_row(name: str, r: dict[str, Any], rate: float, note: str = "") -> Row:
     return Row(
         name,
         r["p99_ms"],
         "ms",
-        target="< 50 ms",
-        passed=r["p99_ms"] < 50 and r["errors"] == 0,
+        target=TARGET,
+        passed=passed(r),
         note=f"2xx -> GetCustomer(min_position) answered: p50 {r['p50_ms']:.1f} "
         f"ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms over "
         f"{r['probes']} probes; load {r['rate']:,.0f} webhooks/s (asked "
