@@ -13,6 +13,10 @@ from prometheus_client import (
     multiprocess,
 )
 
+# Events a transaction: the group commit's and the projections' batches on
+# one scale, so their histograms compare bucket for bucket.
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -33,13 +37,13 @@ class Metrics:
         self.batch_size = Histogram(
             "loyalty_append_batch_size",
             "Webhooks committed per store transaction (group commit).",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            buckets=BATCH_BUCKETS,
             registry=r,
         )
         self.projection_batch_size = Histogram(
             "loyalty_projection_batch_size",
             "Events the projections applied per read-model transaction.",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            buckets=BATCH_BUCKETS,
             registry=r,
         )
         self.applied_position = Gauge(
