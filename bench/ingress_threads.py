@@ -1,6 +1,6 @@
 """Where `service ingress`'s CPU goes by thread, under P1's load.
 
-    python -m bench.ingress_threads [--role ingress|run] [--seconds 8]
+    python -m bench.ingress_threads [--role ingress|run|writer] [--seconds 8]
         [--rounds 2] [--pg] [--pg-url URL]
 
 The process under test runs pinned to one core, as in P1, on a fresh
@@ -18,6 +18,12 @@ thread's (encryption, the insert, the commit), and whether the two threads
 hand the core to each other often (they do not: well under one switch a
 webhook, so the GIL's hand-offs are not where the time goes).
 
+With `--role writer`, the process under test is the ingress of `service
+ingress --writer` (pinned as in P1), and the store's writer process, which
+runs beside wrk on the other core, is split by thread too, with wrk's own
+CPU: where the writer shape's waiting comes from (the ingress's core busy
+for part of the run only, at P1's best rate).
+
 With `--pg`, each round also runs `service ingress` on PostgreSQL (a fresh
 schema, the process pinned the same way, PostgreSQL unpinned) right after
 the SQLite one, and prints PostgreSQL's own CPU per webhook beside the
@@ -30,8 +36,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +51,7 @@ from bench.pgdb import default_url, fresh_schema, postgres_cpu
 from bench.tools import cores, ensure_binary, pinned
 from service.webhook import WEBHOOK_PATH
 from testkit import traffic
+from testkit.procs import started_child
 
 CUSTOMERS = 10_000
 
@@ -102,8 +111,23 @@ def measure(
 ) -> None:
     gen_core, server_core = cores()
     warm, main = requests(tmp, seconds, round_)
+    # (label, pid) of each process split by thread: the one under test first.
+    split: list[tuple[str, int]] = []
     with contextlib.ExitStack() as stack:
-        if pg_url is None:
+        if role == "writer":
+            server = stack.enter_context(
+                procs.start_ingress_writer(
+                    tmp / f"store-{round_}", server_core, gen_core, tmp,
+                    f"writer-{round_}",
+                )
+            )  # fmt: skip
+            log = server.log_path.read_text(errors="replace")
+            split = [
+                ("ingress", server.ingress_pid),
+                ("writer", started_child(log, "writer")),
+            ]
+            where = "SQLite, the store's writer process"
+        elif pg_url is None:
             start = (
                 procs.start_ingress_only if role == "ingress" else procs.start_service
             )
@@ -120,32 +144,28 @@ def measure(
                 )
             )
             where = "PostgreSQL"
+        split = split or [(role, server.pid)]
         wrk(server.http_url, warm, 30, gen_core)
-        before, pg_before = threads(server.pid), postgres_cpu()
+        before = [threads(pid) for _, pid in split]
+        pg_before, wrk_before = postgres_cpu(), _children_cpu()
+        started = time.monotonic()
         rate, accepted = wrk(server.http_url, main, seconds, gen_core)
-        after, pg_after = threads(server.pid), postgres_cpu()
+        wall = time.monotonic() - started
+        after = [threads(pid) for _, pid in split]
+        pg_after, wrk_after = postgres_cpu(), _children_cpu()
     print(
         f"round {round_ + 1}, {role} on {where}: {rate:,.0f} req/s, "
         f"{accepted:,} accepted"
     )
-    total_user = total_system = 0.0
-    for tid, now in sorted(after.items()):
-        was = before.get(tid, ThreadCpu(0.0, 0.0, 0, 0))
-        user, system = now.user - was.user, now.system - was.system
-        total_user, total_system = total_user + user, total_system + system
-        if user + system < 0.01:
-            continue
-        name = "event loop" if tid == server.pid else f"thread {tid}"
-        print(
-            f"  {name:14} user {user / accepted * 1e6:6.1f} us, "
-            f"system {system / accepted * 1e6:5.1f} us a webhook; switches a "
-            f"webhook: voluntary {(now.voluntary - was.voluntary) / accepted:.2f},"
-            f" involuntary {(now.involuntary - was.involuntary) / accepted:.2f}"
-        )
-    print(
-        f"  all threads    user {total_user / accepted * 1e6:6.1f} us, "
-        f"system {total_system / accepted * 1e6:5.1f} us a webhook"
-    )
+    for (label, pid), was, now in zip(split, before, after, strict=True):
+        user, system = _print_threads(label, pid, was, now, accepted)
+        if len(split) > 1:
+            print(
+                f"  {label} process: {(user + system) / accepted * 1e6:.1f} us a "
+                f"webhook, {(user + system) / wall:.0%} of a core"
+            )
+    if len(split) > 1:
+        print(f"  wrk            {(wrk_after - wrk_before) / accepted * 1e6:6.1f} us")
     if pg_url is not None:
         # Its processes' CPU in 10 ms ticks, other users' work included.
         print(
@@ -154,9 +174,47 @@ def measure(
         )
 
 
+def _print_threads(
+    label: str,
+    pid: int,
+    before: dict[int, ThreadCpu],
+    after: dict[int, ThreadCpu],
+    accepted: int,
+) -> tuple[float, float]:
+    """Each busy thread's CPU and switches a webhook; the process's
+    (user, system) seconds."""
+    total_user = total_system = 0.0
+    for tid, now in sorted(after.items()):
+        was = before.get(tid, ThreadCpu(0.0, 0.0, 0, 0))
+        user, system = now.user - was.user, now.system - was.system
+        total_user, total_system = total_user + user, total_system + system
+        if user + system < 0.01:
+            continue
+        name = "event loop" if tid == pid else f"thread {tid}"
+        print(
+            f"  {name:14} user {user / accepted * 1e6:6.1f} us, "
+            f"system {system / accepted * 1e6:5.1f} us a webhook; switches a "
+            f"webhook: voluntary {(now.voluntary - was.voluntary) / accepted:.2f},"
+            f" involuntary {(now.involuntary - was.involuntary) / accepted:.2f}"
+        )
+    print(
+        f"  {'all threads':14} user {total_user / accepted * 1e6:6.1f} us, "
+        f"system {total_system / accepted * 1e6:5.1f} us a webhook ({label})"
+    )
+    return total_user, total_system
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's reaped children: each wrk run."""
+    t = os.times()
+    return t.children_user + t.children_system
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ingress_threads")
-    parser.add_argument("--role", choices=("ingress", "run"), default="ingress")
+    parser.add_argument(
+        "--role", choices=("ingress", "run", "writer"), default="ingress"
+    )
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
