@@ -1,6 +1,11 @@
-"""The test kit signs as the ingress verifies, and its traffic is valid."""
+"""The test kit signs as the ingress verifies, its traffic is valid, and the
+master key it makes for a run does not outlive the run."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +36,21 @@ def test_traffic_is_deterministic_unique_and_parses() -> None:
         for w in traffic.webhooks(2, 20, tag="t", offset=300)
     ]
     assert later == ["t-00000300", "t-00000301"]
+
+
+def test_a_runs_master_key_file_is_removed_when_the_run_ends() -> None:
+    # In a process of its own: the file is removed at that process's exit.
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from testkit.keys import master_key_file; p = master_key_file(); "
+            "assert p.stat().st_size > 0; print(p)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout.strip()
+    assert made.endswith("master.key")
+    assert not Path(made).parent.exists()
