@@ -292,7 +292,17 @@ def build_service(
         watch = service.watch
         service.probes = probe_app(watch.ready, metrics.exposition, watch.describe)
     if "api" in roles:
-        service.api = grpc_api(container, head, applied, tracing)
+
+        def erased(position: int) -> None:
+            # As a commit does: streams and other processes (the head's
+            # followers) learn of the record now, and a worker here applies
+            # it at once instead of at its next poll, which EraseCustomer
+            # would otherwise wait for.
+            head.advance(position)
+            if worker is not None:
+                worker.wake()
+
+        service.api = grpc_api(container, head, applied, tracing, erased)
         service.watch.grpc_health = service.api.health
     return service
 
@@ -329,10 +339,12 @@ def grpc_api(
     container: Container,
     head: PositionWatch,
     applied: PositionWatch,
-    tracing: Tracing = OFF,
+    tracing: Tracing,
+    erased: Callable[[int], None],
 ) -> GrpcApi:
     """The gRPC servicers on a server bound to GRPC_HOST:GRPC_PORT (port 0:
-    any free one). Call inside the running event loop."""
+    any free one). Call inside the running event loop. `erased` is told the
+    position of each erasure's record the API appends."""
     from service.reads import CustomerReads
     from service.rebuilds import Rebuilds
     from service.rpc.admin import AdminPolicy
@@ -363,7 +375,7 @@ def grpc_api(
             projections=ProjectionServicer(
                 events, models, rebuilds, models.applied_position, admin
             ),
-            privacy=PrivacyServicer(container.privacy(), applied, admin),
+            privacy=PrivacyServicer(container.privacy(), applied, admin, erased),
         ),
         health,
         Admission(

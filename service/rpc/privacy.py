@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from jericommerce.loyalty.v1 import privacy_service_pb2 as pb
 from jericommerce.loyalty.v1 import privacy_service_pb2_grpc as pb_grpc
@@ -30,11 +30,19 @@ def _customer_id(value: str) -> str:
 
 class PrivacyServicer(pb_grpc.PrivacyServiceServicer):
     def __init__(
-        self, privacy: Privacy, applied: PositionWatch, admin: AdminPolicy
+        self,
+        privacy: Privacy,
+        applied: PositionWatch,
+        admin: AdminPolicy,
+        appended: Callable[[int], None],
     ) -> None:
         self.privacy = privacy
         self.applied = applied
         self.admin = admin
+        # Told the position of each erasure's record: it is appended here,
+        # not through a group commit, so nothing else tells this process's
+        # head and worker of it (bootstrap.grpc_api).
+        self.appended = appended
 
     @unary
     async def EraseCustomer(
@@ -46,6 +54,7 @@ class PrivacyServicer(pb_grpc.PrivacyServiceServicer):
         self.admin.check(context, "EraseCustomer")
         erasure = await asyncio.to_thread(self.privacy.erase, cid)
         if erasure.position:
+            self.appended(erasure.position)
             # The worker deletes the read models when it reaches the record;
             # waiting for it means no batch it read before the key was gone
             # can write the customer back after we return.

@@ -81,7 +81,9 @@ def serve(container: Container) -> Callable[[Callable[[Api], Awaitable[None]]], 
                     container.models.applied_position,
                     admin,
                 ),
-                privacy=PrivacyServicer(container.privacy(), applied, admin),
+                privacy=PrivacyServicer(
+                    container.privacy(), applied, admin, head.advance
+                ),
             )
             settings = container.settings
             admission = Admission(

@@ -166,8 +166,16 @@ def test_one_process_needs_no_link(tmp_path: Path) -> None:
     assert asyncio.run(build()) is None
 
 
+@pytest.mark.parametrize(
+    "front_roles",
+    [
+        pytest.param(frozenset({"ingress", "api"}), id="run-split-front"),
+        # An API process of its own appends only erasures' records.
+        pytest.param(frozenset({"api"}), id="api-alone"),
+    ],
+)
 def test_front_commits_wake_the_projector_and_applied_reaches_the_front(
-    tmp_path: Path,
+    tmp_path: Path, front_roles: frozenset[str]
 ) -> None:
     """The wiring `build_service` gets: the front's head advancing reaches
     the projector's on_events; the projector's applied position advancing
@@ -178,9 +186,7 @@ def test_front_commits_wake_the_projector_and_applied_reaches_the_front(
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
-        front = Local(
-            frozenset({"ingress", "api"}), PositionWatch(loop), PositionWatch(loop)
-        )
+        front = Local(front_roles, PositionWatch(loop), PositionWatch(loop))
         projector = Local(
             frozenset({"worker"}), PositionWatch(loop), PositionWatch(loop)
         )
@@ -193,7 +199,8 @@ def test_front_commits_wake_the_projector_and_applied_reaches_the_front(
             ),
             backend.notifications(
                 None,  # type: ignore[arg-type]
-                on_events=lambda _: woken.put("projector"),
+                # The position said: a datagram, not the link's poll (None).
+                on_events=lambda position: woken.put(f"projector at {position}"),
                 on_applied=lambda _: woken.put("applied at the projector"),
                 local=projector,
             ),
@@ -204,7 +211,8 @@ def test_front_commits_wake_the_projector_and_applied_reaches_the_front(
             assert link.bound.wait(5)
         try:
             front.head.advance(5)
-            assert await asyncio.to_thread(woken.get, timeout=5) == "projector"
+            heard = await asyncio.to_thread(woken.get, timeout=5)
+            assert heard == "projector at 5"
             projector.applied.advance(5)
             assert await asyncio.to_thread(told.get, timeout=5) is None
             assert woken.empty()

@@ -80,8 +80,9 @@ class SqliteBackend:
         if "api" in local.roles:
             on[APPLIED] = lambda _position: on_applied(None)
         link = Link(self.data_dir, on)
-        # Told: this process's own commits and applied batches.
-        if local.roles & {"ingress", "writer"}:
+        # Told: this process's own commits (an API's: its erasures' records)
+        # and applied batches.
+        if local.roles & {"ingress", "writer", "api"}:
             local.head.follow(lambda position: link.send(EVENTS, position))
         if "worker" in local.roles:
             local.applied.follow(lambda position: link.send(APPLIED, position))
