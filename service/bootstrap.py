@@ -294,10 +294,8 @@ def build_service(
     if "api" in roles:
 
         def erased(position: int) -> None:
-            # As a commit does: streams and other processes (the head's
-            # followers) learn of the record now, and a worker here applies
-            # it at once instead of at its next poll, which EraseCustomer
-            # would otherwise wait for.
+            # As a commit does: the head's followers learn of the record, and
+            # a worker here applies it now, not at its next poll.
             head.advance(position)
             if worker is not None:
                 worker.wake()
