@@ -251,11 +251,16 @@ def build_service(
     local = Local(roles, head, applied)
     service.listener = notifications(container, local, worker, follow_events)
 
-    def committed(answers: list[Appended]) -> None:
-        metrics.batch_size.observe(len(answers))
-        head.advance(max(a.position for a in answers))
+    def appended(position: int) -> None:
+        # A commit here (webhooks, or an erasure's record the API appends):
+        # the head's followers learn of it, a worker here applies it now.
+        head.advance(position)
         if worker is not None:
             worker.wake()
+
+    def committed(answers: list[Appended]) -> None:
+        metrics.batch_size.observe(len(answers))
+        appended(max(a.position for a in answers))
 
     if "writer" in roles:
         service.committer = GroupCommitter(
@@ -292,15 +297,7 @@ def build_service(
         watch = service.watch
         service.probes = probe_app(watch.ready, metrics.exposition, watch.describe)
     if "api" in roles:
-
-        def erased(position: int) -> None:
-            # As a commit does: the head's followers learn of the record, and
-            # a worker here applies it now, not at its next poll.
-            head.advance(position)
-            if worker is not None:
-                worker.wake()
-
-        service.api = grpc_api(container, head, applied, tracing, erased)
+        service.api = grpc_api(container, head, applied, tracing, appended)
         service.watch.grpc_health = service.api.health
     return service
 
