@@ -11,12 +11,15 @@ tests/integration/test_library_adapters.py fail when these change):
   stand-in request built with method "NONE" (AnswerableRequest);
 - the texts of the BadRequest errors (`unreadable_reason`) and of the log
   lines RedactProtocolErrors rewrites (sanic/http/http1.py,
-  sanic/handlers/error.py, sanic/app.py).
+  sanic/handlers/error.py, sanic/app.py);
+- that `create_server` still reads port 0 as its default port (8000), not
+  as any free port: `start_server` binds port 0 itself.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from importlib.metadata import version
 from typing import Any
@@ -219,7 +222,12 @@ async def start_server(
     sock: Any = None,
 ) -> tuple[Any, int]:
     """Serve `app` on the running loop (Sanic's low-level server API, which
-    leaves the loop and the process to us); answers the server and its port."""
+    leaves the loop and the process to us); answers the server and its port.
+    Port 0 is any free port, as the operating system gives it."""
+    if sock is None and port == 0:
+        # Sanic would listen on its default port (8000) instead, where a
+        # second such process (or anything else there) makes it fail.
+        sock = any_free_port(host)
     server = await app.create_server(
         host=None if sock else host,
         port=None if sock else port,
@@ -233,6 +241,16 @@ async def start_server(
     await server.start_serving()
     await server.after_start()
     return server, server.server.sockets[0].getsockname()[1]
+
+
+def any_free_port(host: str | None) -> socket.socket:
+    """A listening socket on `host` at a port the operating system picks."""
+    family, _, _, _, address = socket.getaddrinfo(
+        host or "127.0.0.1", 0, type=socket.SOCK_STREAM
+    )[0]
+    sock = socket.create_server(address, family=family, backlog=1024)
+    sock.setblocking(False)
+    return sock
 
 
 async def stop_server(server: Any) -> None:

@@ -312,3 +312,48 @@ def test_generated_registration_goes_through_the_stand_in() -> None:
     for handler in marked.values():
         for field in ("unary_unary", "unary_stream", "request_deserializer"):
             assert hasattr(handler, field)
+
+
+def test_sanic_still_reads_port_0_as_its_default() -> None:
+    """Why `start_server` binds port 0 itself: were this to change, the
+    adapter's own bind could go."""
+    from sanic import Sanic
+
+    assert Sanic.get_address("127.0.0.1", 0) == ("127.0.0.1", 8000)
+
+
+def test_port_0_is_any_free_port_even_with_8000_taken() -> None:
+    """A process's probes with METRICS_PORT unset (`run --split`'s projector,
+    the store's writer process) listen on a port of their own: with Sanic's
+    default port taken (by another such process), they start all the same."""
+    import asyncio
+    import contextlib
+    import socket
+    import urllib.request
+
+    from service.probes import probe_app
+
+    async def ready() -> dict[str, bool]:
+        return {"store": True}
+
+    async def run() -> int:
+        app = probe_app(ready, lambda: b"")
+        server, port = await sanic_adapter.start_server(app, "127.0.0.1", 0)
+        try:
+            url = f"http://127.0.0.1:{port}/healthz"
+            answer = await asyncio.to_thread(urllib.request.urlopen, url, None, 5)
+            assert answer.status == 200
+        finally:
+            await sanic_adapter.stop_server(server)
+        return port
+
+    with contextlib.ExitStack() as stack:
+        taken = stack.enter_context(socket.socket())
+        with contextlib.suppress(OSError):  # else something else holds it: as good
+            taken.bind(("127.0.0.1", 8000))
+            taken.listen()
+        port = asyncio.run(run())
+    assert port not in (0, 8000)
+    a, b = sanic_adapter.any_free_port("127.0.0.1"), sanic_adapter.any_free_port(None)
+    with a, b:
+        assert a.getsockname()[1] != b.getsockname()[1]
