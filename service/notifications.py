@@ -25,8 +25,15 @@ def notifications(
     """Hear other processes' commits, where the backend has several."""
     events, models = container.events, container.models
     head, applied = local.head, local.applied
+    heard = 0  # the newest position a notification named (the listener's thread)
 
     def on_events(position: int | None) -> None:
+        nonlocal heard
+        if position is not None and position <= heard:
+            # Told again (a front whose writer process told it first): the
+            # wake-up for it is already given, and a second costs the worker
+            # a read that finds nothing.
+            return
         # The head, as the notification says it, or read (None: a sender that
         # says none, or a reconnection after which anything may have happened).
         try:
@@ -34,6 +41,8 @@ def notifications(
         except Exception as e:
             # The health watch polls the head as well; this only delays it.
             log.warning("could not read the head after NOTIFY", error=str(e))
+        if position is not None:
+            heard = position
         if worker is not None:
             worker.wake()
 
