@@ -271,9 +271,12 @@ def build_service(
         )
     if "ingress" in roles:
         if remote_writer:
-            # The writer process counts the batches and tells of the commits.
+            # The writer counts the batches and tells other processes of the
+            # commits; an API here follows them from the replies.
             remote = RemoteCommitter(
-                writer_address(settings.data_dir), container.events.space
+                writer_address(settings.data_dir),
+                container.events.space,
+                appended if "api" in roles else None,
             )
             service.committer = remote
             service.watch.writer_link = lambda: remote.connected

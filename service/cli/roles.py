@@ -2,9 +2,10 @@
 
 `run` is one process; `run --split` is a supervisor of two: the front
 (ingress and API) and the projector (the worker), which tell each other of
-their commits (service/backends/sqlite/notify.py on SQLite). `ingress
---workers N` on SQLite supervises N ingress processes and the store's
-writer process they send their envelopes to (service/writer/)."""
+their commits (service/backends/sqlite/notify.py on SQLite); `run --split
+--writer` adds the store's writer process, which appends what the front
+sends it. `ingress --workers N` on SQLite supervises N ingress processes and
+the store's writer process they send their envelopes to (service/writer/)."""
 
 from __future__ import annotations
 
@@ -98,7 +99,7 @@ def _cmd_ingress(args: argparse.Namespace, settings: Settings) -> int:
         build(settings).close()
         # Its probes on METRICS_PORT, or any free port (its "listening" line).
         probes = dataclasses.replace(settings, metrics_port=settings.metrics_port or 0)
-        children.insert(0, Child("writer", _split_child, (probes, WRITER)))
+        children.insert(0, Child("writer", _split_child, (probes, WRITER, False)))
     # One port for several ingress processes: a scrape reaching any of them
     # reports them all. One ingress keeps plain metrics (the shared files
     # cost ~7 % of its loop) and its writer serves its own on METRICS_PORT.
@@ -109,29 +110,41 @@ FRONT, PROJECTOR = frozenset({"ingress", "api"}), frozenset({"worker"})
 WRITER = frozenset({"writer"})
 
 
-def _split_child(supervisor: int, job: tuple[Settings, frozenset[str]]) -> None:
-    settings, roles = job
+def _split_child(supervisor: int, job: tuple[Settings, frozenset[str], bool]) -> None:
+    """A supervised child running `roles` (with the store's writer process
+    appending for its ingress, if the job says so)."""
+    settings, roles, remote_writer = job
     logs.configure(settings.log_level)
     stop_when_orphaned(supervisor)
     logs.get(__name__).info("child starting", roles=sorted(roles), pid=os.getpid())
-    sys.exit(serve(settings, roles))
+    sys.exit(serve(settings, roles, remote_writer=remote_writer))
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.writer and not args.split:
+        raise ConfigError("--writer is for `run --split` (`run` is one process)")
     if not args.split:
         return serve(settings, ALL_ROLES)
+    backend = backend_for(settings)
+    if args.writer and backend.shared_writers:
+        raise ConfigError(
+            f"--writer is for the embedded store ({backend.name} is a writer itself)"
+        )
     # The stores are opened (created, migrated) once here, before the
     # children open them at the same moment.
     build(settings).close()
     # The front serves its probes on HTTP_PORT; the projector on
-    # METRICS_PORT, or on any free port (its "listening" line says which).
+    # METRICS_PORT, or on any free port (its "listening" line says which);
+    # the writer process on any free port.
     projector = dataclasses.replace(settings, metrics_port=settings.metrics_port or 0)
-    return supervise(
-        [
-            Child("front", _split_child, (settings, FRONT)),
-            Child("projector", _split_child, (projector, PROJECTOR)),
-        ]
-    )
+    children = [
+        Child("front", _split_child, (settings, FRONT, args.writer)),
+        Child("projector", _split_child, (projector, PROJECTOR, False)),
+    ]
+    if args.writer:
+        writer = dataclasses.replace(settings, metrics_port=0)
+        children.insert(0, Child("writer", _split_child, (writer, WRITER, False)))
+    return supervise(children)
 
 
 def _roles(*names: str) -> Any:
@@ -148,6 +161,12 @@ def add_parsers(sub: Any) -> None:
         action="store_true",
         help="two processes under a supervisor: the front (ingress and API) and "
         "the projector (projections); uses more cores",
+    )
+    run.add_argument(
+        "--writer",
+        action="store_true",
+        help="with --split, SQLite: a third process, the store's writer, appends "
+        "what the front receives, leaving the front's core to HTTP and the API",
     )
     run.set_defaults(func=_cmd_run, needs_secret=True)
     ing = sub.add_parser(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -38,11 +39,19 @@ IN_FLIGHT = 2
 class RemoteCommitter:
     """The group committer's face (start, submit, stop) over the writer."""
 
-    def __init__(self, where: bytes, space: WriteSpace | None = None) -> None:
+    def __init__(
+        self,
+        where: bytes,
+        space: WriteSpace | None = None,
+        on_commit: Callable[[int], None] | None = None,
+    ) -> None:
         self._where = where
         # The writer's refusals for lack of space make this process's
         # readiness say so too, as its own append's would.
         self._space = space
+        # Told the newest position of each batch the writer committed: an
+        # API in this process follows its ingress's commits at once.
+        self._on_commit = on_commit
         self._transport: asyncio.Transport | None = None
         self._encoder = msgspec.msgpack.Encoder()
         self._decode = msgspec.msgpack.Decoder(Reply).decode
@@ -130,6 +139,8 @@ class RemoteCommitter:
                 continue
             if self._space is not None:
                 self._space.wrote()
+            if self._on_commit is not None and answers:
+                self._on_commit(max(position for _, position in answers))
             for future, (status, position) in zip(waiting, answers, strict=True):
                 if not future.done():
                     future.set_result(

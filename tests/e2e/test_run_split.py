@@ -1,14 +1,19 @@
 """`loyalty run --split`: a front and a projector process under one
-supervisor. Read-your-writes across the two, probes on both, and SIGKILL
-of either child: nothing acknowledged is lost and every event is applied
-exactly once (a customer's balance and event count say so)."""
+supervisor (and with `--writer`, the store's writer process appending for
+the front). Read-your-writes across them, probes, and SIGKILL of each
+child: nothing acknowledged is lost and every event is applied exactly
+once (a customer's balance and event count say so)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import signal
 import socket
+import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -20,6 +25,8 @@ import httpx
 import pytest
 from jericommerce.loyalty.v1 import customer_service_pb2 as cpb
 from jericommerce.loyalty.v1 import customer_service_pb2_grpc as cgrpc
+from jericommerce.loyalty.v1 import event_service_pb2 as epb
+from jericommerce.loyalty.v1 import event_service_pb2_grpc as egrpc
 
 from service.backends.sqlite.store import open_sqlite
 from testkit import procs
@@ -32,10 +39,15 @@ CUSTOMERS = [f"split-{i}" for i in range(5)]
 
 
 class Split:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, writer: bool = False) -> None:
         self.probe_port = free_port()
+        self.writer = writer
+        command = ("run", "--split", "--writer") if writer else ("run", "--split")
         self.svc = ServiceProcess(
-            data_dir, command=("run", "--split"), METRICS_PORT=str(self.probe_port)
+            data_dir, command=command, METRICS_PORT=str(self.probe_port)
+        )
+        self.children = (
+            ("writer", "projector", "front") if writer else ("projector", "front")
         )
         self.channel: grpc.Channel | None = None
         self.acked: dict[str, tuple[str, int]] = {}  # event id: customer, position
@@ -99,9 +111,9 @@ def wait_for(ok: object, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
-@pytest.fixture
-def split(tmp_path: Path) -> Iterator[Split]:
-    s = Split(tmp_path)
+@pytest.fixture(params=[False, True], ids=["split", "split-writer"])
+def split(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Split]:
+    s = Split(tmp_path, writer=request.param)
     s.svc.start()
     s.channel = grpc.insecure_channel(s.svc.grpc_target)
     try:
@@ -118,6 +130,11 @@ def test_kill_either_child_loses_nothing_and_applies_once(split: Split) -> None:
     wait_for(lambda: http_ok(probes + "/readyz") and http_ok(probes + "/healthz"))
     assert "loyalty_worker_lease_held 1.0" in httpx.get(probes + "/metrics").text
     assert http_ok(split.svc.url + "/healthz")
+    if split.writer:  # the front appends through the writer process
+        assert any(
+            e.get("event") == "connected to the store's writer process"
+            for e in log_entries(split.svc.log())
+        )
 
     # Read-your-writes through the link: the front commits, the projector
     # applies, the front hears it; quickly, not at the 1 s polls.
@@ -141,7 +158,7 @@ def test_kill_either_child_loses_nothing_and_applies_once(split: Split) -> None:
     sender = threading.Thread(target=traffic)
     sender.start()
     try:
-        for child in ("projector", "front"):
+        for child in split.children:
             time.sleep(0.5)
             before, pid = split.restarts(child), split.child_pid(child)
             os.kill(pid, signal.SIGKILL)
@@ -169,6 +186,42 @@ def test_kill_either_child_loses_nothing_and_applies_once(split: Split) -> None:
     assert sorted(stored) == sorted(split.acked)
 
 
+def test_a_follower_on_the_front_hears_each_event_at_once(split: Split) -> None:
+    """StreamEvents(follow) on the front is pushed each new event, not left
+    to its one-second poll: the front's own commits (or, with the writer
+    process, the writer's replies) move its head."""
+    assert split.channel is not None
+    stub = egrpc.EventServiceStub(split.channel)
+    stream = stub.StreamEvents(
+        epb.StreamEventsRequest(after_position=0, follow=True), timeout=60
+    )
+    heard: queue.Queue[tuple[int, float]] = queue.Queue()
+
+    def read() -> None:
+        with contextlib.suppress(grpc.RpcError):  # cancelled at the end
+            for item in stream:
+                if item.HasField("event"):
+                    heard.put((item.event.position, time.monotonic()))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        waits = []
+        for i in range(10):
+            position = split.deliver(f"follow-{i}", CUSTOMERS[i % len(CUSTOMERS)])
+            answered = time.monotonic()
+            got, at = heard.get(timeout=10)
+            assert got == position
+            waits.append(at - answered)
+            time.sleep(0.05)
+    finally:
+        stream.cancel()
+        reader.join(10)
+    # A poll would put the median near half a second (heard between 0 and 1 s
+    # after each answer); pushed, it is a few milliseconds.
+    assert statistics.median(waits) < 0.25, waits
+
+
 def test_a_front_that_cannot_listen_stops_the_split(tmp_path: Path) -> None:
     """Restarting cannot free a port another program holds: the supervisor
     says so and exits 4, as `run` does, instead of restarting forever."""
@@ -193,7 +246,37 @@ def test_a_front_that_cannot_listen_stops_the_split(tmp_path: Path) -> None:
 
 def test_children_stop_when_the_supervisor_is_killed(split: Split) -> None:
     """Nothing goes on serving unsupervised after a SIGKILL of the supervisor."""
-    children = [split.child_pid("front"), split.child_pid("projector")]
+    children = [split.child_pid(name) for name in split.children]
     assert all(procs.running(pid) for pid in children)
     split.svc.kill()
     wait_for(lambda: not any(procs.running(pid) for pid in children), timeout=15)
+
+
+@pytest.mark.parametrize(
+    ("argv", "extra", "says"),
+    [
+        (("run", "--writer"), {}, "--writer is for `run --split`"),
+        (
+            ("run", "--split", "--writer"),
+            {"DATABASE_URL": "postgresql://127.0.0.1:5432/test"},
+            "postgres is a writer itself",
+        ),
+    ],
+    ids=["without-split", "on-postgresql"],
+)
+def test_a_writer_process_is_refused_where_it_has_no_place(
+    tmp_path: Path, argv: tuple[str, ...], extra: dict[str, str], says: str
+) -> None:
+    """A clear refusal (exit 2) before anything starts, not a shape that
+    half works."""
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "WEBHOOK_SECRET": "s3cret"}
+    done = subprocess.run(
+        [sys.executable, "-m", "service", *argv],
+        env={**env, **extra},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr
+    assert not list(tmp_path.iterdir())  # nothing made on the way

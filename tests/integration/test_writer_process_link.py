@@ -64,10 +64,15 @@ async def until_connected(link: RemoteCommitter) -> RemoteCommitter:
 
 @contextlib.asynccontextmanager
 async def serving(
-    store: EventStore, tmp_path: Path, links: int = 1, append: Append | None = None
+    store: EventStore,
+    tmp_path: Path,
+    links: int = 1,
+    append: Append | None = None,
+    on_commit: Callable[[int], None] | None = None,
 ) -> AsyncIterator[tuple[Writer, list[RemoteCommitter]]]:
     """A started writer on an address of this test's own, and `links`
-    connected ingress links to it; all stopped at the end."""
+    connected ingress links to it (told of commits by `on_commit`); all
+    stopped at the end."""
     where = f"\0loyalty-test-writer-{os.getpid()}-{tmp_path.name}".encode()
     writer = Writer(store, where, append)
     writer.committer.start()
@@ -75,7 +80,7 @@ async def serving(
     made: list[RemoteCommitter] = []
     try:
         for _ in range(links):
-            made.append(RemoteCommitter(where, store.space))
+            made.append(RemoteCommitter(where, store.space, on_commit))
             made[-1].start()
             await until_connected(made[-1])
         yield writer, made
@@ -112,6 +117,27 @@ def test_answers_and_stored_events_are_the_in_process_appends(
                 assert stored[env.id].customer_id == env.customer_id
             # Both links' requests shared transactions: fewer batches than events.
             assert len(writer.batches) < 40
+
+    asyncio.run(body())
+
+
+def test_each_reply_tells_the_newest_position_it_answers(
+    store: EventStore, tmp_path: Path
+) -> None:
+    """What an API beside the ingress follows (`run --split --writer`): the
+    newest position of each committed batch, duplicates' included."""
+    told: list[int] = []
+
+    async def body() -> None:
+        async with serving(store, tmp_path, on_commit=told.append) as (_, (link,)):
+            first = await asyncio.gather(
+                *(link.submit(envelope(f"ev-{i}", "cus-1")) for i in range(5))
+            )
+            assert told and told[-1] == max(a.position for a in first) == 5
+            assert told == sorted(told)
+            told.clear()
+            again = await link.submit(envelope("ev-0", "cus-1"))
+            assert again.status == "duplicate" and told == [again.position]
 
     asyncio.run(body())
 
