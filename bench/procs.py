@@ -147,11 +147,13 @@ def start_service(
     extra_env: Mapping[str, str] | None = None,
     *,
     split: bool = False,
+    writer: bool = False,
 ) -> Server:
     """`python -m service run` (what `make run` runs) on SQLite in data_dir;
     `extra_env`: e.g. the OTEL_* variables that turn tracing on; `split`:
     `run --split`, a supervisor and its two children (its own process group,
-    so a SIGKILL reaches them all)."""
+    so a SIGKILL reaches them all); with `writer` too, `run --split
+    --writer` (a third child, the store's writer process)."""
     http, rpc = free_port(), free_port()
     env = {
         "WEBHOOK_SECRET": SECRET,
@@ -161,6 +163,7 @@ def start_service(
         **(extra_env or {}),
     }
     argv = ["-m", "service", "run", *(["--split"] if split else [])]
+    argv += ["--writer"] if split and writer else []
     proc, log = _spawn(name, argv, core, log_dir, env, group=split)
     server = Server(name, proc, log, http, rpc, data_dir, env, group=split, tree=split)
 

@@ -1,16 +1,19 @@
-"""`python -m bench --split`: P1 and P4 against `run --split` beside `run`,
-in the same run, with the CPU of every process of each shape.
+"""`python -m bench --split`: P1 and P4 against `run --split` and `run
+--split --writer` beside `run`, in the same run, with the CPU of every
+process of each shape.
 
-One process (`run`) is pinned to the server core as in P1; the split
-(supervisor, front, projector) is not pinned: it is the shape that uses
-more cores. CPU per event is each shape's whole CPU (all its processes)
-from the start of a round until its projections have caught up, over the
-events it accepted: the projection work a round leaves behind is counted
-in it, not only what ran while wrk did.
+One process (`run`) is pinned to the server core as in P1; the splits
+(supervisor, front, projector, and the store's writer process) are not
+pinned: they are the shapes that use more cores. CPU per event is each
+shape's whole CPU (all its processes) from the start of a round until its
+projections have caught up, over the events it accepted: the projection
+work a round leaves behind is counted in it, not only what ran while wrk
+did.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -19,13 +22,20 @@ from bench.context import Context
 from bench.p1_ingest import WrkResult, request_files, run_wrk, send_all
 from bench.report import Row
 
-SHAPES = ("one", "split")
+SHAPES = ("one", "split", "writer")
+# How each shape is named in the rows.
+NAMED = {"split": "--split", "writer": "--split --writer"}
 
 
 def _start(ctx: Context, shape: str, data_dir: Path, name: str) -> procs.Server:
     core = ctx.server_core if shape == "one" else None
     return procs.start_service(
-        data_dir, core, ctx.out / "logs", name, split=shape == "split"
+        data_dir,
+        core,
+        ctx.out / "logs",
+        name,
+        split=shape != "one",
+        writer=shape == "writer",
     )
 
 
@@ -45,54 +55,62 @@ def p1(ctx: Context) -> list[Row]:
     s = ctx.sizes
     warm, mains = request_files(ctx, "p1s", s.rounds)
     runs: dict[str, list[tuple[WrkResult, float]]] = {k: [] for k in SHAPES}
-    with (
-        _start(ctx, "one", ctx.dir("p1s/one"), "p1-one") as one,
-        _start(ctx, "split", ctx.dir("p1s/split"), "p1-split") as split,
-    ):
-        servers = {"one": one, "split": split}
+    with contextlib.ExitStack() as stack:
+        servers = {
+            shape: stack.enter_context(
+                _start(ctx, shape, ctx.dir(f"p1s/{shape}"), f"p1-{shape}")
+            )
+            for shape in SHAPES
+        }
         for server in servers.values():
             send_all(ctx, server.http_url, warm)
             client.wait_caught_up(server.grpc_target)
-        for main in mains:  # interleaved: noise from elsewhere hits both
+        for main in mains:  # interleaved: noise from elsewhere hits them all
             for shape, server in servers.items():
                 runs[shape].append(_round(ctx, server, main))
-    best = {k: max(v, key=lambda r: r[0].rps) for k, v in runs.items()}
+    best = {k: max(v, key=lambda r: r[0].rps)[0] for k, v in runs.items()}
     cpu = {k: min(c for _, c in v) for k, v in runs.items()}
-    (o, _), (sp, _) = best["one"], best["split"]
     each = {k: ", ".join(f"{c:.0f}" for _, c in v) for k, v in runs.items()}
-    return [
+    o = best["one"]
+    rates = [
         Row(
-            "P1 run --split vs run",
-            sp.rps,
+            f"P1 run {named} vs run",
+            best[shape].rps,
             "req/s",
             o.rps,
-            sp.rps / o.rps,
+            best[shape].rps / o.rps,
             note=f"best of {s.rounds} interleaved rounds; run pinned to one core, "
-            f"--split unpinned; server CPU while wrk ran: run {o.cpu_share:.0%}, "
-            f"--split {sp.cpu_share:.0%} of a core (all its processes); "
-            f"non-2xx/errors {o.non2xx + o.errors} / {sp.non2xx + sp.errors}",
-        ),
+            f"{named} unpinned; server CPU while wrk ran: run {o.cpu_share:.0%}, "
+            f"{named} {best[shape].cpu_share:.0%} of a core (all its processes); "
+            f"non-2xx/errors {o.non2xx + o.errors} / "
+            f"{best[shape].non2xx + best[shape].errors}",
+        )
+        for shape, named in NAMED.items()
+    ]
+    make_run = Row(
+        "P1 CPU per stored and projected event, run",
+        cpu["one"],
+        "µs",
+        target="<= 200 µs",
+        passed=cpu["one"] <= 200,
+        note="`make run`'s one process, from a round's start until its "
+        "projections caught up, per accepted event (best of the rounds: "
+        f"{each['one']} µs)",
+    )
+    costs = [
         Row(
-            "P1 CPU per stored and projected event, run",
-            cpu["one"],
-            "µs",
-            target="<= 200 µs",
-            passed=cpu["one"] <= 200,
-            note="`make run`'s one process, from a round's start until its "
-            "projections caught up, per accepted event (best of the rounds: "
-            f"{each['one']} µs)",
-        ),
-        Row(
-            "P1 CPU per event, --split vs run",
-            cpu["split"],
+            f"P1 CPU per event, {named} vs run",
+            cpu[shape],
             "µs",
             cpu["one"],
-            cpu["split"] / cpu["one"],
+            cpu[shape] / cpu["one"],
             note="every process of the shape, from a round's start until its "
             f"projections caught up, per accepted event (best; rounds: run "
-            f"{each['one']}, --split {each['split']} µs)",
-        ),
+            f"{each['one']}, {named} {each[shape]} µs)",
+        )
+        for shape, named in NAMED.items()
     ]
+    return [*rates, make_run, *costs]
 
 
 def p4(ctx: Context, rate: float, path: Path) -> list[Row]:
@@ -109,10 +127,10 @@ def p4(ctx: Context, rate: float, path: Path) -> list[Row]:
             r["cpu_us"] = (svc.cpu_seconds() - cpu) / max(events, 1) * 1e6
             r["wall"] = time.monotonic() - t0
             got[shape] = r
-    o, sp = got["one"], got["split"]
+    o = got["one"]
     return [
         Row(
-            "P4 freshness p99, --split",
+            f"P4 freshness p99, {named}",
             sp["p99_ms"],
             "ms",
             o["p99_ms"],
@@ -121,8 +139,10 @@ def p4(ctx: Context, rate: float, path: Path) -> list[Row]:
             passed=p4_freshness.passed(sp),
             note=f"same rate ({rate:,.0f} webhooks/s asked) against each; p50 "
             f"{sp['p50_ms']:.1f} ms (run {o['p50_ms']:.1f}), max {sp['max_ms']:.1f} "
-            f"ms (run {o['max_ms']:.1f}); CPU per event, all processes: --split "
+            f"ms (run {o['max_ms']:.1f}); CPU per event, all processes: {named} "
             f"{sp['cpu_us']:.0f} µs, run {o['cpu_us']:.0f} µs; errors "
             f"{sp['errors']} / {o['errors']}",
         )
+        for shape, named in NAMED.items()
+        for sp in (got[shape],)
     ]

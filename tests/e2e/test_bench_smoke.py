@@ -37,6 +37,9 @@ ROWS = (
     "P1 CPU per stored and projected event, run",
     "P1 run --split vs run",
     "P4 freshness p99, --split",
+    "P1 run --split --writer vs run",
+    "P4 freshness p99, --split --writer",
+    "P1 CPU per event, --split --writer vs run",
     "P6 replay, typed payloads",
 )
 
