@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from service import collector, logs, tracing
-from service.backends import backend_for
+from service.backends import Backend, backend_for
 from service.bootstrap import ALL_ROLES, Container, build, build_service
 from service.cli.supervisor import Child, stop_when_orphaned, supervise
 from service.config import ConfigError, Settings
@@ -84,10 +84,8 @@ def _cmd_ingress(args: argparse.Namespace, settings: Settings) -> int:
     # SQLite has one writer: several ingress processes share a writer
     # process, and one may use it to keep its own core for HTTP.
     writer = args.writer or (args.workers > 1 and not backend.shared_writers)
-    if writer and backend.shared_writers:
-        raise ConfigError(
-            f"--writer is for the embedded store ({backend.name} is a writer itself)"
-        )
+    if writer:
+        _refuse_writer_process(backend)
     if args.workers == 1 and not writer:
         return serve(settings, frozenset({"ingress"}))
     children = [
@@ -104,6 +102,14 @@ def _cmd_ingress(args: argparse.Namespace, settings: Settings) -> int:
     # reports them all. One ingress keeps plain metrics (the shared files
     # cost ~7 % of its loop) and its writer serves its own on METRICS_PORT.
     return supervise(children, shared_metrics=args.workers > 1)
+
+
+def _refuse_writer_process(backend: Backend) -> None:
+    """The store's writer process is for a store with one writer (SQLite)."""
+    if backend.shared_writers:
+        raise ConfigError(
+            f"--writer is for the embedded store ({backend.name} is a writer itself)"
+        )
 
 
 FRONT, PROJECTOR = frozenset({"ingress", "api"}), frozenset({"worker"})
@@ -125,11 +131,8 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("--writer is for `run --split` (`run` is one process)")
     if not args.split:
         return serve(settings, ALL_ROLES)
-    backend = backend_for(settings)
-    if args.writer and backend.shared_writers:
-        raise ConfigError(
-            f"--writer is for the embedded store ({backend.name} is a writer itself)"
-        )
+    if args.writer:
+        _refuse_writer_process(backend_for(settings))
     # The stores are opened (created, migrated) once here, before the
     # children open them at the same moment.
     build(settings).close()
