@@ -18,7 +18,7 @@ from typing import Any
 
 from bench import client, data, procs, profiling, traced
 from bench.context import Context
-from bench.p1_writer import writer_row
+from bench.p1_writer import writer_rows
 from bench.report import Row
 from bench.tools import children_cpu, pinned
 from testkit import procs as proc_info
@@ -266,7 +266,7 @@ def run(ctx: Context) -> list[Row]:
             f"rounds {', '.join(f'{r.rps:,.0f}' for r in ingress_runs)} req/s, "
             f"server CPU {path.cpu_share:.0%} of a core",
         ),
-        writer_row(writer_runs, writer_own, base),
+        *writer_rows(writer_runs, writer_own, base),
         Row(
             "P1 make run (one process), 64 connections",
             got.rps,

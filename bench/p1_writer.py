@@ -1,5 +1,13 @@
-"""P1's row for the shape with the store's writer in its own process
-(`ingress --writer`): the ingress process alone on the server core."""
+"""P1's rows for the shape with the store's writer in its own process
+(`ingress --writer`): the ingress process alone on the server core, the
+writer process and the supervisor on the load generator's core beside wrk.
+
+Beside the rate, each core's ceiling: the rate at which that core's CPU an
+event (measured in the same round) would keep it busy all the time, as a
+ratio of the bare app. On a 2-core machine the writer shares wrk's core, so
+where the generator core's ceiling is under 0.50x, no cut in the ingress
+can pass P1 in this shape at this pace: the row names the core that binds.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +19,17 @@ if TYPE_CHECKING:  # it imports this module
     from bench.p1_ingest import WrkResult
 
 
-def writer_row(runs: list[WrkResult], own: list[float], base: WrkResult) -> Row:
-    """P1 with the append in the store's writer process (`ingress --writer`)."""
+def writer_rows(runs: list[WrkResult], own: list[float], base: WrkResult) -> list[Row]:
+    """P1 with the append in the store's writer process (`ingress --writer`),
+    and the ceilings of its two cores in the same round."""
     i = max(range(len(runs)), key=lambda k: runs[k].rps)
     got = runs[i]
-    return Row(
+    ingress_us = own[i] / got.requests * 1e6
+    tree_us = got.cpu_share * got.seconds / got.requests * 1e6
+    wrk_us = got.gen_share * got.seconds / got.requests * 1e6
+    # The writer process and the supervisor: the tree's CPU but the ingress's.
+    other_us = tree_us - ingress_us + wrk_us
+    rate = Row(
         "P1 ingest path, ingress + the store's writer process",
         got.rps,
         "req/s",
@@ -29,6 +43,31 @@ def writer_row(runs: list[WrkResult], own: list[float], base: WrkResult) -> Row:
         "it in --pg), which seals, inserts and commits them; rounds "
         f"{', '.join(f'{r.rps:,.0f}' for r in runs)} req/s; the ingress "
         f"process {own[i] / got.seconds:.0%} of its core, "
-        f"{own[i] / got.requests * 1e6:.0f} us of CPU an event; all three "
+        f"{ingress_us:.0f} us of CPU an event; all three "
         f"processes {got.cpu_share / got.rps * 1e6:.0f} us an event",
     )
+    ceilings = []
+    for label, us, note in (
+        ("the ingress's core", ingress_us, "the ingress process alone"),
+        (
+            "the load generator's core",
+            other_us,
+            f"the writer process and the supervisor {other_us - wrk_us:.0f} us "
+            f"an event, wrk {wrk_us:.0f} us",
+        ),
+    ):
+        ceiling = 1e6 / us if us > 0 else 0.0
+        ceilings.append(
+            Row(
+                f"P1 writer shape, ceiling of {label}",
+                ceiling,
+                "req/s",
+                base.rps,
+                ceiling / base.rps,
+                note=f"the rate at which {label} would be busy all the time "
+                f"at the best round's CPU an event ({us:.0f} us: {note}); "
+                "above 0.50x of the bare app it leaves room for P1's target, "
+                "below it that core binds on this machine whatever the other does",
+            )
+        )
+    return [rate, *ceilings]

@@ -18,6 +18,8 @@ pytestmark = pytest.mark.slow
 ROWS = (
     "P1 ingest path (service ingress), 64 connections",
     "P1 ingest path, ingress + the store's writer process",
+    "P1 writer shape, ceiling of the ingress's core",
+    "P1 writer shape, ceiling of the load generator's core",
     "P1 make run (one process), 64 connections",
     "P1 vs bare Sanic on asyncio loop",
     "P1 latency p50",
