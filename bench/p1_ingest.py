@@ -111,20 +111,51 @@ def send_all(ctx: Context, url: str, requests: Path) -> WrkResult:
     raise RuntimeError(f"warm-up of {url} did not send all of {requests.name}")
 
 
-def request_files(ctx: Context, tag: str, rounds: int) -> tuple[Path, list[Path]]:
-    """A warm-up file (it creates every customer), then one file per measured
-    round, all of never-seen signed webhooks."""
-    s, d = ctx.sizes, ctx.dir("p1")
-    warm_n, n = s.p1_customers, s.p1_requests
-    warm = d / f"{tag}-warm.txt"
-    data.write_requests(warm, traffic.webhooks(warm_n, s.p1_customers, tag=tag))
-    mains = []
+def warm_file(ctx: Context, tag: str) -> Path:
+    """A warm-up file of never-seen signed webhooks: one creates each customer."""
+    n, warm = ctx.sizes.p1_customers, ctx.dir("p1") / f"{tag}-warm.txt"
+    data.write_requests(warm, traffic.webhooks(n, n, tag=tag))
+    return warm
+
+
+def round_files(ctx: Context, tag: str, rounds: int, n: int) -> list[Path]:
+    """One file per measured round of `n` never-seen signed webhooks each
+    (after the warm-up file's, to the warm-up's customers)."""
+    customers, mains = ctx.sizes.p1_customers, []
     for r in range(rounds):
-        path = d / f"{tag}-round{r}.txt"
-        hooks = traffic.webhooks(n, s.p1_customers, tag=tag, offset=warm_n + r * n)
+        path = ctx.dir("p1") / f"{tag}-round{r}.txt"
+        hooks = traffic.webhooks(n, customers, tag=tag, offset=customers + r * n)
         data.write_requests(path, hooks)
         mains.append(path)
-    return warm, mains
+    return mains
+
+
+def request_files(ctx: Context, tag: str, rounds: int) -> tuple[Path, list[Path]]:
+    """A warm-up file (it creates every customer), then one file per measured
+    round of the sizes' count, all of never-seen signed webhooks."""
+    return warm_file(ctx, tag), round_files(ctx, tag, rounds, ctx.sizes.p1_requests)
+
+
+# A measured round's unique webhooks, over what the bare app answered a
+# second in its warm-up times the round's seconds: wrk stops sending when a
+# file runs out but reports the whole run's duration, so a file too small
+# would cap the rate a shape can show (a fixed 120,000 capped every shape at
+# 12,000 req/s, which the writer shape reached at fast paces). None on one
+# core outruns the bare app answering a constant; the margin is the noise
+# between the warm-up and the rounds.
+UNIQUE_MARGIN = 1.25
+
+
+def unique_requests(ctx: Context, bare_rps: float) -> int:
+    """How many never-seen webhooks a measured round's file holds."""
+    s = ctx.sizes
+    return max(s.p1_requests, math.ceil(bare_rps * s.load_seconds * UNIQUE_MARGIN))
+
+
+def ran_out(results: list[WrkResult]) -> str:
+    """A note for rounds that used up their file (their rate is a floor)."""
+    n = sum(r.exhausted for r in results)
+    return f" ({n} round(s) ran out of unique events early)" if n else ""
 
 
 def verify_stored(data_dir: Path, positions: list[Path]) -> tuple[int, int, int]:
@@ -169,10 +200,9 @@ def best(results: list[WrkResult]) -> WrkResult:
 
 def run(ctx: Context) -> list[Row]:
     s = ctx.sizes
-    warm, mains = request_files(ctx, "p1", s.rounds)
-    # The ladder's store-only step needs never-seen events of its own.
-    warm_i, mains_i = request_files(ctx, "p1i", s.rounds)
-    warm_w, mains_w = request_files(ctx, "p1w", s.rounds)
+    # The ladder's store-only step and the writer shape need never-seen
+    # events of their own; the rounds' files are sized after the warm-up.
+    warm, warm_i, warm_w = (warm_file(ctx, tag) for tag in ("p1", "p1i", "p1w"))
     logs, core = ctx.out / "logs", ctx.server_core
     data_dir = ctx.dir("p1/store")
     bare_runs: list[WrkResult] = []
@@ -200,10 +230,14 @@ def run(ctx: Context) -> list[Row]:
         # Its own store: the same requests are new to it.
         traced.service(ctx, "p1-traced", ctx.dir("p1/traced-store")) as on,
     ):
-        for server in (bare, bare_asyncio, handler, grouped):
-            run_wrk(
-                ctx, server.http_url, mains[0], seconds=s.warmup_seconds, mode="wrap"
-            )
+        bare_warm = [
+            run_wrk(ctx, server.http_url, warm, seconds=s.warmup_seconds, mode="wrap")
+            for server in (bare, bare_asyncio, handler, grouped)
+        ]
+        unique = unique_requests(ctx, bare_warm[0].rps)
+        mains, mains_i, mains_w = (
+            round_files(ctx, tag, s.rounds, unique) for tag in ("p1", "p1i", "p1w")
+        )
         send_all(ctx, ingress.http_url, warm_i)
         send_all(ctx, writer.http_url, warm_w)
         send_all(ctx, svc.http_url, warm)
@@ -237,7 +271,7 @@ def run(ctx: Context) -> list[Row]:
     bad = sum(r.non2xx + r.errors for r in svc_runs)
     dups = sum(r.duplicate for r in svc_runs)
     durable = found == answered == accepted and bad == 0
-    exhausted = " (ran out of unique events early)" if got.exhausted else ""
+    exhausted = ran_out(svc_runs)
     batch, queued = (
         _mean(m, "loyalty_append_batch_size"),
         _mean(m, "loyalty_append_seconds"),
@@ -263,10 +297,11 @@ def run(ctx: Context) -> list[Row]:
             note="HTTP, signature, durable encrypted append, with the projections "
             "in a process of their own (as `run --split` and the PostgreSQL "
             "deployment run them): `python -m service ingress` on its own core; "
-            f"rounds {', '.join(f'{r.rps:,.0f}' for r in ingress_runs)} req/s, "
+            f"rounds {', '.join(f'{r.rps:,.0f}' for r in ingress_runs)} req/s"
+            f"{ran_out(ingress_runs)}, {unique:,} unique webhooks a round, "
             f"server CPU {path.cpu_share:.0%} of a core",
         ),
-        *writer_rows(writer_runs, writer_own, base),
+        *writer_rows(writer_runs, writer_own, base, ran_out(writer_runs)),
         Row(
             "P1 make run (one process), 64 connections",
             got.rps,

@@ -19,9 +19,12 @@ if TYPE_CHECKING:  # it imports this module
     from bench.p1_ingest import WrkResult
 
 
-def writer_rows(runs: list[WrkResult], own: list[float], base: WrkResult) -> list[Row]:
+def writer_rows(
+    runs: list[WrkResult], own: list[float], base: WrkResult, ran_out: str = ""
+) -> list[Row]:
     """P1 with the append in the store's writer process (`ingress --writer`),
-    and the ceilings of its two cores in the same round."""
+    and the ceilings of its two cores in the same round; `ran_out` notes
+    rounds that used up their webhooks."""
     i = max(range(len(runs)), key=lambda k: runs[k].rps)
     got = runs[i]
     ingress_us = own[i] / got.requests * 1e6
@@ -41,7 +44,7 @@ def writer_rows(runs: list[WrkResult], own: list[float], base: WrkResult) -> lis
         "own core sends its envelopes to the writer process (with the "
         "supervisor on the load generator's core, as PostgreSQL runs beside "
         "it in --pg), which seals, inserts and commits them; rounds "
-        f"{', '.join(f'{r.rps:,.0f}' for r in runs)} req/s; the ingress "
+        f"{', '.join(f'{r.rps:,.0f}' for r in runs)} req/s{ran_out}; the ingress "
         f"process {own[i] / got.seconds:.0%} of its core, "
         f"{ingress_us:.0f} us of CPU an event; all three "
         f"processes {got.cpu_share / got.rps * 1e6:.0f} us an event",
