@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench import client, p4_freshness, procs
 from bench.context import Context
-from bench.p1_ingest import WrkResult, request_files, run_wrk, send_all
+from bench.p1_ingest import WrkResult, ran_out, request_files, run_wrk, send_all
 from bench.report import Row
 
 SHAPES = ("one", "split", "writer")
@@ -86,7 +86,8 @@ def p1(ctx: Context) -> list[Row]:
                 f"core, {named} unpinned; server CPU while wrk ran: run "
                 f"{o.cpu_share:.0%}, {named} {sp.cpu_share:.0%} of a core (all "
                 f"its processes); non-2xx/errors {o.non2xx + o.errors} / "
-                f"{sp.non2xx + sp.errors}",
+                f"{sp.non2xx + sp.errors}"
+                f"{ran_out([r for r, _ in runs['one'] + runs[shape]])}",
             )
         )
         costs.append(
