@@ -12,9 +12,12 @@ import math
 import sqlite3
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from bench import client, data, procs, profiling, traced
 from bench.context import Context
@@ -64,11 +67,7 @@ def run_wrk(
     ]  # fmt: skip
     if positions is not None:
         argv.append(str(positions))
-    cpu = children_cpu()
-    out = subprocess.run(
-        pinned(argv, ctx.gen_core), capture_output=True, text=True, check=True
-    ).stdout
-    gen_cpu = children_cpu() - cpu
+    out, gen_cpu = _run_wrk(pinned(argv, ctx.gen_core))
     line = next(x for x in out.splitlines() if x.startswith("BENCH_JSON "))
     r = json.loads(line.removeprefix("BENCH_JSON "))
     secs = r["duration_us"] / 1e6
@@ -87,6 +86,32 @@ def run_wrk(
         seconds=secs,
         gen_share=gen_cpu / secs,
     )
+
+
+def _run_wrk(argv: list[str]) -> tuple[str, float]:
+    """wrk's output, and its CPU seconds over its run: without its script's
+    init, which loads the whole request file before the clock starts (a
+    second or more for a large file, which would weigh on its CPU an event)."""
+    cpu = children_cpu()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    init = _init_cpu(proc.pid)
+    out, _ = proc.communicate()
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, argv, out)
+    return out, children_cpu() - cpu - init
+
+
+def _init_cpu(pid: int) -> float:
+    """The CPU seconds wrk (-t1) spent before its thread started: it inits
+    each thread's script, then starts the thread and the clock."""
+    try:
+        process = psutil.Process(pid)
+        while process.num_threads() < 2:
+            time.sleep(0.005)
+        times = process.cpu_times()
+    except psutil.NoSuchProcess:  # it ended (an error): nothing to take off
+        return 0.0
+    return times.user + times.system
 
 
 # The rate a warm-up is first given time for. wrk runs for its whole
