@@ -46,9 +46,9 @@ from pathlib import Path
 import psutil
 
 from bench import data, procs
-from bench.p1_ingest import CONNECTIONS, LUA
 from bench.pgdb import default_url, fresh_schema, postgres_cpu
 from bench.tools import cores, ensure_binary, pinned
+from bench.wrk import CONNECTIONS, LUA
 from service.webhook import WEBHOOK_PATH
 from testkit import traffic
 from testkit.procs import started_child

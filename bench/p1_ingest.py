@@ -7,180 +7,18 @@ position a 2xx answer named must be there, once.
 
 from __future__ import annotations
 
-import json
-import math
 import sqlite3
-import subprocess
 import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from bench import client, data, procs, profiling, traced
+from bench import client, procs, profiling, traced
 from bench.context import Context
+from bench.p1_files import request_files, round_files, unique_requests, warm_file
 from bench.p1_writer import writer_rows
 from bench.report import Row
-from bench.tools import children_cpu, pinned
+from bench.wrk import WrkResult, ran_out, run_wrk, send_all
 from testkit import procs as proc_info
-from testkit import traffic
-from testkit.webhooks import WEBHOOK_PATH
-
-CONNECTIONS = 64
-LUA = Path(__file__).with_name("wrk_replay.lua")
-
-
-@dataclass
-class WrkResult:
-    rps: float
-    requests: int
-    ok: int
-    accepted: int
-    duplicate: int
-    non2xx: int
-    errors: int
-    exhausted: bool
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-    seconds: float
-    cpu_share: float = 0.0  # of the server's core, while wrk ran
-    gen_share: float = 0.0  # of the generator's core, used by wrk
-
-
-def run_wrk(
-    ctx: Context,
-    url: str,
-    requests: Path,
-    *,
-    seconds: int,
-    mode: str = "once",
-    positions: Path | None = None,
-    connections: int = CONNECTIONS,
-) -> WrkResult:
-    argv = [
-        ctx.tools["wrk"], "-t1", f"-c{connections}", f"-d{seconds}s",
-        "--timeout", "10s", "-s", str(LUA), url + WEBHOOK_PATH,
-        "--", str(requests), mode, "1",
-    ]  # fmt: skip
-    if positions is not None:
-        argv.append(str(positions))
-    out, gen_cpu = _run_wrk(pinned(argv, ctx.gen_core))
-    line = next(x for x in out.splitlines() if x.startswith("BENCH_JSON "))
-    r = json.loads(line.removeprefix("BENCH_JSON "))
-    secs = r["duration_us"] / 1e6
-    return WrkResult(
-        rps=r["requests"] / secs,
-        requests=r["requests"],
-        ok=r["ok"],
-        accepted=r["accepted"],
-        duplicate=r["duplicate"],
-        non2xx=r["non2xx"],
-        errors=r["errors"],
-        exhausted=bool(r["exhausted"]),
-        p50_ms=r["p50_us"] / 1000,
-        p99_ms=r["p99_us"] / 1000,
-        max_ms=r["max_us"] / 1000,
-        seconds=secs,
-        gen_share=gen_cpu / secs,
-    )
-
-
-def _run_wrk(argv: list[str]) -> tuple[str, float]:
-    """wrk's output, and its CPU seconds over its run: without its script's
-    init, which loads the whole request file before the clock starts (a
-    second or more for a large file, which would weigh on its CPU an event)."""
-    cpu = children_cpu()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    init = _init_cpu(proc.pid)
-    out, _ = proc.communicate()
-    if proc.returncode:
-        raise subprocess.CalledProcessError(proc.returncode, argv, out)
-    return out, children_cpu() - cpu - init
-
-
-def _init_cpu(pid: int) -> float:
-    """The CPU seconds wrk (-t1) spent before its thread started: it inits
-    each thread's script, then starts the thread and the clock."""
-    try:
-        process = psutil.Process(pid)
-        while process.num_threads() < 2:
-            time.sleep(0.005)
-        times = process.cpu_times()
-    except psutil.NoSuchProcess:  # it ended (an error): nothing to take off
-        return 0.0
-    return times.user + times.system
-
-
-# The rate a warm-up is first given time for. wrk runs for its whole
-# duration even when the file is used up, so a generous fixed cap would be
-# spent in full each time.
-WARM_UP_RATE = 1000  # requests a second
-
-
-def send_all(ctx: Context, url: str, requests: Path) -> WrkResult:
-    """Every request of `requests`, once (a warm-up: customers must exist
-    before the measured rounds, or those would mostly create customers).
-    A server slower than WARM_UP_RATE gets the file again with twice the
-    time: what it already stored comes back as duplicates, quickly."""
-    with requests.open() as f:
-        lines = sum(1 for _ in f)
-    seconds = max(2, math.ceil(lines / WARM_UP_RATE))
-    for _ in range(4):
-        r = run_wrk(ctx, url, requests, seconds=seconds)
-        if r.exhausted:
-            return r
-        seconds *= 2
-    raise RuntimeError(f"warm-up of {url} did not send all of {requests.name}")
-
-
-def warm_file(ctx: Context, tag: str) -> Path:
-    """A warm-up file of never-seen signed webhooks: one creates each customer."""
-    n, warm = ctx.sizes.p1_customers, ctx.dir("p1") / f"{tag}-warm.txt"
-    data.write_requests(warm, traffic.webhooks(n, n, tag=tag))
-    return warm
-
-
-def round_files(ctx: Context, tag: str, rounds: int, n: int) -> list[Path]:
-    """One file per measured round of `n` never-seen signed webhooks each
-    (after the warm-up file's, to the warm-up's customers)."""
-    customers, mains = ctx.sizes.p1_customers, []
-    for r in range(rounds):
-        path = ctx.dir("p1") / f"{tag}-round{r}.txt"
-        hooks = traffic.webhooks(n, customers, tag=tag, offset=customers + r * n)
-        data.write_requests(path, hooks)
-        mains.append(path)
-    return mains
-
-
-def request_files(ctx: Context, tag: str, rounds: int) -> tuple[Path, list[Path]]:
-    """A warm-up file (it creates every customer), then one file per measured
-    round of the sizes' count, all of never-seen signed webhooks."""
-    return warm_file(ctx, tag), round_files(ctx, tag, rounds, ctx.sizes.p1_requests)
-
-
-# A measured round's unique webhooks, over what the bare app answered a
-# second in its warm-up times the round's seconds: wrk stops sending when a
-# file runs out but reports the whole run's duration, so a file too small
-# would cap the rate a shape can show (a fixed 120,000 capped every shape at
-# 12,000 req/s, which the writer shape reached at fast paces). None on one
-# core outruns the bare app answering a constant; the margin is the noise
-# between the warm-up and the rounds.
-UNIQUE_MARGIN = 1.25
-
-
-def unique_requests(ctx: Context, bare_rps: float) -> int:
-    """How many never-seen webhooks a measured round's file holds."""
-    s = ctx.sizes
-    return max(s.p1_requests, math.ceil(bare_rps * s.load_seconds * UNIQUE_MARGIN))
-
-
-def ran_out(results: list[WrkResult]) -> str:
-    """A note for rounds that used up their file (their rate is a floor)."""
-    n = sum(r.exhausted for r in results)
-    return f" ({n} round(s) ran out of unique events early)" if n else ""
 
 
 def verify_stored(data_dir: Path, positions: list[Path]) -> tuple[int, int, int]:

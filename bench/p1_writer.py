@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from bench.report import Row
 
 if TYPE_CHECKING:  # it imports this module
-    from bench.p1_ingest import WrkResult
+    from bench.wrk import WrkResult
 
 
 def writer_rows(

@@ -21,7 +21,7 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from bench import client, p1_ingest, p4_freshness, procs
+from bench import client, p1_files, p4_freshness, procs, wrk
 from bench.__main__ import tools_for
 from bench.context import FULL, SMOKE, Context
 from bench.pgdb import backends_cpu, default_url, fresh_schema, postgres_cpu
@@ -60,7 +60,7 @@ def measure(
         return got
 
     before = sample()
-    r = p1_ingest.run_wrk(
+    r = wrk.run_wrk(
         ctx, d["ingress"].http_url, requests, seconds=ctx.sizes.load_seconds
     )
     client.wait_caught_up(d["api"].grpc_target)  # projected, on the clock
@@ -95,12 +95,12 @@ def main(argv: list[str] | None = None) -> None:
         )  # fmt: skip
         (ctx.out / "logs").mkdir(parents=True)
         shapes = {"0": 0, str(args.linger): args.linger}
-        warm, files = p1_ingest.request_files(ctx, "linger", 2 * args.rounds)
+        warm, files = p1_files.request_files(ctx, "linger", 2 * args.rounds)
         rounds: dict[str, list[dict[str, float]]] = {k: [] for k in shapes}
         with contextlib.ExitStack() as stack:
             ds = {k: deployment(stack, ctx, k, ms) for k, ms in shapes.items()}
             for d in ds.values():
-                p1_ingest.send_all(ctx, d["ingress"].http_url, warm)
+                wrk.send_all(ctx, d["ingress"].http_url, warm)
                 client.wait_caught_up(d["api"].grpc_target)
             for r in range(args.rounds):
                 for i, (k, d) in enumerate(ds.items()):

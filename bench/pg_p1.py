@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench import client, data, p1_ingest, p4_freshness, procs, profiling
+from bench import client, data, p1_files, p4_freshness, procs, profiling, wrk
 from bench.context import Context
-from bench.p1_ingest import WrkResult
 from bench.report import Row
+from bench.wrk import WrkResult
 from service.backends.postgres.backend import PostgresBackend
 from service.bootstrap import worker_linger
 from service.config import Settings
@@ -71,7 +71,7 @@ def _measure(
 ) -> Round:
     before = {n: x.tree_cpu_seconds() for n, x in servers.items()}
     pg0 = postgres_cpu()
-    r = p1_ingest.run_wrk(ctx, url, requests, seconds=ctx.sizes.load_seconds, **kw)
+    r = wrk.run_wrk(ctx, url, requests, seconds=ctx.sizes.load_seconds, **kw)
     after = {n: x.tree_cpu_seconds() for n, x in servers.items()}
     pg1 = postgres_cpu()
     cores = {n: (after[n] - before[n]) / r.seconds for n in servers}
@@ -92,7 +92,7 @@ def _best(rounds: list[Round]) -> Round:
 def run_p1(ctx: Context) -> list[Row]:
     s, logs = ctx.sizes, ctx.out / "logs"
     # A file per round of each shape, and one for a round with WIDE connections.
-    warm, files = p1_ingest.request_files(ctx, "pg1", 2 * s.rounds + 1)
+    warm, files = p1_files.request_files(ctx, "pg1", 2 * s.rounds + 1)
     mains, more_mains = files[: s.rounds + 1], files[s.rounds + 1 :]
     positions = [ctx.dir("pg1") / f"accepted-{r}.txt" for r in range(len(files))]
     svc: list[Round] = []
@@ -112,10 +112,10 @@ def run_p1(ctx: Context) -> list[Row]:
             def settle() -> None:
                 client.wait_caught_up(api.grpc_target)
 
-            p1_ingest.run_wrk(
+            wrk.run_wrk(
                 ctx, sanic.http_url, mains[0], seconds=s.warmup_seconds, mode="wrap"
             )
-            p1_ingest.send_all(ctx, ing.http_url, warm)
+            wrk.send_all(ctx, ing.http_url, warm)
             settle()
             for r in range(s.rounds):  # interleaved; the best of each counts
                 bare.append(
@@ -334,7 +334,7 @@ def _profile_p1(ctx: Context, ing: procs.Server, api: procs.Server, files: int) 
         path, traffic.webhooks(s.p1_requests, s.p1_customers, tag="pg1", offset=offset)
     )
     load = threading.Thread(
-        target=p1_ingest.run_wrk,
+        target=wrk.run_wrk,
         args=(ctx, ing.http_url, path),
         kwargs={"seconds": s.profile_seconds + 2},
     )

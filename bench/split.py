@@ -19,8 +19,9 @@ from pathlib import Path
 
 from bench import client, p4_freshness, procs
 from bench.context import Context
-from bench.p1_ingest import WrkResult, ran_out, request_files, run_wrk, send_all
+from bench.p1_files import request_files
 from bench.report import Row
+from bench.wrk import WrkResult, ran_out, run_wrk, send_all
 
 SHAPES = ("one", "split", "writer")
 # How each shape is named in the rows.

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.p1_ingest import WrkResult
 from bench.p1_writer import writer_rows
+from bench.wrk import WrkResult
 
 
 def _run(rps: float, cpu_share: float, gen_share: float) -> WrkResult:
