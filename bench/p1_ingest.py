@@ -93,11 +93,16 @@ def run(ctx: Context) -> list[Row]:
         # Its own store: the same requests are new to it.
         traced.service(ctx, "p1-traced", ctx.dir("p1/traced-store")) as on,
     ):
-        bare_warm = [
-            run_wrk(ctx, server.http_url, warm, seconds=s.warmup_seconds, mode="wrap")
-            for server in (bare, bare_asyncio, handler, grouped)
-        ]
-        unique = unique_requests(ctx, bare_warm[0].rps)
+
+        def warm_up(server: procs.Server) -> WrkResult:
+            return run_wrk(
+                ctx, server.http_url, warm, seconds=s.warmup_seconds, mode="wrap"
+            )
+
+        # The bare app's rate, which no shape outruns, sizes the rounds' files.
+        unique = unique_requests(ctx, warm_up(bare).rps)
+        for server in (bare_asyncio, handler, grouped):
+            warm_up(server)
         mains, mains_i, mains_w = (
             round_files(ctx, tag, s.rounds, unique) for tag in ("p1", "p1i", "p1w")
         )
