@@ -89,7 +89,7 @@ def wrk(url: str, requests: Path, seconds: int, core: int) -> tuple[float, int]:
     argv = [
         ensure_binary("wrk"), "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s",
         "--timeout", "10s", "-s", str(LUA), url + WEBHOOK_PATH,
-        "--", str(requests), "once", "1",
+        "--", str(requests), "once", "1", "bodies",
     ]  # fmt: skip
     out = subprocess.run(
         pinned(argv, core), capture_output=True, text=True, check=True

@@ -37,6 +37,9 @@ class WrkResult:
     seconds: float
     cpu_share: float = 0.0  # of the server's core, while wrk ran
     gen_share: float = 0.0  # of the generator's core, used by wrk
+    # Whether the answers' bodies were read: without, ok, accepted and
+    # duplicate are not counted (non2xx and errors always are).
+    bodies: bool = True
 
 
 def run_wrk(
@@ -48,11 +51,16 @@ def run_wrk(
     mode: str = "once",
     positions: Path | None = None,
     connections: int = CONNECTIONS,
+    bodies: bool = True,
 ) -> WrkResult:
+    """`bodies=False` for a round that needs only the rate: wrk then spends
+    no CPU handing each answer to its script (see wrk_replay.lua)."""
+    if positions is not None and not bodies:
+        raise ValueError("the accepted positions are read from the bodies")
     argv = [
         ctx.tools["wrk"], "-t1", f"-c{connections}", f"-d{seconds}s",
         "--timeout", "10s", "-s", str(LUA), url + WEBHOOK_PATH,
-        "--", str(requests), mode, "1",
+        "--", str(requests), mode, "1", "bodies" if bodies else "status",
     ]  # fmt: skip
     if positions is not None:
         argv.append(str(positions))
@@ -74,6 +82,7 @@ def run_wrk(
         max_ms=r["max_us"] / 1000,
         seconds=secs,
         gen_share=gen_cpu / secs,
+        bodies=bool(r["bodies"]),
     )
 
 

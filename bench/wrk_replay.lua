@@ -1,8 +1,14 @@
 -- Replays pre-signed webhooks from a file, each request once.
---   wrk ... -s bench/wrk_replay.lua URL -- FILE MODE NTHREADS [POSITIONS_OUT]
+--   wrk ... -s bench/wrk_replay.lua URL -- FILE MODE NTHREADS READ [POSITIONS_OUT]
 -- FILE: one request a line, "signature<TAB>event name<TAB>body".
 -- MODE: "once" stops a thread when its share of the file is used up (unique
 -- events for the service); "wrap" starts over (bare baselines).
+-- READ: "bodies" reads each response's body to count accepted and duplicate
+-- answers and keep the positions; "status" leaves responses to wrk, which
+-- counts the non-2xx itself. wrk hands a response to Lua only when the
+-- script has a response() after init, and doing so costs the generator more
+-- CPU a request than the rest of its work: rounds that need only the rate
+-- (and share the generator's core with a process under test) do without.
 -- done() prints one line "BENCH_JSON {...}" and writes every position the
 -- service answered "accepted" to POSITIONS_OUT, one a line.
 
@@ -18,7 +24,13 @@ end
 function init(args)
   local path, mode, nthreads = args[1], args[2], tonumber(args[3])
   wrap = mode == "wrap"
-  positions_path = args[4]
+  bodies = args[4] == "bodies" and 1 or 0
+  if args[4] == "status" then
+    response = nil
+  elseif args[4] ~= "bodies" then
+    error("READ must be bodies or status, not " .. tostring(args[4]))
+  end
+  positions_path = args[5]
   reqs = {}
   local i = 0
   for line in io.lines(path) do
@@ -79,6 +91,7 @@ function done(summary, latency, requests)
     p99_us = latency:percentile(99),
     max_us = latency.max,
     ok = 0, accepted = 0, duplicate = 0, other = 0, exhausted = 0,
+    bodies = threads[1]:get("bodies"),
   }
   local pos_out = nil
   local path = threads[1]:get("positions_path")

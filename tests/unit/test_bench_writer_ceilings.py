@@ -47,3 +47,14 @@ def test_ceilings_come_from_the_best_rounds_cpu_an_event() -> None:
     assert generator.ratio == pytest.approx(1e6 / 75 / 30_000)
     assert "wrk 25 us" in generator.note and "supervisor 50 us" in generator.note
     assert ingress.passed is None and generator.passed is None
+
+
+def test_a_round_answered_with_errors_fails_the_rate() -> None:
+    # 503s come back faster than stored events: such a rate proves nothing.
+    base = _run(30_000, 0.99, 0.5)
+    fast = _run(20_000, 1.0, 0.3)
+    assert writer_rows([fast], [5.0], base)[0].passed is True
+    fast.non2xx = 3
+    rate = writer_rows([fast], [5.0], base)[0]
+    assert rate.passed is False
+    assert "3 non-2xx or socket errors" in rate.note
