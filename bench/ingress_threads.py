@@ -35,9 +35,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -47,9 +44,8 @@ import psutil
 
 from bench import data, procs
 from bench.pgdb import default_url, fresh_schema, postgres_cpu
-from bench.tools import cores, ensure_binary, pinned
-from bench.wrk import CONNECTIONS, LUA
-from service.webhook import WEBHOOK_PATH
+from bench.tools import cores, ensure_binary
+from bench.wrk import WrkResult, replay
 from testkit import traffic
 from testkit.procs import started_child
 
@@ -85,21 +81,9 @@ def threads(pid: int) -> dict[int, ThreadCpu]:
     return found
 
 
-def wrk(url: str, requests: Path, seconds: int, core: int) -> tuple[float, int]:
-    argv = [
-        ensure_binary("wrk"), "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s",
-        "--timeout", "10s", "-s", str(LUA), url + WEBHOOK_PATH,
-        "--", str(requests), "once", "1", "bodies",
-    ]  # fmt: skip
-    out = subprocess.run(
-        pinned(argv, core), capture_output=True, text=True, check=True
-    ).stdout
-    line = next(x for x in out.splitlines() if x.startswith("BENCH_JSON "))
-    r = json.loads(line.removeprefix("BENCH_JSON "))
-    if r["exhausted"]:
-        # wrk goes on counting the run's whole duration: the rate is a floor.
-        print(f"  (the round used up its {requests.name}: raise RATE_CAP)")
-    return r["requests"] / (r["duration_us"] / 1e6), int(r["accepted"])
+def wrk(url: str, requests: Path, seconds: int, core: int) -> WrkResult:
+    """A replay of `requests`, reading the answers (the accepted count)."""
+    return replay(ensure_binary("wrk"), core, url, requests, seconds=seconds)
 
 
 def requests(tmp: Path, seconds: int, round_: int) -> tuple[Path, Path]:
@@ -153,12 +137,16 @@ def measure(
         split = split or [(role, server.pid)]
         wrk(server.http_url, warm, 30, gen_core)
         before = [threads(pid) for _, pid in split]
-        pg_before, wrk_before = postgres_cpu(), _children_cpu()
+        pg_before = postgres_cpu()
         started = time.monotonic()
-        rate, accepted = wrk(server.http_url, main, seconds, gen_core)
+        run = wrk(server.http_url, main, seconds, gen_core)
         wall = time.monotonic() - started
         after = [threads(pid) for _, pid in split]
-        pg_after, wrk_after = postgres_cpu(), _children_cpu()
+        pg_after = postgres_cpu()
+    rate, accepted = run.rps, run.accepted
+    if run.exhausted:  # (the warm-up always is: it sends its file once)
+        # wrk goes on counting the run's whole duration: the rate is a floor.
+        print(f"  (the round used up its {main.name}: raise RATE_CAP)")
     print(
         f"round {round_ + 1}, {role} on {where}: {rate:,.0f} req/s, "
         f"{accepted:,} accepted"
@@ -171,7 +159,9 @@ def measure(
                 f"webhook, {(user + system) / wall:.0%} of a core"
             )
     if len(split) > 1:
-        print(f"  wrk            {(wrk_after - wrk_before) / accepted * 1e6:6.1f} us")
+        # From its run's start: not its script's loading of the file.
+        wrk_cpu = run.gen_share * run.seconds
+        print(f"  wrk            {wrk_cpu / accepted * 1e6:6.1f} us")
     if pg_url is not None:
         # Its processes' CPU in 10 ms ticks, other users' work included.
         print(
@@ -208,12 +198,6 @@ def _print_threads(
         f"system {total_system / accepted * 1e6:5.1f} us a webhook ({label})"
     )
     return total_user, total_system
-
-
-def _children_cpu() -> float:
-    """CPU seconds of this process's reaped children: each wrk run."""
-    t = os.times()
-    return t.children_user + t.children_system
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -42,8 +43,14 @@ class WrkResult:
     bodies: bool = True
 
 
-def run_wrk(
-    ctx: Context,
+def run_wrk(ctx: Context, url: str, requests: Path, **kw: Any) -> WrkResult:
+    """`replay` with the run's wrk, on its load generator's core."""
+    return replay(ctx.tools["wrk"], ctx.gen_core, url, requests, **kw)
+
+
+def replay(
+    wrk: str,
+    core: int,
     url: str,
     requests: Path,
     *,
@@ -53,18 +60,19 @@ def run_wrk(
     connections: int = CONNECTIONS,
     bodies: bool = True,
 ) -> WrkResult:
-    """`bodies=False` for a round that needs only the rate: wrk then spends
-    no CPU handing each answer to its script (see wrk_replay.lua)."""
+    """`requests` sent by `wrk` pinned to `core`. `bodies=False` for a round
+    that needs only the rate: wrk then spends no CPU handing each answer to
+    its script (see wrk_replay.lua)."""
     if positions is not None and not bodies:
         raise ValueError("the accepted positions are read from the bodies")
     argv = [
-        ctx.tools["wrk"], "-t1", f"-c{connections}", f"-d{seconds}s",
+        wrk, "-t1", f"-c{connections}", f"-d{seconds}s",
         "--timeout", "10s", "-s", str(LUA), url + WEBHOOK_PATH,
         "--", str(requests), mode, "1", "bodies" if bodies else "status",
     ]  # fmt: skip
     if positions is not None:
         argv.append(str(positions))
-    out, gen_cpu = _run_wrk(pinned(argv, ctx.gen_core))
+    out, gen_cpu = _run_wrk(pinned(argv, core))
     line = next(x for x in out.splitlines() if x.startswith("BENCH_JSON "))
     r = json.loads(line.removeprefix("BENCH_JSON "))
     secs = r["duration_us"] / 1e6
