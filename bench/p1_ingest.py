@@ -119,9 +119,8 @@ def run(ctx: Context) -> list[Row]:
         # Interleaved rounds, so a burst of load from elsewhere hits all three.
         # The rounds that give only a rate leave the answers' bodies unread:
         # the writer shape's writer shares wrk's core, and reading them
-        # would cost that core more than wrk's own sending (wrk_replay.lua).
-        # make run's rounds read them, for the accepted positions checked
-        # after kill -9.
+        # costs that core 2 to 4 us a request (wrk_replay.lua). make run's
+        # rounds read them, for the accepted positions checked after kill -9.
         for r, main in enumerate(mains):
             bare_runs.append(rate(bare, main, mode="wrap"))
             asyncio_runs.append(rate(bare_asyncio, main, mode="wrap"))

@@ -38,9 +38,6 @@ class WrkResult:
     seconds: float
     cpu_share: float = 0.0  # of the server's core, while wrk ran
     gen_share: float = 0.0  # of the generator's core, used by wrk
-    # Whether the answers' bodies were read: without, ok, accepted and
-    # duplicate are not counted (non2xx and errors always are).
-    bodies: bool = True
 
 
 def run_wrk(ctx: Context, url: str, requests: Path, **kw: Any) -> WrkResult:
@@ -62,7 +59,8 @@ def replay(
 ) -> WrkResult:
     """`requests` sent by `wrk` pinned to `core`. `bodies=False` for a round
     that needs only the rate: wrk then spends no CPU handing each answer to
-    its script (see wrk_replay.lua)."""
+    its script (see wrk_replay.lua), and `ok`, `accepted` and `duplicate`
+    stay 0 (`non2xx` and `errors` are counted either way)."""
     if positions is not None and not bodies:
         raise ValueError("the accepted positions are read from the bodies")
     argv = [
@@ -90,7 +88,6 @@ def replay(
         max_ms=r["max_us"] / 1000,
         seconds=secs,
         gen_share=gen_cpu / secs,
-        bodies=bool(r["bodies"]),
     )
 
 

@@ -6,9 +6,9 @@
 -- READ: "bodies" reads each response's body to count accepted and duplicate
 -- answers and keep the positions; "status" leaves responses to wrk, which
 -- counts the non-2xx itself. wrk hands a response to Lua only when the
--- script has a response() after init, and doing so costs the generator more
--- CPU a request than the rest of its work: rounds that need only the rate
--- (and share the generator's core with a process under test) do without.
+-- script has a response() after the first thread's init, which costs the
+-- generator 2 to 4 us a request more: rounds that need only the rate (and
+-- may share the generator's core with a process under test) do without.
 -- done() prints one line "BENCH_JSON {...}" and writes every position the
 -- service answered "accepted" to POSITIONS_OUT, one a line.
 
@@ -24,7 +24,6 @@ end
 function init(args)
   local path, mode, nthreads = args[1], args[2], tonumber(args[3])
   wrap = mode == "wrap"
-  bodies = args[4] == "bodies" and 1 or 0
   if args[4] == "status" then
     response = nil
   elseif args[4] ~= "bodies" then
@@ -91,7 +90,6 @@ function done(summary, latency, requests)
     p99_us = latency:percentile(99),
     max_us = latency.max,
     ok = 0, accepted = 0, duplicate = 0, other = 0, exhausted = 0,
-    bodies = threads[1]:get("bodies"),
   }
   local pos_out = nil
   local path = threads[1]:get("positions_path")
