@@ -48,6 +48,8 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 
 public final class Consumer {
@@ -240,49 +242,82 @@ public final class Consumer {
         while (stream.hasNext()) {
           StreamEventsResponse item = stream.next();
           backoffMs = 100;
-          switch (item.getItemCase()) {
-            case EVENT -> {
-              apply(item.getEvent());
-              advance(item.getEvent().getPosition());
-              unsaved++;
-            }
-            case CUSTOMER_ERASED -> {
-              count("erasures");
-              state.erase(item.getCustomerErased().getCustomerId());
-              advance(item.getCustomerErased().getPosition());
-              save(); // their rows leave the disk now
-            }
-            case CHECKPOINT -> {
-              count("checkpoints");
-              advance(item.getCheckpoint().getPosition());
-              save(); // the point of a checkpoint: a restart starts after it
-            }
-            case CAUGHT_UP -> {
-              advance(item.getCaughtUp().getHeadPosition());
-              save();
-              JsonObject line = step("caught_up");
-              line.addProperty("head_position", Long.toString(item.getCaughtUp().getHeadPosition()));
-              emit(line);
-            }
-            default -> {} // an item kind added later, ignored as the proto asks
+          synchronized (this) { // the saver sees the state only between two items
+            handle(item);
           }
-          long sinceSave = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - savedAt);
-          if (unsaved >= saveEvery || (unsaved > 0 && sinceSave >= 1000)) save();
         }
         return; // a replay without --follow ends at the head
       } catch (StatusRuntimeException e) {
         if (stopping || e.getStatus().getCode() == Status.Code.CANCELLED) return;
         if (e.getStatus().getCode() != Status.Code.UNAVAILABLE) throw e;
-        save();
-        JsonObject line = step("retrying");
-        line.addProperty("code", e.getStatus().getCode().value());
-        emit(line);
+        synchronized (this) {
+          save();
+          JsonObject line = step("retrying");
+          line.addProperty("code", e.getStatus().getCode().value());
+          emit(line);
+        }
         Thread.sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, 5000);
       } finally {
         scope.detach(previous);
       }
     }
+  }
+
+  private void handle(StreamEventsResponse item) {
+    switch (item.getItemCase()) {
+      case EVENT -> {
+        apply(item.getEvent());
+        advance(item.getEvent().getPosition());
+        unsaved++;
+      }
+      case CUSTOMER_ERASED -> {
+        count("erasures");
+        state.erase(item.getCustomerErased().getCustomerId());
+        advance(item.getCustomerErased().getPosition());
+        save(); // their rows leave the disk now
+      }
+      case CHECKPOINT -> {
+        count("checkpoints");
+        advance(item.getCheckpoint().getPosition());
+        save(); // the point of a checkpoint: a restart starts after it
+      }
+      case CAUGHT_UP -> {
+        advance(item.getCaughtUp().getHeadPosition());
+        save();
+        JsonObject line = step("caught_up");
+        line.addProperty("head_position", Long.toString(item.getCaughtUp().getHeadPosition()));
+        emit(line);
+      }
+      default -> {} // an item kind added later, ignored as the proto asks
+    }
+    if (unsaved >= saveEvery || (unsaved > 0 && sinceSave() >= 1000)) save();
+  }
+
+  private long sinceSave() {
+    return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - savedAt);
+  }
+
+  // A lone live event is saved within about a second, not at the next item,
+  // which may not come for hours.
+  private ScheduledExecutorService saveWhenDue() {
+    ScheduledExecutorService saver =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> {
+              Thread t = new Thread(r, "saver");
+              t.setDaemon(true);
+              return t;
+            });
+    saver.scheduleWithFixedDelay(
+        () -> {
+          synchronized (this) {
+            if (unsaved > 0 && sinceSave() >= 1000) save();
+          }
+        },
+        200,
+        200,
+        TimeUnit.MILLISECONDS);
+    return saver;
   }
 
   public static void main(String[] args) throws Exception {
@@ -319,6 +354,7 @@ public final class Consumer {
                   Runtime.getRuntime().halt(0);
                 }));
     ManagedChannel channel = c.connect();
+    ScheduledExecutorService saver = c.saveWhenDue();
     try {
       c.run(channel);
     } catch (StatusRuntimeException e) {
@@ -328,6 +364,8 @@ public final class Consumer {
       c.fail(line);
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      saver.shutdownNow();
+      saver.awaitTermination(5, TimeUnit.SECONDS);
     }
     c.save();
     JsonObject done = step("done");

@@ -303,6 +303,13 @@ async function main(): Promise<void> {
   const advance = (position: bigint) => {
     if (position > state.position) state.position = position;
   };
+  // A lone live event is saved within about a second, not at the next item,
+  // which may not come for hours. Items are applied synchronously, so the
+  // timer only ever sees the state between two of them.
+  const saveDue = setInterval(() => {
+    if (unsaved > 0 && Date.now() - savedAt >= 1000) save();
+  }, 200);
+  saveDue.unref(); // never what keeps the process running
 
   // No deadline on the stream: a replay of millions of events takes minutes,
   // and a follow stream is meant to stay open. A broken connection is
@@ -345,6 +352,7 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, backoffMs));
     }
   }
+  clearInterval(saveDue);
   save();
   emit({
     step: "done",

@@ -261,3 +261,27 @@ def test_consumer_refuses_a_state_built_with_another_filter(
     assert done.returncode == 2, done
     assert "types" in done.stderr, done.stderr
     assert state.read_text() == text
+
+
+@pytest.mark.parametrize("lang", CONSUMERS)
+def test_following_consumer_saves_a_lone_live_event_within_seconds(
+    lang: str, built: None, store: Store, tmp_path: Path
+) -> None:
+    """One live event and then silence: the consumer saves it on its own
+    clock (about a second), not at the next item, which may never come;
+    a kill -9 after that `saved` line loses nothing."""
+    svc, state = store.svc, tmp_path / "lone.json"
+    start = store.balance("lone-1", "1")
+    state.write_text(
+        json.dumps({"format": 1, "position": str(start), "types": [], "customers": {}})
+    )
+    with consumer(lang, svc, state, "--follow") as run:
+        assert run.until("caught_up")["head_position"] == str(start)
+        last = store.balance("lone-1", "5", createdAt="2026-03-01T00:00:00Z")
+        while int(run.until("saved", timeout=10)["position"]) < last:
+            pass
+        run.kill()
+    saved = json.loads(state.read_text())
+    assert saved["position"] == str(last)
+    row = saved["customers"]["lone-1"]["(none)"]["2026-03"]
+    assert row["issued"] == "5", saved

@@ -33,6 +33,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -164,6 +165,19 @@ class Consumer {
   // deadline: a replay of millions of events takes minutes. UNAVAILABLE is
   // resumed after the saved position with back-off.
   grpc::Status Run(v1::EventService::Stub& events) {
+    std::thread saver([this] { SaveWhenDue(); });
+    struct Join {
+      Consumer* c;
+      std::thread* t;
+      ~Join() {
+        {
+          std::lock_guard<std::mutex> lock(c->state_mu_);
+          c->saver_done_ = true;
+        }
+        c->saver_wake_.notify_one();
+        t->join();
+      }
+    } join{this, &saver};
     auto backoff = std::chrono::milliseconds(100);
     while (!stopping()) {
       grpc::ClientContext context;
@@ -180,6 +194,7 @@ class Consumer {
       v1::StreamEventsResponse item;
       while (stream->Read(&item)) {
         backoff = std::chrono::milliseconds(100);
+        std::lock_guard<std::mutex> lock(state_mu_);
         Handle(item);
       }
       grpc::Status status = stream->Finish();
@@ -189,8 +204,11 @@ class Consumer {
       }
       if (status.ok() || stopping()) return grpc::Status::OK;
       if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return status;
-      Save();
-      Emit({{"step", "retrying"}, {"code", status.error_code()}});
+      {
+        std::lock_guard<std::mutex> lock(state_mu_);
+        Save();
+        Emit({{"step", "retrying"}, {"code", status.error_code()}});
+      }
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     }
@@ -241,6 +259,19 @@ class Consumer {
   }
 
  private:
+  // A lone live event is saved within about a second, not at the next item,
+  // which may not come for hours. Run's thread holds state_mu_ while it
+  // handles an item, so this thread sees the state only between two.
+  void SaveWhenDue() {
+    std::unique_lock<std::mutex> lock(state_mu_);
+    while (!saver_done_) {
+      saver_wake_.wait_for(lock, std::chrono::milliseconds(200));
+      if (!saver_done_ && unsaved_ > 0 && Clock::now() - saved_at_ >= std::chrono::seconds(1)) {
+        Save();
+      }
+    }
+  }
+
   bool stopping() {
     std::lock_guard<std::mutex> lock(mu_);
     return stopping_;
@@ -335,6 +366,9 @@ class Consumer {
   Rows rows_;
   json counts_ = {{"events", 0}, {"checkpoints", 0}, {"erasures", 0},
                   {"redacted", 0}, {"unknown", 0},     {"invalid", 0}};
+  std::mutex state_mu_;  // the rows, position and save figures: Run and the saver
+  std::condition_variable saver_wake_;
+  bool saver_done_ = false;
   std::mutex mu_;
   bool stopping_ = false;
   grpc::ClientContext* call_ = nullptr;

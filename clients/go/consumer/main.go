@@ -237,6 +237,17 @@ func (c *consumer) run(ctx context.Context) error {
 	}
 }
 
+// received is one answer of the stream: an item, or the error that ended it.
+type received struct {
+	resp *loyaltyv1.StreamEventsResponse
+	err  error
+}
+
+// saveTick is how often a follower looks for events left unsaved: a lone
+// live event is saved within about a second, not at the next item, which may
+// not come for hours.
+const saveTick = 200 * time.Millisecond
+
 func (c *consumer) stream(ctx context.Context, backoff *time.Duration) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the call when we stop reading
@@ -246,8 +257,37 @@ func (c *consumer) stream(ctx context.Context, backoff *time.Duration) error {
 	if err != nil {
 		return err
 	}
+	// Recv blocks, so it runs in a goroutine of its own; the state is only
+	// touched here, between items and on the ticker, never by two at once.
+	answers := make(chan received)
+	go func() {
+		for {
+			resp, err := stream.Recv()
+			select {
+			case answers <- received{resp, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(saveTick)
+	defer tick.Stop()
 	for {
-		resp, err := stream.Recv()
+		var got received
+		select {
+		case <-ctx.Done():
+			return ctx.Err() // SIGINT/SIGTERM: the caller saves
+		case <-tick.C:
+			if c.unsaved > 0 && time.Since(c.savedAt) >= time.Second {
+				c.save()
+			}
+			continue
+		case got = <-answers:
+		}
+		resp, err := got.resp, got.err
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
