@@ -188,7 +188,7 @@ class HookedPostgresRecorder(PostgresApplicationRecorder):
             states.append(s.state)
         curs.execute(
             self._insert_columns(),
-            (*columns, self.channel_name),
+            (*columns, self.channel_name, f"{self.datastore.schema}:"),
             prepare=True,
             binary=True,
         )
@@ -196,7 +196,9 @@ class HookedPostgresRecorder(PostgresApplicationRecorder):
     def _insert_columns(self) -> Any:
         """One statement: the rows inserted, the NOTIFY (a listener learns
         the head from it, no query: the table lock makes the batch's largest
-        id the head), and the ids back in the batch's order (the sequence
+        id the head; the payload names the schema too, because the library's
+        channel is the table's name, shared by every schema of a database),
+        and the ids back in the batch's order (the sequence
         draws them in the order of the rows). A NOTIFY of its own after the
         insert would cost a statement, and in pipeline mode a refused
         insert would then surface as "pipeline aborted", not as the
@@ -209,7 +211,8 @@ class HookedPostgresRecorder(PostgresApplicationRecorder):
                 "(originator_id, originator_version, topic, state) "
                 "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], "
                 "%b::bytea[]) RETURNING notification_id), "
-                "told AS (SELECT pg_notify(%b, max(notification_id)::text) FROM ins) "
+                "told AS (SELECT pg_notify(%b, %b || max(notification_id)::text) "
+                "FROM ins) "
                 "SELECT ins.notification_id FROM ins, told "
                 "ORDER BY ins.notification_id"
             ).format(
@@ -227,10 +230,15 @@ def notify_channel(recorder: object) -> str:
     return str(getattr(recorder, "channel_name", ""))
 
 
-def notified_head(payload: str) -> int | None:
-    """The head a NOTIFY of `notify_channel` says (`HookedPostgresRecorder`
-    sends it); None for one that says none: the library's own, empty."""
-    return int(payload) if payload.isdigit() else None
+def notified_head(payload: str) -> tuple[str | None, int | None]:
+    """(schema, head) a NOTIFY of `notify_channel` says: "schema:head" from
+    `HookedPostgresRecorder`. (None, None) for one that says neither: the
+    library's own (empty), or the bare head an earlier version sent, which
+    may be any schema's."""
+    schema, colon, head = payload.rpartition(":")
+    if colon and head.isdigit():
+        return schema, int(head)
+    return None, None
 
 
 def run_on_new_connections(

@@ -192,3 +192,34 @@ def test_postgres_ignores_other_deployments_commits(pg_url: str) -> None:
         assert heard == [Applied(2, 7), None]
     finally:
         opened.close()
+
+
+def test_postgres_ignores_other_deployments_appends(pg_url: str) -> None:
+    """Every schema of a database shares the recorder's channel: a process
+    must not take another deployment's head for its own (its head would
+    run ahead, and its own smaller heads would then read as old news)."""
+    ours = PostgresBackend(pg_url, master_key_file())
+    other_url = pg_url.replace(ours.schema, f"{ours.schema}_other")
+    other = PostgresBackend(other_url, master_key_file())
+    opened, theirs = ours.open_events(master_key()), other.open_events(master_key())
+    heads: list[int | None] = []
+    listener = ours.notifications(
+        opened.events, on_events=heads.append, on_applied=lambda _: None
+    )
+    assert listener is not None
+    listener.start()
+    try:
+        assert listener.connected.wait(5)  # type: ignore[attr-defined]
+        theirs.events.append([envelope(f"x{i}") for i in range(5)])
+        [accepted] = opened.events.append([envelope("e1")])
+        deadline = time.monotonic() + 5
+        while accepted.position not in heads and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # None on connecting, then our own head only (theirs reached 5).
+        assert heads == [None, accepted.position]
+    finally:
+        listener.stop()
+        opened.close()
+        theirs.close()
+        with psycopg.connect(pg_url.split("?")[0], autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{other.schema}" CASCADE')  # type: ignore[arg-type]

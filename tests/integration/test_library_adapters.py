@@ -150,10 +150,13 @@ def test_postgres_insert_notifies_and_keeps_batch_order(pg_url: str) -> None:
             ids = recorder.insert_events(batch)
             [note] = listener.notifies(timeout=5, stop_after=1)
         assert ids is not None and list(ids) == sorted(ids)
-        # The NOTIFY says the head after the insert, and it reads as one.
-        assert note.payload == str(max(ids))
-        assert es_adapter.notified_head(note.payload) == max(ids)
-        assert es_adapter.notified_head("") is None
+        # The NOTIFY says the schema and the head after the insert, and it
+        # reads as them; a payload without a schema says neither.
+        schema = recorder.datastore.schema
+        assert note.payload == f"{schema}:{max(ids)}"
+        assert es_adapter.notified_head(note.payload) == (schema, max(ids))
+        assert es_adapter.notified_head("") == (None, None)
+        assert es_adapter.notified_head(str(max(ids))) == (None, None)
         rows = events.index.read_positions(list(ids))
         assert [(t, s) for _p, t, s in rows] == [(e.topic, e.state) for e in batch]
         assert events.index.positions([e.originator_id for e in batch]) == {

@@ -92,10 +92,17 @@ class PostgresBackend:
 
         channels: dict[str, Callable[[str], None]] = {APPLIED_CHANNEL: applied}
         if on_events is not None:
-            # The recorder NOTIFYs this channel on every insert, with the head.
-            channels[notify_channel(events.recorder)] = lambda payload: on_events(
-                notified_head(payload)
-            )
+            told = on_events
+
+            def stored(payload: str) -> None:
+                # The recorder NOTIFYs on every insert, "schema:head"; every
+                # schema of the database shares the channel, and another
+                # deployment's head is not ours to advance to.
+                schema, head = notified_head(payload)
+                if schema is None or schema == self.schema:
+                    told(head)
+
+            channels[notify_channel(events.recorder)] = stored
         return Listener(self.database_url, channels)
 
     def scrubber(

@@ -1,7 +1,9 @@
 """LISTEN/NOTIFY across processes: new events and applied positions.
 
-The event store's recorder NOTIFYs its channel on every insert; the read
-models' commits NOTIFY `loyalty_applied` with "schema:generation:position".
+The event store's recorder NOTIFYs its channel on every insert with
+"schema:head"; the read models' commits NOTIFY `loyalty_applied` with
+"schema:generation:position". Both channels are shared by every schema of
+a database, so each payload names its schema.
 One thread per process listens and calls back; it reconnects after an
 outage, and callers also keep a slow poll, so a lost notification only
 delays, never loses.
@@ -75,8 +77,9 @@ def coalesce(notes: Iterable[Notify]) -> list[tuple[str, str]]:
     """One callback per channel and payload prefix, with the last payload: a
     busy ingress commits (and NOTIFYs) hundreds of times a second, and each
     callback may query the database, in every listening process. Payloads
-    are "" (events) or "schema:generation:position", whose positions only
-    grow, so the last one says everything the earlier ones did."""
+    are "schema:head" (events) or "schema:generation:position", whose
+    positions only grow, so the last one says everything the earlier ones
+    did."""
     last: dict[tuple[str, str], str] = {}
     for note in notes:
         key = (note.channel, note.payload.rpartition(":")[0])
