@@ -44,7 +44,7 @@ FULL = Sizes(
 
 SMOKE = Sizes(
     rounds=1,
-    load_seconds=2,
+    load_seconds=1,
     warmup_seconds=1,
     p1_requests=30_000,
     p1_customers=1_000,
@@ -52,7 +52,7 @@ SMOKE = Sizes(
     p2_streams=8,
     p3_events=20_000,
     p3_customers=2_000,
-    p4_seconds=3,
+    p4_seconds=2,
     p4_probe_interval=0.01,
     p5_customers=(1_000, 20_000),
     p5_reads=500,
