@@ -329,33 +329,29 @@ def test_port_0_is_any_free_port_even_with_8000_taken() -> None:
     """A process's probes with METRICS_PORT unset (`run --split`'s projector,
     the store's writer process) listen on a port of their own: with Sanic's
     default port taken (by another such process), they start all the same."""
-    import asyncio
     import contextlib
     import socket
     import urllib.request
 
     from service.probes import probe_app
+    from testkit.sanic_thread import serving
 
     async def ready() -> dict[str, bool]:
         return {"store": True}
-
-    async def run() -> int:
-        app = probe_app(ready, lambda: b"")
-        server, port = await sanic_adapter.start_server(app, "127.0.0.1", 0)
-        try:
-            url = f"http://127.0.0.1:{port}/healthz"
-            answer = await asyncio.to_thread(urllib.request.urlopen, url, None, 5)
-            assert answer.status == 200
-        finally:
-            await sanic_adapter.stop_server(server)
-        return port
 
     with contextlib.ExitStack() as stack:
         taken = stack.enter_context(socket.socket())
         with contextlib.suppress(OSError):  # else something else holds it: as good
             taken.bind(("127.0.0.1", 8000))
             taken.listen()
-        port = asyncio.run(run())
+        # `serving` starts the app with `start_server(app, "127.0.0.1", 0)`,
+        # in Sanic's test mode: outside it, each start rewrites Sanic's
+        # protocol methods in place, which the next app started in the same
+        # process cannot do again (a service process starts one app; a test
+        # process starts many).
+        port = stack.enter_context(serving(probe_app(ready, lambda: b"")))
+        answer = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", None, 5)
+        assert answer.status == 200
     assert port not in (0, 8000)
     a, b = sanic_adapter.any_free_port("127.0.0.1"), sanic_adapter.any_free_port(None)
     with a, b:
