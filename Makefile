@@ -42,8 +42,13 @@ fmt: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Two workers (pytest-xdist), each running whole files, so a module's shared
+# service stays in one process; TEST_WORKERS=0 runs the suite in this one.
+TEST_WORKERS ?= 2
+PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
 test: gen lint promtool
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PARALLEL)
 
 # The alert rules' checks and unit tests (deploy/prometheus) need promtool,
 # from Debian's prometheus package: installed here when missing (as root;
@@ -56,7 +61,7 @@ promtool:
 		else echo "promtool missing: sudo apt-get install prometheus"; fi; }
 
 test-fast: gen promtool
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" $(PARALLEL)
 
 # Line coverage of service/ and projections/ over the whole suite, the
 # service processes the end-to-end tests start included. COV_ARGS narrows

@@ -4,6 +4,7 @@ clients` runs): building them once per test session, and their command lines.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -23,13 +24,17 @@ def build_clients() -> None:
     cannot be installed here the calling test is skipped with a loud reason,
     and fails under CI, which must run it."""
     if "reason" not in _built:
-        done = subprocess.run(
-            ["bash", "scripts/build_clients.sh"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=1200,
-        )
+        # Parallel test workers build in turn: the second finds the first's
+        # build up to date.
+        with (CLIENTS / "build.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            done = subprocess.run(
+                ["bash", "scripts/build_clients.sh"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=1200,
+            )
         if done.returncode == 0:
             _built["reason"] = ""
         elif done.returncode == 3:

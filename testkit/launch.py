@@ -24,16 +24,27 @@ ROOT = Path(__file__).resolve().parent.parent
 _handed_out: set[int] = set()
 
 
+def _worker_share() -> tuple[int, int]:
+    """(index, count) of this pytest-xdist worker; (0, 1) outside one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...
+    if not worker.startswith("gw"):
+        return 0, 1
+    return int(worker[2:]), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
 def free_port() -> int:
     """A port free now and not handed out before by this process: the
     kernel may offer a just-closed port again, and a service given the same
     port for HTTP and gRPC (or two services one port) answers the wrong
-    protocol on it."""
+    protocol on it. Parallel test workers each take only ports of their
+    own share (worker i of n: (port >> 1) % n == i), so no two are given
+    one; halved first, because Linux hands bind() ports of one parity."""
+    index, count = _worker_share()
     while True:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
-        if port not in _handed_out:
+        if (port >> 1) % count == index and port not in _handed_out:
             _handed_out.add(port)
             return port
 

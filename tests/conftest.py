@@ -17,7 +17,11 @@ _STATE: dict[str, bool] = {}
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _STATE.get("pg_missing"):
+    missing = _STATE.get("pg_missing")
+    if missing is None and terminalreporter.config.pluginmanager.hasplugin("dsession"):
+        # pytest-xdist's controller: its workers ran the fixture, not this process.
+        missing = not _pg_reachable()
+    if missing:
         terminalreporter.write_sep(
             "!",
             f"PostgreSQL NOT REACHABLE at {PG_BASE}: ITS TESTS WERE SKIPPED",
