@@ -22,7 +22,7 @@ change):
   (`_notify_channel`), then runs `insert_events_statement` (the four
   columns from an array, RETURNING notification_id), whose rows
   `_fetch_ids_after_insert_events` reads: `HookedPostgresRecorder` does the
-  same in one statement of its own (the NOTIFY, with the new head as its
+  same in one statement of its own (the NOTIFY, with "schema:head" as its
   payload, inside it), and reads the ids back itself (`problems` compares
   the source);
 - `PostgresDatastore.pool` is a psycopg_pool `ConnectionPool` (3.3.3) that
