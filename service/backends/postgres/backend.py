@@ -92,7 +92,6 @@ class PostgresBackend:
 
         channels: dict[str, Callable[[str], None]] = {APPLIED_CHANNEL: applied}
         if on_events is not None:
-            told = on_events
 
             def stored(payload: str) -> None:
                 # The recorder NOTIFYs on every insert, "schema:head"; every
@@ -100,7 +99,7 @@ class PostgresBackend:
                 # deployment's head is not ours to advance to.
                 schema, head = notified_head(payload)
                 if schema is None or schema == self.schema:
-                    told(head)
+                    on_events(head)
 
             channels[notify_channel(events.recorder)] = stored
         return Listener(self.database_url, channels)
