@@ -291,11 +291,12 @@ public final class Consumer {
       }
       default -> {} // an item kind added later, ignored as the proto asks
     }
-    if (unsaved >= saveEvery || (unsaved > 0 && sinceSave() >= 1000)) save();
+    if (unsaved >= saveEvery || overdue()) save();
   }
 
-  private long sinceSave() {
-    return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - savedAt);
+  // Something applied and not saved for a second.
+  private boolean overdue() {
+    return unsaved > 0 && TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - savedAt) >= 1000;
   }
 
   // A lone live event is saved within about a second, not at the next item,
@@ -311,7 +312,7 @@ public final class Consumer {
     saver.scheduleWithFixedDelay(
         () -> {
           synchronized (this) {
-            if (unsaved > 0 && sinceSave() >= 1000) save();
+            if (overdue()) save();
           }
         },
         200,

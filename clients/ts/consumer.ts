@@ -303,11 +303,13 @@ async function main(): Promise<void> {
   const advance = (position: bigint) => {
     if (position > state.position) state.position = position;
   };
+  // Something applied and not saved for a second.
+  const overdue = () => unsaved > 0 && Date.now() - savedAt >= 1000;
   // A lone live event is saved within about a second, not at the next item,
   // which may not come for hours. Items are applied synchronously, so the
   // timer only ever sees the state between two of them.
   const saveDue = setInterval(() => {
-    if (unsaved > 0 && Date.now() - savedAt >= 1000) save();
+    if (overdue()) save();
   }, 200);
   saveDue.unref(); // never what keeps the process running
 
@@ -340,7 +342,7 @@ async function main(): Promise<void> {
           save();
           emit({ step: "caught_up", head_position: item.value.headPosition.toString() });
         } // else: an item kind added later, ignored as the proto asks
-        if (unsaved >= o.saveEvery || (unsaved > 0 && Date.now() - savedAt >= 1000)) save();
+        if (unsaved >= o.saveEvery || overdue()) save();
       }
       break; // a replay without --follow ends at the head
     } catch (err) {

@@ -27,13 +27,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -266,10 +266,13 @@ class Consumer {
     std::unique_lock<std::mutex> lock(state_mu_);
     while (!saver_done_) {
       saver_wake_.wait_for(lock, std::chrono::milliseconds(200));
-      if (!saver_done_ && unsaved_ > 0 && Clock::now() - saved_at_ >= std::chrono::seconds(1)) {
-        Save();
-      }
+      if (!saver_done_ && Overdue()) Save();
     }
+  }
+
+  // Something applied and not saved for a second.
+  bool Overdue() const {
+    return unsaved_ > 0 && Clock::now() - saved_at_ >= std::chrono::seconds(1);
   }
 
   bool stopping() {
@@ -306,10 +309,7 @@ class Consumer {
       default:
         break;  // an item kind added later, ignored as the proto asks
     }
-    if (unsaved_ >= save_every_ ||
-        (unsaved_ > 0 && Clock::now() - saved_at_ >= std::chrono::seconds(1))) {
-      Save();
-    }
+    if (unsaved_ >= save_every_ || Overdue()) Save();
   }
 
   void Count(const char* what) { counts_[what] = counts_[what].get<int64_t>() + 1; }

@@ -204,6 +204,11 @@ func (c *consumer) save() {
 	c.savedAt = time.Now()
 }
 
+// overdue: something applied and not saved for a second.
+func (c *consumer) overdue() bool {
+	return c.unsaved > 0 && time.Since(c.savedAt) >= time.Second
+}
+
 func (c *consumer) advance(position int64) {
 	if position > c.st.position {
 		c.st.position = position
@@ -281,7 +286,7 @@ func (c *consumer) stream(ctx context.Context, backoff *time.Duration) error {
 		case <-ctx.Done():
 			return ctx.Err() // SIGINT/SIGTERM: the caller saves
 		case <-tick.C:
-			if c.unsaved > 0 && time.Since(c.savedAt) >= time.Second {
+			if c.overdue() {
 				c.save()
 			}
 			continue
@@ -316,7 +321,7 @@ func (c *consumer) stream(ctx context.Context, backoff *time.Duration) error {
 		default:
 			// an item kind added later, ignored as the proto asks
 		}
-		if c.unsaved >= c.o.saveEvery || (c.unsaved > 0 && time.Since(c.savedAt) >= time.Second) {
+		if c.unsaved >= c.o.saveEvery || c.overdue() {
 			c.save()
 		}
 	}
