@@ -16,8 +16,15 @@ chunks as the rebuild encodes them, while the rebuild merges its staged
 rows.
 
 What the reader sends is MessagePack (batches, answers, an error's text);
-what it is told is pickled (where to start; the answers' encoder, by
-reference, with the states to answer).
+what it is told is pickled (the backend to open, where to start; the
+answers' encoder, by reference, with the states to answer).
+
+The reader is a fresh interpreter (`python -m service.rebuildreader FD`)
+on one end of a socket pair, not a multiprocessing child: a spawned child
+first imports the parent's main module, and for `loyalty rebuild` (the
+console script: the whole CLI) or the bench's P3 that is more than the
+reader's own imports, a few tenths of a second the rebuild waits for its
+first batch.
 
 `ProcessReader` is an EventSource: `projections.rebuild.rebuild` reads from
 it as from the event store, so the result is the same, batch by batch. A
@@ -26,10 +33,13 @@ reader that fails or dies fails the rebuild before the switch.
 
 from __future__ import annotations
 
-import multiprocessing
+import os
 import pickle
 import queue
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -106,6 +116,17 @@ def unpack(batch: tuple[list[Opened], list[Shifted]]) -> list[RecordedEvent]:
 
 def _zone(seconds: int) -> timezone:
     return timezone(timedelta(seconds=seconds))
+
+
+def main() -> None:
+    """`python -m service.rebuildreader FD`: the reader process, on the
+    socket FD its parent passed; the backend is the first message."""
+    out = Connection(int(sys.argv[1]))
+    try:
+        backend = pickle.loads(out.recv_bytes())
+    except (EOFError, OSError):
+        return  # the rebuild was closed before it started us
+    serve(backend, out)
 
 
 def serve(backend: Backend, out: Connection) -> None:
@@ -210,7 +231,7 @@ class ProcessReader:
     def __init__(self, backend: Backend, store: EventSource) -> None:
         self.backend = backend
         self.store = store
-        self._process: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._started = False
         self._position = 0
@@ -241,21 +262,27 @@ class ProcessReader:
         return events
 
     def _spawn(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        ours, theirs = ctx.Pipe(duplex=True)
-        process = ctx.Process(
-            target=serve,
-            args=(self.backend, theirs),
-            name="rebuild-reader",
-            daemon=True,
-        )
-        try:
-            process.start()
-        finally:
-            theirs.close()
+        ours, theirs = socket.socketpair()
+        with theirs:
+            # Its sys.path is ours, as multiprocessing's spawn gives a child,
+            # so whatever pickled the backend can be imported there too.
+            path = os.pathsep.join(p for p in sys.path if p)
+            env = {**os.environ, "PYTHONPATH": path}
+            process = subprocess.Popen(
+                [sys.executable, "-m", "service.rebuildreader", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
         # Our copy of the child's end is closed, so its exit reads as EOF.
         self._process = process
-        self._conn = ours
+        self._conn = Connection(ours.detach())
+        with suppress(OSError):  # gone already: the first read says so
+            self._conn.send_bytes(pickle.dumps(self.backend, pickle.HIGHEST_PROTOCOL))
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def _start(self, after: int, limit: int) -> None:
         assert self._conn is not None
@@ -326,10 +353,12 @@ class ProcessReader:
         return message
 
     def _failed(self) -> NoReturn:
-        self._process.join(JOIN_TIMEOUT)
+        assert self._process is not None
+        with suppress(subprocess.TimeoutExpired):
+            self._process.wait(JOIN_TIMEOUT)
         raise ReaderFailed(
             "the rebuild's reader process exited unexpectedly "
-            f"(exit code {self._process.exitcode})"
+            f"(exit code {self._process.returncode})"
         ) from None
 
     def close(self) -> None:
@@ -338,10 +367,12 @@ class ProcessReader:
         if self._process is not None:
             # Closing our end makes a reader blocked in a send exit; one
             # still reading is killed.
-            self._process.join(0.5 if self._ended else 0)
-            if self._process.is_alive():
+            with suppress(subprocess.TimeoutExpired):
+                self._process.wait(0.5 if self._ended else 0)
+            if self._process.poll() is None:
                 self._process.kill()
-            self._process.join(JOIN_TIMEOUT)
+            with suppress(subprocess.TimeoutExpired):
+                self._process.wait(JOIN_TIMEOUT)
 
 
 @contextmanager
@@ -351,3 +382,7 @@ def process_reader(backend: Backend, store: EventSource) -> Iterator[ProcessRead
         yield reader
     finally:
         reader.close()
+
+
+if __name__ == "__main__":
+    main()

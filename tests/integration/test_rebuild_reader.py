@@ -172,8 +172,8 @@ class ReaderContract:
     def test_a_reader_never_read_from_is_gone_when_closed(self) -> None:
         # As when a rebuild fails before its first read.
         with process_reader(self.container.backend, self.container.events) as r:
-            assert r._process.is_alive()
-        assert not r._process.is_alive()
+            assert r.alive
+        assert not r.alive
 
     def test_a_stopped_rebuild_stops_its_reader(self) -> None:
         self.fill()
@@ -191,7 +191,7 @@ class ReaderContract:
                 on_progress=lambda p: stop.set(),
                 stop=stop,
             )
-        assert not source._process.is_alive()
+        assert not source.alive
         assert c.models.current_generation(refresh=True) == g
         assert c.models.pending_generation() == 0
 
