@@ -18,6 +18,7 @@ class Sizes:
     p2_streams: int
     p3_events: int
     p3_customers: int  # also P2's store
+    p3_rounds: int  # rebuilds, each after a read; one read more at the end
     p4_seconds: int
     p4_probe_interval: float
     p5_customers: tuple[int, int]
@@ -35,6 +36,7 @@ FULL = Sizes(
     p2_streams=16,
     p3_events=1_000_000,
     p3_customers=100_000,
+    p3_rounds=2,
     p4_seconds=15,
     p4_probe_interval=0.01,
     p5_customers=(10_000, 1_000_000),
@@ -52,6 +54,7 @@ SMOKE = Sizes(
     p2_streams=8,
     p3_events=20_000,
     p3_customers=2_000,
+    p3_rounds=1,
     p4_seconds=2,
     p4_probe_interval=0.01,
     p5_customers=(1_000, 20_000),
