@@ -265,15 +265,22 @@ class ProcessReader:
         ours, theirs = socket.socketpair()
         with theirs:
             # Its sys.path is ours, as multiprocessing's spawn gives a child,
-            # so whatever pickled the backend can be imported there too.
+            # so whatever pickled the backend can be imported there too; -P
+            # keeps the working directory off it (a `service` package there
+            # must not stand in for ours).
             path = os.pathsep.join(p for p in sys.path if p)
             env = {**os.environ, "PYTHONPATH": path}
-            process = subprocess.Popen(
-                [sys.executable, "-m", "service.rebuildreader", str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
+            argv = [sys.executable, "-P", "-m", "service.rebuildreader"]
+            try:
+                process = subprocess.Popen(
+                    [*argv, str(theirs.fileno())],
+                    pass_fds=(theirs.fileno(),),
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                )
+            except BaseException:
+                ours.close()
+                raise
         # Our copy of the child's end is closed, so its exit reads as EOF.
         self._process = process
         self._conn = Connection(ours.detach())

@@ -127,6 +127,23 @@ class ReaderContract:
             rebuild(source, c.models, batch_size=64, keep_states=7)
         assert read_models(c) == expected
 
+    def test_a_service_package_in_the_working_directory_is_not_the_readers(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The reader is `python -m service.rebuildreader`: run from a
+        # directory holding another `service` package, it must still import
+        # ours (an operator's checkout of something else, say).
+        other = tmp_path / "elsewhere" / "service"
+        other.mkdir(parents=True)
+        (other / "__init__.py").write_text('raise SystemExit("not our service")\n')
+        self.fill()
+        expected = self.rebuilt_in_one_process()
+        monkeypatch.chdir(other.parent)
+        c = self.container
+        with process_reader(c.backend, c.events) as source:
+            rebuild(source, c.models, batch_size=128)
+        assert read_models(c) == expected
+
     def test_a_reader_that_dies_fails_the_rebuild_before_the_switch(self) -> None:
         self.fill()
         c = self.container
