@@ -75,6 +75,13 @@ def read_and_decode(data_dir: Path) -> tuple[int, float]:
         factory.close()
 
 
+def remove_read_models(data_dir: Path) -> None:
+    """So the next rebuild starts from nothing, as P3's first does (no old
+    generation to drop)."""
+    for path in data_dir.glob("readmodels.sqlite*"):
+        path.unlink()
+
+
 def rebuild(data_dir: Path) -> tuple[int, float]:
     from projections.stores.sqlite import open_sqlite_read_models
     from service.backends.sqlite.backend import SqliteBackend
@@ -129,9 +136,7 @@ def main() -> None:
     read_n, read_s = read_and_decode(args.data_dir)
     best: dict[str, float] = {}
     for _ in range(args.rounds):
-        # Each round from nothing, as the first: no old generation to drop.
-        for path in args.data_dir.glob("readmodels.sqlite*"):
-            path.unlink()
+        remove_read_models(args.data_dir)
         cpu0 = cpu_seconds()
         built_n, built_s = rebuild(args.data_dir)
         cpu1 = cpu_seconds()

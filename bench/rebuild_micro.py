@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench import data, procs
+from bench import data, p3_rebuild, procs
 
 # Runs in the tree under test: only what both trees have (bench.p3_rebuild).
 _ONCE = """
@@ -39,8 +39,7 @@ print(json.dumps({"events": n, "wall_s": seconds,
 
 def once(tree: Path, store: Path) -> dict[str, float]:
     models = store / "readmodels.sqlite"
-    for path in store.glob("readmodels.sqlite*"):
-        path.unlink()
+    p3_rebuild.remove_read_models(store)
     out = subprocess.run(
         [str(tree / ".venv/bin/python"), "-c", _ONCE, str(store)],
         cwd=tree,
