@@ -361,8 +361,7 @@ class ProcessReader:
 
     def _failed(self) -> NoReturn:
         assert self._process is not None
-        with suppress(subprocess.TimeoutExpired):
-            self._process.wait(JOIN_TIMEOUT)
+        _exited(self._process, JOIN_TIMEOUT)
         raise ReaderFailed(
             "the rebuild's reader process exited unexpectedly "
             f"(exit code {self._process.returncode})"
@@ -371,15 +370,19 @@ class ProcessReader:
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
-        if self._process is not None:
-            # Closing our end makes a reader blocked in a send exit; one
-            # still reading is killed.
-            with suppress(subprocess.TimeoutExpired):
-                self._process.wait(0.5 if self._ended else 0)
-            if self._process.poll() is None:
-                self._process.kill()
-            with suppress(subprocess.TimeoutExpired):
-                self._process.wait(JOIN_TIMEOUT)
+        # Closing our end makes a reader blocked in a send exit; one still
+        # reading is killed.
+        process = self._process
+        if process is not None and not _exited(process, 0.5 if self._ended else 0):
+            process.kill()
+            _exited(process, JOIN_TIMEOUT)
+
+
+def _exited(process: subprocess.Popen[bytes], seconds: float) -> bool:
+    """Whether `process` has exited (and is reaped) within `seconds`."""
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(seconds)
+    return process.poll() is not None
 
 
 @contextmanager
