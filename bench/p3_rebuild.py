@@ -25,6 +25,7 @@ from bench import data, procs, profiling
 from bench.context import Context
 from bench.report import Row
 from bench.tools import pinned
+from service.backends.sqlite.files import MODELS_FILE
 
 if TYPE_CHECKING:
     from projections.projector import EventSource
@@ -78,7 +79,7 @@ def read_and_decode(data_dir: Path) -> tuple[int, float]:
 def remove_read_models(data_dir: Path) -> None:
     """So the next rebuild starts from nothing, as P3's first does (no old
     generation to drop)."""
-    for path in data_dir.glob("readmodels.sqlite*"):
+    for path in data_dir.glob(MODELS_FILE + "*"):
         path.unlink()
 
 
@@ -92,7 +93,7 @@ def rebuild(data_dir: Path) -> tuple[int, float]:
 
     # With the service's answers, as `loyalty rebuild` runs it: every
     # customer's answer is made and stored too.
-    models = open_sqlite_read_models(data_dir / "readmodels.sqlite", ANSWERS)
+    models = open_sqlite_read_models(data_dir / MODELS_FILE, ANSWERS)
     try:
         return time_rebuild(store, models, SqliteBackend(data_dir))
     finally:
@@ -108,7 +109,7 @@ def time_answers(data_dir: Path) -> tuple[int, float, float]:
     from projections.stores.sqlite import open_sqlite_read_models
     from service.rpc.answers import encode_answer
 
-    models = open_sqlite_read_models(data_dir / "readmodels.sqlite")
+    models = open_sqlite_read_models(data_dir / MODELS_FILE)
     try:
         blobs = [blob for _, blob in models.iter_states()]
     finally:

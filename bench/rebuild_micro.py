@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from bench import data, p3_rebuild, procs
+from service.backends.sqlite.files import MODELS_FILE
 
 # Runs in the tree under test: only what both trees have (bench.p3_rebuild).
 _ONCE = """
@@ -38,7 +39,7 @@ print(json.dumps({"events": n, "wall_s": seconds,
 
 
 def once(tree: Path, store: Path) -> dict[str, float]:
-    models = store / "readmodels.sqlite"
+    models = store / MODELS_FILE
     p3_rebuild.remove_read_models(store)
     out = subprocess.run(
         [str(tree / ".venv/bin/python"), "-c", _ONCE, str(store)],

@@ -25,8 +25,11 @@ def test_ids_in_key_order_are_stored_after_every_other_id() -> None:
         store.append(envs[:32])
         ladder = append_micro.Ladder(store)
         ladder.insert_committed_ids_in_key_order([envs[32:64], envs[64:]])
-        with store.recorder.datastore.transaction(commit=False) as c:
-            c.execute("SELECT originator_id FROM stored_events ORDER BY rowid")
+        recorder = store.recorder
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT originator_id FROM {recorder.events_table_name} ORDER BY rowid"
+            )
             ids = [row[0] for row in c.fetchall()]
     assert len(ids) == 96
     ordered = ids[32:]
